@@ -1,0 +1,45 @@
+# zipcast — two commands on a fresh clone:
+#   make run    set everything up, then run the national job on synthetic forecasts (SQLite)
+#   make test   set everything up, then run the whole test suite (what .ci/run calls)
+# Everything is pinned in uv.lock; uv itself is pinned below and installed into .tools/.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: setup run test test-fast bench lint system-deps clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+setup: .venv/.synced
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: setup
+	.venv/bin/zipcast run
+
+test: setup system-deps
+	.venv/bin/python -m pytest
+
+test-fast: setup
+	.venv/bin/python -m pytest -m "not slow"
+
+bench: setup
+	.venv/bin/python bench/bench_cluster.py
+	.venv/bin/python bench/bench_run.py
+
+lint: setup
+	.venv/bin/ruff check pipeline flows tests bench
+	.venv/bin/mypy
+
+clean:
+	rm -rf .venv .tools

@@ -1,0 +1,76 @@
+"""Benchmark a national run: seconds per step, total, peak memory. Writes bench/results/run.json.
+
+Usage: .venv/bin/python bench/bench_run.py [--states NY,NJ] [--out PATH]
+
+The flow runs in this process on Prefect's embedded server. ``flow_seconds`` is the sum of the
+run's own steps (what the 90 s target is about); ``wall_seconds`` also counts Prefect's server
+start and flow bookkeeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def machine() -> dict:
+    import numba
+    import numpy
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem,
+            "python": platform.python_version(), "numpy": numpy.__version__,
+            "numba": numba.__version__, "platform": platform.platform(), "git_commit": commit}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--states", default=None)
+    parser.add_argument("--issue-time", default="2026-01-15T09:00:00Z")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "run.json")
+    args = parser.parse_args()
+    from flows.twice_daily import twice_daily
+
+    states = args.states.split(",") if args.states else None
+    runs = []
+    for attempt in ("first (cold numba cache possible)", "warm"):
+        start = time.perf_counter()
+        summary = twice_daily(issue_time=args.issue_time, states=states, seed=0)
+        wall = time.perf_counter() - start
+        runs.append({"run": attempt, "wall_seconds": round(wall, 2),
+                     "flow_seconds": summary["seconds"]["total"],
+                     "seconds": summary["seconds"], "n_zips": summary["n_zips"],
+                     "n_slots": summary["n_slots"], "n_iter": summary["clustering"]["n_iter"]})
+        print(json.dumps(runs[-1]), file=sys.stderr)
+    result = {
+        "benchmark": "national zipcast run (synthetic source, morning window, 60 slots)",
+        "machine": machine(),
+        "runs": runs,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "target": {"flow_seconds_max": 90, "met": runs[-1]["flow_seconds"] <= 90},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

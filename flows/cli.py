@@ -1,0 +1,107 @@
+"""``zipcast``: the command line. Thin: it parses options and calls flows or the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="zipcast: cluster every US ZIP's forecast into message slots editors write for.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Set Prefect's environment before it is imported (analytics off, logs to taste)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@app.command("run")
+def run_command(
+    source: Annotated[str | None, typer.Option(help="Forecast source (default: synthetic).")]
+    = None,
+    issue_time: Annotated[
+        str | None, typer.Option(help="Forecast issue time, ISO 8601 (naive = UTC); "
+                                 "default: this hour.")
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Local window: morning, evening or full.")
+    ] = None,
+    max_slots: Annotated[int | None, typer.Option(help="Editors' budget of slots.")] = None,
+    states: Annotated[
+        str | None, typer.Option(help="Only these states, comma-separated, e.g. NY,NJ.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for synthetic weather and k-means.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Run the twice-daily job once: forecasts → slots, stored under data/runs/<run_id>/."""
+    _quiet_prefect(verbose)
+    from flows.twice_daily import twice_daily
+
+    state_list = [s for s in states.split(",") if s.strip()] if states else None
+    summary = twice_daily(
+        source=source, issue_time=issue_time, window=window, max_slots=max_slots,
+        states=state_list, seed=seed, show_progress=not as_json,
+    )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command("runs")
+def runs_command(limit: Annotated[int, typer.Option(help="How many to list.")] = 10) -> None:
+    """List stored runs, newest first."""
+    from sqlalchemy import select
+
+    from pipeline.settings import get_settings
+    from pipeline.store import Run, migrate, session_scope
+
+    url = get_settings().db_url
+    migrate(url)
+    with session_scope(url) as session:
+        rows = session.scalars(select(Run).order_by(Run.created_at.desc()).limit(limit)).all()
+        if not rows:
+            typer.echo("no runs yet: try `zipcast run --states RI`")
+        for r in rows:
+            typer.echo(f"{r.id}  {r.n_zips:>6,} ZIPs  {r.n_slots:>3} slots  {r.run_dir}")
+
+
+@app.command("slots")
+def slots_command(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (default: newest).")] = None,
+) -> None:
+    """Show a stored run's slots: size, states and draft message."""
+    from pipeline.settings import get_settings
+    from pipeline.store import RunNotFound, load_run, migrate
+
+    url = get_settings().db_url
+    migrate(url)
+    try:
+        stored = load_run(url, run_id)
+    except RunNotFound as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"run {stored['id']}: {stored['n_zips']:,} ZIPs in {stored['n_slots']} slots")
+    for slot in stored["slots"]:
+        states = ", ".join(list(slot["states"])[:5])
+        typer.echo(f"{slot['slot_id']}  {slot['n_zips']:>6,}  {states:<24} "
+                   f"{slot['draft_message']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

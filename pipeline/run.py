@@ -1,0 +1,179 @@
+"""The steps of a run as plain functions, in data-flow order, plus its identity and timing.
+
+``flows/twice_daily.py`` wires these as Prefect tasks; tests call them directly.
+sources → validate → features → cluster → slots → store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.cluster import DTWKMeans, cdist_dtw
+from pipeline.features import SeriesSet, scale_series
+from pipeline.settings import Settings, VariableScale
+from pipeline.sources import to_utc
+
+
+@dataclass
+class RunParams:
+    """Everything that decides a run's result (its lineage, and its id)."""
+
+    source: str = "synthetic"
+    issue_time: str = ""  # ISO, UTC
+    window: str = "morning"
+    max_slots: int = 60
+    states: list[str] | None = None
+    seed: int = 0
+    horizon_hours: int = 72
+    dtw_window_hours: int = 3
+    cluster_max_iter: int = 20
+    scales: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> RunParams:
+        issue = overrides.pop("issue_time", None)
+        stamp = to_utc(issue) if issue else pd.Timestamp.now(tz="UTC").floor("h")
+        values: dict[str, Any] = {
+            "source": settings.source,
+            "window": settings.window,
+            "max_slots": settings.max_slots,
+            "seed": settings.seed,
+            "horizon_hours": settings.horizon_hours,
+            "dtw_window_hours": settings.dtw_window_hours,
+            "cluster_max_iter": settings.cluster_max_iter,
+            "scales": {k: v.model_dump() for k, v in settings.scales.items()},
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("states"):
+            values["states"] = sorted({s.strip().upper() for s in values["states"] if s.strip()})
+        return cls(issue_time=stamp.isoformat(), **values)
+
+    @property
+    def run_id(self) -> str:
+        """Readable and deterministic: the same parameters give the same id (reruns replace)."""
+        digest = hashlib.sha256(
+            json.dumps(self.__dict__, sort_keys=True).encode()
+        ).hexdigest()[:8]
+        stamp = to_utc(self.issue_time).strftime("%Y%m%dT%H%MZ")
+        return f"{stamp}-{self.window}-{self.source}-{digest}"
+
+    def scale_specs(self) -> dict[str, VariableScale]:
+        return {k: VariableScale(**v) for k, v in self.scales.items()}
+
+
+@dataclass
+class Clustering:
+    """The result of clustering a run's ZIPs."""
+
+    labels: np.ndarray  # (n_locations,)
+    distances: np.ndarray  # (n_locations,), DTW distance to own center, scaled units
+    centers: np.ndarray  # (k, n_steps, n_variables), scaled units
+    variables: list[str]
+    inertia: float
+    n_iter: int
+
+
+def cluster_locations(
+    series: SeriesSet,
+    params: RunParams,
+    *,
+    on_iteration: Callable[[int, float], None] | None = None,
+    n_jobs: int | None = None,
+) -> Clustering:
+    """DTW k-means over every ZIP's scaled window — the whole nation, never a subsample."""
+    X, names = scale_series(series, params.scale_specs())
+    k = min(params.max_slots, len(X))
+    window = max(0, params.dtw_window_hours // series.step_hours)
+    model = DTWKMeans(
+        k,
+        window=window,
+        max_iter=params.cluster_max_iter,
+        random_state=params.seed,
+        n_jobs=n_jobs,
+    )
+    model.fit(X, callback=on_iteration)
+    labels = model.labels_
+    distances = np.empty(len(X))
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        distances[rows] = cdist_dtw(X[rows], model.cluster_centers_[c : c + 1], window=window)[:, 0]
+    return Clustering(
+        labels=labels,
+        distances=distances,
+        centers=model.cluster_centers_,
+        variables=names,
+        inertia=float(model.inertia_),
+        n_iter=int(model.n_iter_),
+    )
+
+
+def unscale_centers(
+    clustering: Clustering, params: RunParams, step_hours: int
+) -> np.ndarray:
+    """Barycenters back in contract units, shape (k, n_steps, n_variables)."""
+    specs = params.scale_specs()
+    out = np.empty_like(clustering.centers)
+    for j, name in enumerate(clustering.variables):
+        factor = specs[name].unit / np.sqrt(specs[name].weight)
+        if name in ("precip_in", "snow_in"):
+            factor *= step_hours
+        out[:, :, j] = clustering.centers[:, :, j] * factor
+    return out
+
+
+class StepClock:
+    """Seconds per step, for the summary and the progress display."""
+
+    def __init__(self, on_done: Callable[[str, float, str], None] | None = None) -> None:
+        self.seconds: dict[str, float] = {}
+        self._on_done = on_done
+        self.detail = ""
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepClock]:
+        start = time.perf_counter()
+        self.detail = ""
+        yield self
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        if self._on_done:
+            self._on_done(name, self.seconds[name], self.detail)
+
+
+def run_summary(
+    params: RunParams,
+    series: SeriesSet,
+    clustering: Clustering,
+    slot_sizes: list[int],
+    seconds: dict[str, float],
+) -> dict[str, Any]:
+    """The JSON summary a run prints with ``--json`` and writes to ``summary.json``."""
+    return {
+        "run_id": params.run_id,
+        "source": params.source,
+        "issue_time": params.issue_time,
+        "window": params.window,
+        "n_zips": int(len(series.zips)),
+        "n_zips_without_forecast": len(series.missing_zips),
+        "zips_without_forecast": series.missing_zips[:100],
+        "n_steps": int(series.values.shape[1]),
+        "step_hours": series.step_hours,
+        "n_slots": len(slot_sizes),
+        "slot_sizes": {"largest": max(slot_sizes), "smallest": min(slot_sizes)},
+        "clustering": {
+            "variables": clustering.variables,
+            "inertia": round(clustering.inertia, 4),
+            "n_iter": clustering.n_iter,
+            "dtw_window_steps": max(0, params.dtw_window_hours // series.step_hours),
+        },
+        "params": params.__dict__,
+        "seconds": dict(seconds),
+    }

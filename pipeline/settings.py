@@ -1,0 +1,114 @@
+"""The one typed settings object. Every tunable lives here, read from ``ZIPCAST_*`` env vars.
+
+Nested values use a double underscore, e.g. ``ZIPCAST_WEIGHTS__TEMPERATURE_F=2``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class WindowSpec(BaseModel):
+    """A local-time window: starts at ``start_hour`` local, lasts ``hours``."""
+
+    start_hour: int = Field(ge=0, le=23)
+    hours: int = Field(gt=0, le=72)
+
+
+class VariableScale(BaseModel):
+    """How a clustered variable is scaled: ``(value / unit) * weight``.
+
+    ``unit`` is the editorial "one notable difference" of the variable (5 °F is about as
+    notable as a 25-point change in precipitation chance), so one unit of DTW distance means
+    a comparable difference in what a message would say.
+    """
+
+    unit: float = Field(gt=0)
+    weight: float = Field(default=1.0, ge=0)
+
+
+def _default_scales() -> dict[str, VariableScale]:
+    return {
+        "temperature_f": VariableScale(unit=5.0),
+        "precip_probability": VariableScale(unit=25.0),
+        "precip_in": VariableScale(unit=0.05),
+        "wind_mph": VariableScale(unit=8.0),
+        "cloud_cover": VariableScale(unit=40.0, weight=0.5),
+    }
+
+
+def _default_windows() -> dict[str, WindowSpec]:
+    return {
+        "morning": WindowSpec(start_hour=6, hours=18),
+        "evening": WindowSpec(start_hour=17, hours=19),
+    }
+
+
+class FactRules(BaseModel):
+    """Thresholds that turn a forecast into the facts an editor writes from.
+
+    Wind categories follow NWS wording (calm < 10 mph, breezy 10–20, windy 20–30, very windy
+    > 30); hazards follow NWS heat/freeze/flood/wind-advisory practice.
+    """
+
+    precip_amount_in: float = 0.01  # measurable precipitation in one step
+    precip_probability: float = 40.0  # % chance that counts as "precipitation: yes"
+    snow_below_f: float = 32.0  # at or below: snow
+    rain_above_f: float = 36.0  # at or above: rain; between: mix
+    wind_breezy_mph: float = 10.0
+    wind_windy_mph: float = 20.0
+    wind_very_windy_mph: float = 30.0
+    sky_partly_cloudy: float = 25.0  # mean cloud cover (%) at or above which it is not sunny
+    sky_mostly_cloudy: float = 60.0
+    sky_overcast: float = 85.0
+    heat_f: float = 95.0
+    freeze_f: float = 32.0
+    heavy_rain_in: float = 1.0  # over the window
+    strong_gust_mph: float = 45.0
+
+
+class Settings(BaseSettings):
+    """zipcast settings; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZIPCAST_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = REPO_ROOT / "data"
+    database_url: str | None = None  # default: sqlite:///<data_dir>/zipcast.sqlite
+
+    # run defaults
+    source: str = "synthetic"
+    window: str = "morning"
+    max_slots: int = Field(default=60, gt=0)
+    seed: int = 0
+    horizon_hours: int = Field(default=72, gt=0)
+
+    # clustering
+    dtw_window_hours: int = Field(default=3, ge=0)
+    cluster_max_iter: int = Field(default=20, gt=0)
+    cluster_n_init: int = Field(default=1, gt=0)
+    cluster_jobs: int | None = None
+    windows: dict[str, WindowSpec] = Field(default_factory=_default_windows)
+    scales: dict[str, VariableScale] = Field(default_factory=_default_scales)
+
+    facts: FactRules = Field(default_factory=lambda: FactRules())
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'zipcast.sqlite'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,64 @@
+"""Forecast sources: each turns what a provider sends into forecast-contract rows.
+
+A source is a callable ``(zips, issue_time, **options) -> DataFrame`` registered by name in
+:data:`SOURCES`. :func:`fetch_forecast` picks one, runs it and checks its output against the
+contract (:func:`pipeline.validate.validate_forecast`), so nothing downstream sees bad rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from pipeline.sources.synthetic import synthetic_forecast
+from pipeline.validate import validate_forecast
+
+SourceFn = Callable[..., pd.DataFrame]
+
+SOURCES: dict[str, SourceFn] = {
+    "synthetic": synthetic_forecast,
+}
+
+
+class UnknownSource(ValueError):
+    """The run named a source that is not registered."""
+
+
+class ForecastUnavailable(RuntimeError):
+    """A source returned no rows for the requested ZIPs and issue time."""
+
+
+def to_utc(when: Any) -> pd.Timestamp:
+    """A tz-aware UTC timestamp from a str, datetime or Timestamp (naive means UTC)."""
+    stamp = pd.Timestamp(when)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def fetch_forecast(
+    source: str, zips: pd.DataFrame, issue_time: Any, **options: Any
+) -> pd.DataFrame:
+    """Run source ``source`` for ``zips`` at ``issue_time`` and return validated contract rows.
+
+    Parameters
+    ----------
+    source : str
+        A key of :data:`SOURCES`.
+    zips : DataFrame
+        Gazetteer rows (zip, lat, lon, timezone, …) to forecast for.
+    issue_time : str, datetime or Timestamp
+        The forecast's issue time; naive values are UTC.
+    **options
+        Passed to the source (e.g. ``seed``, ``hours``, ``step_hours`` for ``synthetic``).
+    """
+    try:
+        fn = SOURCES[source]
+    except KeyError:
+        raise UnknownSource(
+            f"unknown source {source!r}; choose one of {', '.join(sorted(SOURCES))}"
+        ) from None
+    frame = fn(zips, to_utc(issue_time), **options)
+    if frame.empty:
+        raise ForecastUnavailable(f"source {source!r} returned no rows for {len(zips)} ZIPs")
+    return validate_forecast(frame, source=source)

@@ -1,0 +1,172 @@
+"""Persist a run: its folder of files and its database rows, each all-or-nothing.
+
+``data/runs/<run_id>/`` holds forecast.parquet, assignments.parquet, slots.json and
+summary.json. The folder is written under a temporary name and renamed into place, and the
+database rows go in one transaction, so a crash never leaves half a run behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, insert, select
+
+from pipeline.slots import Slot
+from pipeline.store.db import session_scope
+from pipeline.store.models import Run, SlotMember
+from pipeline.store.models import Slot as SlotRow
+
+RUN_FILES = ("forecast.parquet", "assignments.parquet", "slots.json", "summary.json")
+
+
+class RunNotFound(LookupError):
+    """No run with that id is stored."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_run_folder(
+    runs_dir: Path,
+    run_id: str,
+    forecast: pd.DataFrame,
+    assignments: pd.DataFrame,
+    slots: list[Slot],
+    summary: dict[str, Any],
+) -> Path:
+    """Write the run folder atomically and return its path. Adds artifact paths to summary."""
+    final = runs_dir / run_id
+    staging = runs_dir / f".{run_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    forecast.to_parquet(staging / "forecast.parquet", index=False)
+    assignments.to_parquet(staging / "assignments.parquet", index=False)
+    (staging / "slots.json").write_text(
+        json.dumps([s.to_json() for s in slots], indent=1, default=_json_default)
+    )
+    summary["forecast_sha256"] = file_sha256(staging / "forecast.parquet")
+    summary["artifacts"] = {name: str(final / name) for name in RUN_FILES}
+    write_summary(staging, summary)
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    return final
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """Replace ``summary.json`` atomically (write beside it, then rename)."""
+    staging = run_dir / ".summary.json.partial"
+    staging.write_text(json.dumps(summary, indent=2, default=_json_default))
+    staging.replace(run_dir / "summary.json")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_run(
+    url: str,
+    *,
+    run_id: str,
+    issue_time: pd.Timestamp,
+    source: str,
+    window: str,
+    params: dict[str, Any],
+    summary: dict[str, Any],
+    run_dir: Path,
+    slots: list[Slot],
+    assignments: pd.DataFrame,
+) -> None:
+    """Insert the run, its slots and members in one transaction (replacing a rerun's rows)."""
+    with session_scope(url) as session:
+        session.execute(delete(SlotMember).where(SlotMember.run_id == run_id))
+        session.execute(delete(SlotRow).where(SlotRow.run_id == run_id))
+        session.execute(delete(Run).where(Run.id == run_id))
+        session.add(
+            Run(
+                id=run_id,
+                created_at=datetime.now(UTC),
+                issue_time=issue_time.to_pydatetime(),
+                source=source,
+                window=window,
+                status="complete",
+                n_zips=int(len(assignments)),
+                n_slots=len(slots),
+                params=json.loads(json.dumps(params, default=_json_default)),
+                summary=json.loads(json.dumps(summary, default=_json_default)),
+                run_dir=str(run_dir),
+            )
+        )
+        session.flush()
+        session.execute(
+            insert(SlotRow),
+            [
+                {
+                    "id": f"{run_id}/{s.slot_id}",
+                    "run_id": run_id,
+                    "slot_id": s.slot_id,
+                    "rank": rank,
+                    "name": s.name,
+                    "n_zips": s.n_zips,
+                    "states": s.states,
+                    "facts": json.loads(json.dumps(s.facts, default=_json_default)),
+                    "representative": s.representative,
+                    "medoid_zip": s.medoid_zip,
+                    "draft_message": s.draft_message,
+                }
+                for rank, s in enumerate(slots, start=1)
+            ],
+        )
+        session.execute(
+            insert(SlotMember),
+            [
+                {"run_id": run_id, "zip": z, "slot_id": sid, "distance": float(d)}
+                for z, sid, d in zip(
+                    assignments["zip"], assignments["slot_id"], assignments["distance"],
+                    strict=True,
+                )
+            ],
+        )
+
+
+def load_run(url: str, run_id: str | None = None) -> dict[str, Any]:
+    """The stored run (newest when ``run_id`` is None) with its slots, as plain dicts."""
+    with session_scope(url) as session:
+        query = select(Run).order_by(Run.created_at.desc()).limit(1)
+        if run_id is not None:
+            query = select(Run).where(Run.id == run_id)
+        run = session.scalars(query).first()
+        if run is None:
+            raise RunNotFound(
+                f"no run {run_id!r} in the database" if run_id else "no runs stored yet: "
+                "run `zipcast run` first"
+            )
+        return {
+            "id": run.id,
+            "issue_time": run.issue_time,
+            "source": run.source,
+            "window": run.window,
+            "n_zips": run.n_zips,
+            "n_slots": run.n_slots,
+            "summary": run.summary,
+            "slots": [
+                {"slot_id": s.slot_id, "name": s.name, "n_zips": s.n_zips, "states": s.states,
+                 "facts": s.facts, "draft_message": s.draft_message}
+                for s in run.slots
+            ],
+        }

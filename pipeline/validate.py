@@ -1,0 +1,70 @@
+"""Check forecast-contract rows where they enter the pipeline (the output of every source).
+
+The pandera model :class:`Forecast` is the executable form of :mod:`pipeline.contract`.
+:func:`validate_forecast` raises :class:`ForecastContractError` with what and where.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from pandera.typing import Series
+
+from pipeline import contract
+
+
+class ForecastContractError(ValueError):
+    """Forecast rows break the contract; the message lists the failing checks and rows."""
+
+
+class Forecast(pa.DataFrameModel):
+    """One row per (zip, valid_time); UTC times; fixed units (see :mod:`pipeline.contract`)."""
+
+    zip: Series[str] = pa.Field(str_matches=r"^\d{5}$")
+    valid_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
+    issue_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
+    temperature_f: Series[float] = pa.Field(ge=-80, le=140)
+    precip_in: Series[float] = pa.Field(ge=0, le=20)
+    wind_mph: Series[float] = pa.Field(ge=0, le=250)
+    apparent_temperature_f: Series[float] | None = pa.Field(ge=-120, le=180, nullable=True)
+    precip_probability: Series[float] | None = pa.Field(ge=0, le=100, nullable=True)
+    snow_in: Series[float] | None = pa.Field(ge=0, le=60, nullable=True)
+    gust_mph: Series[float] | None = pa.Field(ge=0, le=300, nullable=True)
+    cloud_cover: Series[float] | None = pa.Field(ge=0, le=100, nullable=True)
+    relative_humidity: Series[float] | None = pa.Field(ge=0, le=100, nullable=True)
+    weather_code: Series[float] | None = pa.Field(ge=0, le=99, nullable=True)
+
+    class Config:
+        coerce = True
+        unique = ["zip", "valid_time"]
+
+
+def validate_forecast(frame: pd.DataFrame, *, source: str = "forecast") -> pd.DataFrame:
+    """Check ``frame`` against the contract and return it coerced, in contract column order.
+
+    Raises
+    ------
+    ForecastContractError
+        Listing up to 10 failures as ``column: check (row index, value)`` and how many more.
+    """
+    missing = [c for c in contract.KEY_COLUMNS + contract.REQUIRED_VARIABLES if c not in frame]
+    if missing:
+        raise ForecastContractError(
+            f"{source}: missing required column(s) {', '.join(missing)}; "
+            f"the contract needs {', '.join(contract.KEY_COLUMNS + contract.REQUIRED_VARIABLES)}"
+        )
+    try:
+        checked = Forecast.validate(frame, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+        lines = [
+            f"  {r.column}: {r.check} (row {r.index}, value {r.failure_case!r})"
+            for r in cases.head(10).itertuples()
+        ]
+        more = f"\n  … and {len(cases) - 10} more" if len(cases) > 10 else ""
+        raise ForecastContractError(
+            f"{source}: {len(cases)} contract violation(s):\n" + "\n".join(lines) + more
+        ) from None
+    present = [c for c in contract.COLUMNS if c in checked]
+    return checked[present]

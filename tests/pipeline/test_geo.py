@@ -1,0 +1,42 @@
+"""Tests for the ZIP gazetteer."""
+
+from zoneinfo import available_timezones
+
+import pytest
+
+from pipeline.geo import UnknownState, load_zips
+
+
+def test_nation_has_every_active_located_zip(nation):
+    """It returns the 41,084 active ZIPs with a location and time zone in zipcodes 3.0.0."""
+    assert len(nation) == 41_084
+    assert nation["zip"].is_unique
+    assert nation["zip"].str.fullmatch(r"\d{5}").all()
+    assert {"DC", "PR", "VI", "GU", "AK", "HI"} <= set(nation["state"])
+    assert len(set(nation["state"]) - {"DC", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW"}) == 50
+
+
+def test_geodataframe_shape(nation):
+    """It is a GeoDataFrame in EPSG:4326 whose points match lat/lon."""
+    assert nation.crs.to_epsg() == 4326
+    assert {"zip", "city", "state", "county", "timezone", "geometry"} <= set(nation.columns)
+    assert (nation.geometry.x == nation["lon"]).all()
+    assert (nation.geometry.y == nation["lat"]).all()
+
+
+def test_every_timezone_is_real(nation):
+    """Every ZIP's time zone is an IANA zone (the package's one bad entry is repaired)."""
+    assert set(nation["timezone"]) <= available_timezones()
+
+
+def test_filter_by_state():
+    """It filters by state codes, case-insensitively."""
+    ri_ct = load_zips(["ri", "CT"])
+    assert set(ri_ct["state"]) == {"RI", "CT"}
+    assert len(ri_ct) == 90 + 422
+
+
+def test_unknown_state_is_a_clear_error():
+    """An unknown state code names the code and shows valid examples."""
+    with pytest.raises(UnknownState, match="XX"):
+        load_zips(["NY", "XX"])

@@ -1,0 +1,121 @@
+"""Tests for the store: migrations, all-or-nothing saves, reruns, SQLite and PostgreSQL."""
+
+import json
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select
+
+from pipeline.slots import Slot
+from pipeline.store import (
+    Run,
+    RunNotFound,
+    SlotMember,
+    get_engine,
+    load_run,
+    migrate,
+    save_run,
+    session_scope,
+    write_run_folder,
+)
+
+ISSUE = pd.Timestamp("2026-01-10 09:00", tz="UTC")
+
+
+def _slots() -> list[Slot]:
+    return [
+        Slot(slot_id=f"s00{i}", name=f"slot {i}", n_zips=2, states={"RI": 2},
+             zips=[f"0290{2 * i}", f"0290{2 * i + 1}"],
+             facts={"high_f": {"min": 40.0, "max": 42.0, "median": 41.0}},
+             representative={"medoid_zip": f"0290{2 * i}"}, draft_message="Highs 40–42°F.",
+             medoid_zip=f"0290{2 * i}")
+        for i in (1, 2)
+    ]
+
+
+def _assignments() -> pd.DataFrame:
+    return pd.DataFrame({"zip": ["02902", "02903", "02904", "02905"],
+                         "slot_id": ["s001", "s001", "s002", "s002"],
+                         "distance": [0.5, 0.7, 0.1, 0.2]})
+
+
+def _save(url, run_dir, run_id="r1", slots=None):
+    save_run(url, run_id=run_id, issue_time=ISSUE, source="synthetic", window="morning",
+             params={"seed": 0}, summary={"n_slots": 2}, run_dir=run_dir,
+             slots=slots or _slots(), assignments=_assignments())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'zipcast.sqlite'}"
+    url = request.getfixturevalue("postgres_url")
+    engine = get_engine(url)
+    with engine.begin() as conn:  # a clean schema per test
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    return url
+
+
+def test_migrate_creates_tables_idempotently(db_url):
+    """Migrations create runs, slots and slot_members, and running them twice is harmless."""
+    migrate(db_url)
+    migrate(db_url)
+    tables = set(inspect(get_engine(db_url)).get_table_names())
+    assert {"runs", "slots", "slot_members", "alembic_version"} <= tables
+
+
+def test_save_and_load_run(db_url, tmp_path):
+    """A saved run loads back with its slots in rank order and one member row per ZIP."""
+    migrate(db_url)
+    _save(db_url, tmp_path)
+    stored = load_run(db_url)
+    assert stored["id"] == "r1" and stored["n_zips"] == 4 and stored["n_slots"] == 2
+    assert [s["slot_id"] for s in stored["slots"]] == ["s001", "s002"]
+    assert stored["slots"][0]["facts"]["high_f"]["max"] == 42.0
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(SlotMember)) == 4
+
+
+def test_rerun_replaces_instead_of_duplicating(db_url, tmp_path):
+    """Saving the same run id again replaces its rows."""
+    migrate(db_url)
+    _save(db_url, tmp_path)
+    _save(db_url, tmp_path)
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 1
+        assert session.scalar(select(func.count()).select_from(SlotMember)) == 4
+
+
+def test_failed_save_leaves_nothing_half_written(db_url, tmp_path):
+    """A save that fails part-way (duplicate slot ids) rolls back everything, keeping the old run."""
+    migrate(db_url)
+    _save(db_url, tmp_path)
+    broken = _slots()
+    broken[1].slot_id = broken[0].slot_id
+    with pytest.raises(Exception):
+        _save(db_url, tmp_path, run_id="r1", slots=broken)
+    stored = load_run(db_url, "r1")
+    assert [s["slot_id"] for s in stored["slots"]] == ["s001", "s002"]
+
+
+def test_unknown_run_is_a_clear_error(tmp_path):
+    """Loading a run that does not exist says so."""
+    url = f"sqlite:///{tmp_path / 'z.sqlite'}"
+    migrate(url)
+    with pytest.raises(RunNotFound, match="zipcast run"):
+        load_run(url)
+
+
+def test_run_folder_has_the_four_files(tmp_path):
+    """The run folder holds forecast, assignments, slots and summary, and no staging leftovers."""
+    forecast = pd.DataFrame({"zip": ["02902"], "temperature_f": [40.0]})
+    summary = {"run_id": "r1"}
+    folder = write_run_folder(tmp_path, "r1", forecast, _assignments(), _slots(), summary)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "assignments.parquet", "forecast.parquet", "slots.json", "summary.json",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["r1"]
+    saved = json.loads((folder / "summary.json").read_text())
+    assert len(saved["forecast_sha256"]) == 64
+    assert saved["artifacts"]["slots.json"] == str(folder / "slots.json")
+    assert pd.read_parquet(folder / "assignments.parquet")["slot_id"].tolist()[:2] == ["s001"] * 2
