@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.sources.config import SourceSettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
     scales: dict[str, VariableScale] = Field(default_factory=_default_scales)
 
     facts: FactRules = Field(default_factory=lambda: FactRules())
+    sources: SourceSettings = Field(default_factory=lambda: SourceSettings())
 
     @property
     def runs_dir(self) -> Path:

@@ -101,7 +101,7 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
         [rules.sky_partly_cloudy, rules.sky_mostly_cloudy, rules.sky_overcast],
         SKY_CATEGORIES,
     )
-    sky = np.where(has_cloud, sky, None)
+    sky = np.where(has_cloud, sky, np.array(None, dtype=object))
     high = np.nanmax(temp, axis=1)
     low = np.nanmin(temp, axis=1)
     precip_total = np.nansum(series.var("precip_in"), axis=1)

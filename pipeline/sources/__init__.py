@@ -7,6 +7,7 @@ contract (:func:`pipeline.validate.validate_forecast`), so nothing downstream se
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,14 @@ def to_utc(when: Any) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def _accepted(fn: SourceFn, options: dict[str, Any]) -> dict[str, Any]:
+    """The options ``fn`` takes: a run passes one set (seed, hours, path, …) to any source."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return options
+    return {k: v for k, v in options.items() if k in params and v is not None}
+
+
 def fetch_forecast(
     source: str, zips: pd.DataFrame, issue_time: Any, **options: Any
 ) -> pd.DataFrame:
@@ -58,7 +67,7 @@ def fetch_forecast(
         raise UnknownSource(
             f"unknown source {source!r}; choose one of {', '.join(sorted(SOURCES))}"
         ) from None
-    frame = fn(zips, to_utc(issue_time), **options)
+    frame = fn(zips, to_utc(issue_time), **_accepted(fn, options))
     if frame.empty:
         raise ForecastUnavailable(f"source {source!r} returned no rows for {len(zips)} ZIPs")
     return validate_forecast(frame, source=source)

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.slots import Slot
 from pipeline.store import (
@@ -87,12 +88,12 @@ def test_rerun_replaces_instead_of_duplicating(db_url, tmp_path):
 
 
 def test_failed_save_leaves_nothing_half_written(db_url, tmp_path):
-    """A save that fails part-way (duplicate slot ids) rolls back everything, keeping the old run."""
+    """A save that fails part-way (duplicate slot ids) rolls back, keeping the old run."""
     migrate(db_url)
     _save(db_url, tmp_path)
     broken = _slots()
     broken[1].slot_id = broken[0].slot_id
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         _save(db_url, tmp_path, run_id="r1", slots=broken)
     stored = load_run(db_url, "r1")
     assert [s["slot_id"] for s in stored["slots"]] == ["s001", "s002"]
