@@ -1,7 +1,13 @@
 """ZIP gazetteer: every active US ZIP with a location and a time zone.
 
-Source: the ``zipcodes`` package (41,084 ZIPs in zipcodes 3.0.0: all states, DC, PR, VI, GU and
-the freely associated states). Military APO/FPO codes have no location and are left out.
+Source: the ``zipcodes`` package: 41,084 active ZIPs with a location and a time zone in
+zipcodes 3.0.0 (all states, DC, PR, VI, GU and the freely associated states).
+
+51 of those carry a placeholder location of (0, 0). They are placed honestly where we can:
+from ``data/gazetteer_fixes.csv`` (7 real places the package names but does not locate), then
+at the mean location of the package's other ZIPs of the same city and state, then of the same
+county (or territory). The 6 military APO/DPO codes among them have no location at all and are
+left out, as military codes are, which leaves 41,078 ZIPs.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
 import geopandas as gpd
@@ -16,6 +23,8 @@ import pandas as pd
 import zipcodes
 
 COLUMNS = ["zip", "city", "state", "county", "timezone", "lat", "lon"]
+FIXES = Path(__file__).resolve().parent.parent / "data" / "gazetteer_fixes.csv"
+MILITARY_CITIES = {"APO", "DPO", "FPO"}
 
 
 class UnknownState(ValueError):
@@ -50,7 +59,34 @@ def _gazetteer() -> pd.DataFrame:
             for state, group in frame.groupby("state")["timezone"]
         }
         frame.loc[bad, "timezone"] = frame.loc[bad, "state"].map(by_state)
+    frame = _place_unlocated(frame)
     return frame.sort_values("zip", ignore_index=True)
+
+
+def _place_unlocated(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give (0, 0) placeholders a real location, or leave them out (military codes)."""
+    unlocated = (frame["lat"].abs() < 1e-6) & (frame["lon"].abs() < 1e-6)
+    military = unlocated & frame["city"].str.upper().isin(MILITARY_CITIES)
+    frame = frame[~military].copy()
+    unlocated = unlocated[~military]
+    located = frame[~unlocated]
+    fixes = pd.read_csv(FIXES, dtype={"zip": str}).set_index("zip")
+    for i in frame.index[unlocated]:
+        row = frame.loc[i]
+        if row["zip"] in fixes.index:
+            lat, lon = fixes.loc[row["zip"], ["lat", "lon"]]
+        else:
+            same = located[(located["state"] == row["state"]) & (located["city"] == row["city"])]
+            if same.empty:
+                same = located[
+                    (located["state"] == row["state"]) & (located["county"] == row["county"])
+                ]
+            if same.empty:
+                raise RuntimeError(f"gazetteer: cannot place ZIP {row['zip']} ({row['city']}, "
+                                   f"{row['state']}); add it to {FIXES}")
+            lat, lon = same["lat"].mean(), same["lon"].mean()
+        frame.loc[i, ["lat", "lon"]] = [round(float(lat), 4), round(float(lon), 4)]
+    return frame
 
 
 def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:

@@ -89,10 +89,12 @@ def slot_facts(members: pd.DataFrame) -> dict[str, Any]:
 
 
 def clock(hour: float | None) -> str:
-    """'2 pm' for 14.0; '' for None."""
+    """'2 pm' for 14.0, 'noon' and 'midnight' for 12 and 0; '' for None."""
     if hour is None or np.isnan(hour):
         return ""
     h = int(round(hour)) % 24
+    if h in (0, 12):
+        return "midnight" if h == 0 else "noon"
     suffix = "am" if h < 12 else "pm"
     return f"{(h % 12) or 12} {suffix}"
 

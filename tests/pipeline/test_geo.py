@@ -8,8 +8,9 @@ from pipeline.geo import UnknownState, load_zips
 
 
 def test_nation_has_every_active_located_zip(nation):
-    """It returns the 41,084 active ZIPs with a location and time zone in zipcodes 3.0.0."""
-    assert len(nation) == 41_084
+    """It returns the 41,084 active ZIPs with a location and time zone, less 6 military codes."""
+    assert len(nation) == 41_084 - 6
+    assert not {"09905", "09980", "09984"} & set(nation["zip"])
     assert nation["zip"].is_unique
     assert nation["zip"].str.fullmatch(r"\d{5}").all()
     assert {"DC", "PR", "VI", "GU", "AK", "HI"} <= set(nation["state"])
@@ -40,3 +41,12 @@ def test_unknown_state_is_a_clear_error():
     """An unknown state code names the code and shows valid examples."""
     with pytest.raises(UnknownState, match="XX"):
         load_zips(["NY", "XX"])
+
+
+def test_no_placeholder_locations(nation):
+    """No ZIP sits at the package's (0, 0) placeholder; repaired ones sit in their own state."""
+    assert ((nation["lat"].abs() > 1) | (nation["lon"].abs() > 1)).all()
+    hicksville = nation.set_index("zip").loc["11805"]
+    assert 40 < hicksville["lat"] < 41.5 and -74 < hicksville["lon"] < -73
+    pohnpei = nation.set_index("zip").loc["96941"]
+    assert 6 < pohnpei["lat"] < 8 and pohnpei["lon"] > 150

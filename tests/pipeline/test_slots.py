@@ -69,5 +69,5 @@ def test_majority_ties_do_not_depend_on_row_order():
 def test_clock():
     """Hours print as a person says them."""
     assert [clock(0), clock(9), clock(12), clock(14.0), clock(None)] == [
-        "12 am", "9 am", "12 pm", "2 pm", "",
+        "midnight", "9 am", "noon", "2 pm", "",
     ]
