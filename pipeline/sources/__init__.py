@@ -13,22 +13,45 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.sources.errors import (
+    ForecastUnavailable,
+    QuotaExceeded,
+    SourceConfigError,
+    SourceError,
+    SourceUnavailable,
+)
+from pipeline.sources.gridded import gridded_forecast
+from pipeline.sources.nws import nws_forecast
+from pipeline.sources.open_meteo import open_meteo_forecast
 from pipeline.sources.synthetic import synthetic_forecast
+from pipeline.sources.table import table_forecast
 from pipeline.validate import validate_forecast
+
+__all__ = [
+    "SOURCES",
+    "ForecastUnavailable",
+    "QuotaExceeded",
+    "SourceConfigError",
+    "SourceError",
+    "SourceUnavailable",
+    "UnknownSource",
+    "fetch_forecast",
+    "to_utc",
+]
 
 SourceFn = Callable[..., pd.DataFrame]
 
 SOURCES: dict[str, SourceFn] = {
     "synthetic": synthetic_forecast,
+    "table": table_forecast,
+    "gridded": gridded_forecast,
+    "open-meteo": open_meteo_forecast,
+    "nws": nws_forecast,
 }
 
 
 class UnknownSource(ValueError):
     """The run named a source that is not registered."""
-
-
-class ForecastUnavailable(RuntimeError):
-    """A source returned no rows for the requested ZIPs and issue time."""
 
 
 def to_utc(when: Any) -> pd.Timestamp:
