@@ -75,6 +75,24 @@ class FactRules(BaseModel):
     strong_gust_mph: float = 45.0
 
 
+class TruthRules(BaseModel):
+    """When is a slot's message true for a member? NWS zone-combination practice.
+
+    A member fits when its high and low are each within ``temperature_tolerance_f`` of the
+    slot's stated value (a stated range is at most ``stated_range_f`` wide), it has the same
+    precipitation yes/no and type, its onset is within ``onset_tolerance_h`` (coarser steps:
+    ``onset_tolerance_coarse_h``), the same wind category, and no hazard the slot leaves out.
+    """
+
+    temperature_tolerance_f: float = 5.0
+    stated_range_f: float = 5.0
+    onset_tolerance_h: float = 2.0
+    onset_tolerance_coarse_h: float = 3.0  # for 3-hourly (or coarser) data
+    hazard_min_share: float = 0.05  # a slot states a hazard held by at least this share
+    state_floor: float = 0.85  # a state below this is flagged even if the nation is fine
+    target: float = 0.95  # --target-truth default
+
+
 class Settings(BaseSettings):
     """zipcast settings; see the README's configuration table."""
 
@@ -101,6 +119,7 @@ class Settings(BaseSettings):
     scales: dict[str, VariableScale] = Field(default_factory=_default_scales)
 
     facts: FactRules = Field(default_factory=lambda: FactRules())
+    truth: TruthRules = Field(default_factory=lambda: TruthRules())
     sources: SourceSettings = Field(default_factory=lambda: SourceSettings())
 
     @property

@@ -23,6 +23,7 @@ FACT_COLUMNS = [
     "precip_type",
     "precip_start_hour",
     "precip_end_hour",
+    "precip_start_offset_h",
     "wind_max_mph",
     "gust_max_mph",
     "wind_category",
@@ -119,6 +120,8 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
             "precip_type": precip_type,
             "precip_start_hour": start_hour,
             "precip_end_hour": end_hour,
+            # hours from the window's start: comparable across time zones and past midnight
+            "precip_start_offset_h": np.where(any_wet, first * series.step_hours, np.nan),
             "wind_max_mph": wind_max,
             "gust_max_mph": gust_max,
             "wind_category": categorize(
