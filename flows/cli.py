@@ -19,6 +19,8 @@ app = typer.Typer(
 def _quiet_prefect(verbose: bool) -> None:
     """Set Prefect's environment before it is imported (analytics off, logs to taste)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the embedded server can take ~30 s to start on a busy 2-core machine (default limit 20 s)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
@@ -35,6 +37,13 @@ def run_command(
         str | None, typer.Option(help="Local window: morning, evening or full.")
     ] = None,
     max_slots: Annotated[int | None, typer.Option(help="Editors' budget of slots.")] = None,
+    target_truth: Annotated[
+        float | None, typer.Option(help="Truthfulness goal, 0–1 (default 0.95); the run "
+                                   "stops adding slots once it and the state floor hold.")
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Also score per-state, k-means and DTW-only groupings.")
+    ] = True,
     states: Annotated[
         str | None, typer.Option(help="Only these states, comma-separated, e.g. NY,NJ.")
     ] = None,
@@ -50,7 +59,8 @@ def run_command(
     state_list = [s for s in states.split(",") if s.strip()] if states else None
     summary = twice_daily(
         source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-        states=state_list, seed=seed, show_progress=not as_json,
+        target_truth=target_truth, states=state_list, seed=seed, with_baselines=baselines,
+        show_progress=not as_json,
     )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

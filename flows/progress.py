@@ -33,33 +33,44 @@ class RunDisplay:
             self.console.print(f"  [green]✓[/] {name:<10} {seconds:7.2f} s  {detail}")
 
     @contextmanager
-    def iterations(self, max_iter: int) -> Iterator[Callable[[int, float], None] | None]:
+    def slots(self, max_slots: int) -> Iterator[Callable[[int, float], None] | None]:
+        """A bar of slots planned so far, with the truthfulness they reach."""
         if not self.enabled:
             yield None
             return
         columns = (
-            TextColumn("  clustering"), BarColumn(), TextColumn("iter {task.completed}"),
-            TextColumn("inertia {task.fields[inertia]}"), TimeElapsedColumn(),
+            TextColumn("  planning slots"), BarColumn(), TextColumn("{task.completed} slots"),
+            TextColumn("truthfulness {task.fields[truth]}"), TimeElapsedColumn(),
         )
         with Progress(*columns, console=self.console, transient=True) as bar:
-            job = bar.add_task("cluster", total=max_iter, inertia="…")
+            job = bar.add_task("slots", total=max_slots, truth="…")
 
-            def tick(iteration: int, inertia: float) -> None:
-                bar.update(job, completed=iteration, inertia=f"{inertia:.3f}")
+            def tick(n_slots: int, truth: float) -> None:
+                bar.update(job, completed=n_slots, truth=f"{truth:.1%}")
 
             yield tick
 
     def finish(self, summary: dict[str, Any], slots: list[Slot]) -> None:
         if not self.enabled:
             return
+        truth = summary["truthfulness"]
         table = Table(title=f"{summary['n_slots']} slots for {summary['n_zips']:,} ZIPs "
                       f"(largest 10 shown)", title_justify="left")
-        for column in ("slot", "ZIPs", "states", "draft message"):
+        for column in ("slot", "name", "ZIPs", "true for", "draft message"):
             table.add_column(column, overflow="fold")
         for slot in slots[:10]:
-            table.add_row(slot.slot_id, f"{slot.n_zips:,}", ", ".join(list(slot.states)[:4]),
-                          slot.draft_message)
+            table.add_row(slot.slot_id, slot.name, f"{slot.n_zips:,}",
+                          f"{slot.n_fit / slot.n_zips:.0%}", slot.draft_message)
         self.console.print(table)
+        floor = ", ".join(truth["states_below_floor"]) or "none"
+        self.console.print(
+            f"truthfulness {truth['national']:.1%} (target {truth['target']:.0%}, "
+            f"{'reached' if truth['reached_target'] else 'NOT reached'}); states below "
+            f"{truth['state_floor']:.0%}: {floor}; automatic messages: {truth['n_automatic']:,}"
+        )
+        if summary["baselines"]:
+            self.console.print("baselines at the same slot count: " + ", ".join(
+                f"{k} {v['truthfulness']:.1%}" for k, v in summary["baselines"].items()))
         seconds = summary["seconds"]
         self.console.print(
             f"done in {seconds['total']:.1f} s ("

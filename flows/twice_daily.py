@@ -12,20 +12,26 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.progress import RunDisplay
-from pipeline import geo, run, slots, sources, store
+from pipeline import geo, maps, run, slots, sources, store
 from pipeline.features import build_series, zip_facts
 from pipeline.settings import get_settings
 
-load_zips = task(geo.load_zips, name="gazetteer", cache_policy=NONE)
-ingest = task(
-    sources.fetch_forecast, name="ingest", cache_policy=NONE, retries=2, retry_delay_seconds=5
-)
-features = task(build_series, name="features", cache_policy=NONE)
-facts = task(zip_facts, name="facts", cache_policy=NONE)
-cluster = task(run.cluster_locations, name="cluster", cache_policy=NONE)
-make_slots = task(slots.build_slots, name="slots", cache_policy=NONE)
-write_folder = task(store.write_run_folder, name="run-folder", cache_policy=NONE)
-save = task(store.save_run, name="store", cache_policy=NONE)
+
+def _task(fn, name: str, **options):
+    return task(fn, name=name, cache_policy=NONE, **options)
+
+
+load_zips = _task(geo.load_zips, "gazetteer")
+ingest = _task(sources.fetch_forecast, "ingest", retries=2, retry_delay_seconds=5)
+features = _task(build_series, "features")
+facts = _task(zip_facts, "facts")
+plan = _task(run.cluster_locations, "cluster")
+baselines = _task(run.baselines, "baselines")
+make_slots = _task(slots.build_slots, "slots")
+previous_run = _task(store.previous_run, "previous-run")
+write_folder = _task(store.write_run_folder, "run-folder")
+draw_map = _task(maps.slots_svg, "map")
+save = _task(store.save_run, "store")
 
 
 @flow(name="twice-daily", log_prints=True)
@@ -34,15 +40,17 @@ def twice_daily(
     issue_time: str | None = None,
     window: str | None = None,
     max_slots: int | None = None,
+    target_truth: float | None = None,
     states: list[str] | None = None,
     seed: int | None = None,
+    with_baselines: bool = True,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Cluster every ZIP's forecast into message slots; store and return the run summary."""
+    """Plan truthful message slots for every ZIP's forecast; store and return the summary."""
     settings = get_settings()
     params = run.RunParams.from_settings(
-        settings, source=source, issue_time=issue_time, window=window,
-        max_slots=max_slots, states=states, seed=seed,
+        settings, source=source, issue_time=issue_time, window=window, max_slots=max_slots,
+        target_truth=target_truth, states=states, seed=seed,
     )
     display = RunDisplay(params, enabled=show_progress)
     clock = run.StepClock(on_done=display.step_done)
@@ -52,37 +60,50 @@ def twice_daily(
         zips = load_zips(params.states)
         s.detail = f"{len(zips):,} ZIPs"
     with clock.step("ingest") as s:
-        forecast = ingest(
-            params.source, zips, params.issue_time,
-            seed=params.seed, hours=params.horizon_hours,
-        )
+        forecast = ingest(params.source, zips, params.issue_time, seed=params.seed,
+                          hours=params.horizon_hours)
         s.detail = f"{len(forecast):,} contract rows from {params.source}"
     with clock.step("features") as s:
         series = features(forecast, zips, window=params.window, settings=settings)
         zip_fact_rows = facts(series, settings.facts)
         s.detail = f"{series.values.shape[1]} steps × {len(series.variables)} variables"
-    with clock.step("cluster") as s, display.iterations(params.cluster_max_iter) as tick:
-        clustering = cluster(series, params, on_iteration=tick, n_jobs=settings.cluster_jobs)
-        s.detail = f"k={len(clustering.centers)}, {clustering.n_iter} iterations"
+    states_of = zips["state"].to_numpy()
+    with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
+        clustering = plan(series, zip_fact_rows, states_of, params, settings.truth,
+                          on_slot=tick, n_jobs=settings.cluster_jobs)
+        s.detail = (f"{len(clustering.statements)} slots, truthfulness "
+                    f"{clustering.truth:.1%} (target {params.target_truth:.0%})")
+    scores = {}
+    if with_baselines:
+        with clock.step("baselines") as s:
+            scores = baselines(clustering, zip_fact_rows, settings.truth, series.step_hours)
+            s.detail = ", ".join(f"{k} {v['truthfulness']:.1%}" for k, v in scores.items())
     with clock.step("slots") as s:
-        barycenters = run.unscale_centers(clustering, params, series.step_hours)
+        before = previous_run(settings.db_url, params)
         run_slots, assignments = make_slots(
-            series, zip_fact_rows, zips, clustering.labels, clustering.distances,
-            barycenters, clustering.variables,
+            series, zip_fact_rows, zips, clustering.labels, clustering.fits,
+            clustering.statements, clustering.distances,
+            run.unscale_centers(clustering, params, series.step_hours), clustering.variables,
+            previous=before,
         )
-        s.detail = f"{len(run_slots)} slots"
+        s.detail = f"{len(run_slots)} slots, {int(assignments['automatic'].sum())} automatic"
+    with clock.step("map") as s:
+        svg = draw_map(zips, assignments["slot_id"].to_numpy(),
+                       {x.slot_id: x.name for x in run_slots},
+                       title=f"zipcast {params.run_id}: {len(run_slots)} slots")
+        s.detail = f"{len(svg) // 1024} KiB SVG"
     with clock.step("store") as s:
         summary = run.run_summary(
-            params, series, clustering, [x.n_zips for x in run_slots], clock.seconds
+            params, series, clustering, assignments, [x.n_zips for x in run_slots],
+            settings.truth, baseline_scores=scores,
+            unchanged_ids=slots.unchanged_share(assignments, before), seconds=clock.seconds,
         )
-        run_dir = write_folder(
-            settings.runs_dir, params.run_id, forecast, assignments, run_slots, summary
-        )
-        save(
-            settings.db_url, run_id=params.run_id, issue_time=sources.to_utc(params.issue_time),
-            source=params.source, window=params.window, params=params.__dict__,
-            summary=summary, run_dir=run_dir, slots=run_slots, assignments=assignments,
-        )
+        run_dir = write_folder(settings.runs_dir, params.run_id, forecast, assignments,
+                               run_slots, summary, extra_files={"map.svg": svg})
+        save(settings.db_url, run_id=params.run_id,
+             issue_time=sources.to_utc(params.issue_time), source=params.source,
+             window=params.window, params=params.__dict__, summary=summary, run_dir=run_dir,
+             slots=run_slots, assignments=assignments)
         s.detail = str(run_dir)
     summary["seconds"] = dict(clock.seconds)
     summary["seconds"]["total"] = round(sum(clock.seconds.values()), 3)

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.cluster import DTWKMeans, cdist_dtw
+from pipeline.cluster.baselines import score_baselines
+from pipeline.cluster.truthful import plan_slots
 from pipeline.features import SeriesSet, scale_series
-from pipeline.settings import Settings, VariableScale
+from pipeline.settings import Settings, TruthRules, VariableScale
 from pipeline.sources import to_utc
+from pipeline.truth import FactArrays, Statement, truthfulness
 
 
 @dataclass
@@ -36,6 +38,7 @@ class RunParams:
     horizon_hours: int = 72
     dtw_window_hours: int = 3
     cluster_max_iter: int = 20
+    target_truth: float = 0.95
     scales: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +53,7 @@ class RunParams:
             "horizon_hours": settings.horizon_hours,
             "dtw_window_hours": settings.dtw_window_hours,
             "cluster_max_iter": settings.cluster_max_iter,
+            "target_truth": settings.truth.target,
             "scales": {k: v.model_dump() for k, v in settings.scales.items()},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -72,48 +76,60 @@ class RunParams:
 
 @dataclass
 class Clustering:
-    """The result of clustering a run's ZIPs."""
+    """The planned slots for a run's ZIPs (see :mod:`pipeline.cluster.truthful`)."""
 
-    labels: np.ndarray  # (n_locations,)
-    distances: np.ndarray  # (n_locations,), DTW distance to own center, scaled units
-    centers: np.ndarray  # (k, n_steps, n_variables), scaled units
+    labels: np.ndarray  # (n_locations,) slot index
+    fits: np.ndarray  # (n_locations,) the slot's statement is true here
+    statements: list[Statement]
+    distances: np.ndarray  # (n_locations,), DTW distance to own slot's barycenter
+    centers: np.ndarray  # (n_slots, n_steps, n_variables), scaled units
     variables: list[str]
-    inertia: float
-    n_iter: int
+    truth: float
+    reached_target: bool
+    coverage_curve: list[float]
+    chosen_from: str
+    baseline_groupings: dict[str, np.ndarray] = field(repr=False)
 
 
 def cluster_locations(
     series: SeriesSet,
+    facts: pd.DataFrame,
+    states: np.ndarray,
     params: RunParams,
+    rules: TruthRules,
     *,
-    on_iteration: Callable[[int, float], None] | None = None,
+    weights: np.ndarray | None = None,
+    on_slot: Callable[[int, float], None] | None = None,
     n_jobs: int | None = None,
 ) -> Clustering:
-    """DTW k-means over every ZIP's scaled window — the whole nation, never a subsample."""
+    """Plan truthful slots over every ZIP's scaled window — the whole nation, no subsample."""
     X, names = scale_series(series, params.scale_specs())
-    k = min(params.max_slots, len(X))
     window = max(0, params.dtw_window_hours // series.step_hours)
-    model = DTWKMeans(
-        k,
-        window=window,
-        max_iter=params.cluster_max_iter,
-        random_state=params.seed,
-        n_jobs=n_jobs,
+    plan = plan_slots(
+        X, FactArrays.from_frame(facts), states, weights=weights,
+        max_slots=params.max_slots, target=params.target_truth, rules=rules,
+        step_hours=series.step_hours, window=window, random_state=params.seed, n_jobs=n_jobs,
+        on_slot=on_slot,
     )
-    model.fit(X, callback=on_iteration)
-    labels = model.labels_
-    distances = np.empty(len(X))
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        distances[rows] = cdist_dtw(X[rows], model.cluster_centers_[c : c + 1], window=window)[:, 0]
     return Clustering(
-        labels=labels,
-        distances=distances,
-        centers=model.cluster_centers_,
-        variables=names,
-        inertia=float(model.inertia_),
-        n_iter=int(model.n_iter_),
+        labels=plan.labels, fits=plan.fits, statements=plan.statements,
+        distances=plan.distances, centers=plan.centers, variables=names, truth=plan.truth,
+        reached_target=plan.reached_target, coverage_curve=plan.coverage_curve,
+        chosen_from=plan.chosen_from, baseline_groupings=plan.baseline_groupings,
     )
+
+
+def baselines(
+    clustering: Clustering,
+    facts: pd.DataFrame,
+    rules: TruthRules,
+    step_hours: int,
+    *,
+    weights: np.ndarray | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per-state, raw k-means and DTW-only groupings at the run's slot count, scored alike."""
+    return score_baselines(clustering.baseline_groupings, FactArrays.from_frame(facts),
+                           weights, rules, step_hours)
 
 
 def unscale_centers(
@@ -152,10 +168,24 @@ def run_summary(
     params: RunParams,
     series: SeriesSet,
     clustering: Clustering,
+    assignments: pd.DataFrame,
     slot_sizes: list[int],
-    seconds: dict[str, float],
+    rules: TruthRules,
+    *,
+    baseline_scores: dict[str, dict[str, Any]] | None = None,
+    unchanged_ids: float | None = None,
+    seconds: dict[str, float] | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The JSON summary a run prints with ``--json`` and writes to ``summary.json``."""
+    truth = truthfulness(
+        assignments["fits"].to_numpy(bool), weights, assignments["state"].to_numpy(),
+        assignments["slot_id"].to_numpy(), rules.state_floor,
+    )
+    truth["target"] = params.target_truth
+    truth["reached_target"] = truth["national"] >= params.target_truth
+    truth["n_automatic"] = int(assignments["automatic"].sum())
+    truth["coverage_curve"] = clustering.coverage_curve
     return {
         "run_id": params.run_id,
         "source": params.source,
@@ -168,12 +198,16 @@ def run_summary(
         "step_hours": series.step_hours,
         "n_slots": len(slot_sizes),
         "slot_sizes": {"largest": max(slot_sizes), "smallest": min(slot_sizes)},
+        "truthfulness": truth,
+        "baselines": baseline_scores or {},
+        "slot_ids_unchanged_share": unchanged_ids,
         "clustering": {
+            "method": "truthful: greedy statement cover + DTW membership "
+                      "(pipeline.cluster.truthful)",
+            "statements_chosen_from": clustering.chosen_from,
             "variables": clustering.variables,
-            "inertia": round(clustering.inertia, 4),
-            "n_iter": clustering.n_iter,
             "dtw_window_steps": max(0, params.dtw_window_hours // series.step_hours),
         },
         "params": params.__dict__,
-        "seconds": dict(seconds),
+        "seconds": dict(seconds or {}),
     }

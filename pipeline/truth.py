@@ -18,7 +18,7 @@ most of them. It is used by the truthful clustering method and by the slots step
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,13 +54,63 @@ class Statement:
         )
 
 
+HAZARDS = ("heat", "freeze", "heavy rain", "strong gusts")
+PRECIP_TYPES = ("none", "rain", "snow", "mix")
+WIND_CATEGORIES = ("calm", "breezy", "windy", "very windy")
+
+
+@dataclass
+class FactArrays:
+    """Per-ZIP facts as plain arrays (categories as small ints, hazards as bit masks)."""
+
+    high: np.ndarray
+    low: np.ndarray
+    kind: np.ndarray  # index into PRECIP_TYPES; 0 means dry
+    onset: np.ndarray  # hours from window start; NaN when dry
+    wind: np.ndarray  # index into WIND_CATEGORIES
+    hazards: np.ndarray  # bit i set: HAZARDS[i]
+
+    @classmethod
+    def from_frame(cls, facts: pd.DataFrame) -> FactArrays:
+        hazard_bits = np.zeros(len(facts), dtype=np.int64)
+        for bit, name in enumerate(HAZARDS):
+            has = facts["hazards"].str.split(",").map(lambda hs, n=name: n in hs)
+            hazard_bits |= has.to_numpy(bool).astype(np.int64) << bit
+        return cls(
+            high=facts["high_f"].to_numpy(float),
+            low=facts["low_f"].to_numpy(float),
+            kind=_codes(facts["precip_type"], PRECIP_TYPES),
+            onset=facts["precip_start_offset_h"].to_numpy(float),
+            wind=_codes(facts["wind_category"], WIND_CATEGORIES),
+            hazards=hazard_bits,
+        )
+
+    def take(self, index: np.ndarray) -> FactArrays:
+        return FactArrays(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+
+def _codes(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    codes = pd.Categorical(values, categories=list(names)).codes
+    if (codes < 0).any():
+        bad = sorted(set(values[codes < 0]))
+        raise ValueError(f"unknown fact value(s) {bad}; expected one of {names}")
+    return codes.astype(np.int8)
+
+
+def _as_arrays(facts: pd.DataFrame | FactArrays) -> FactArrays:
+    return facts if isinstance(facts, FactArrays) else FactArrays.from_frame(facts)
+
+
+def _mask(names: tuple[str, ...]) -> int:
+    return sum(1 << HAZARDS.index(h) for h in names)
+
+
 def onset_tolerance(rules: TruthRules, step_hours: int) -> float:
     """2 h for hourly data, 3 h for 3-hourly or coarser (settings)."""
     return rules.onset_tolerance_h if step_hours < 3 else rules.onset_tolerance_coarse_h
-
-
-def _hazard_sets(hazards: pd.Series) -> list[frozenset[str]]:
-    return [frozenset(h for h in str(x).split(",") if h) for x in hazards]
 
 
 def _outside(values: np.ndarray, stated: tuple[float, float]) -> np.ndarray:
@@ -70,30 +120,26 @@ def _outside(values: np.ndarray, stated: tuple[float, float]) -> np.ndarray:
 
 
 def fits(
-    facts: pd.DataFrame, statement: Statement, rules: TruthRules, step_hours: int
+    facts: pd.DataFrame | FactArrays, statement: Statement, rules: TruthRules, step_hours: int
 ) -> np.ndarray:
-    """Boolean array: does ``statement`` hold for each row of ``facts``?
+    """Boolean array: does ``statement`` hold for each ZIP?
 
     Parameters
     ----------
-    facts : DataFrame
-        Rows of :func:`pipeline.features.zip_facts`.
+    facts : DataFrame of :func:`pipeline.features.zip_facts` rows, or their FactArrays
     statement : Statement
     rules : TruthRules
     step_hours : int
         The forecast step, which sets the onset tolerance.
     """
-    tol = rules.temperature_tolerance_f
-    ok = _outside(facts["high_f"].to_numpy(float), statement.high_f) <= tol + 1e-9
-    ok &= _outside(facts["low_f"].to_numpy(float), statement.low_f) <= tol + 1e-9
-    ok &= facts["precip"].to_numpy(bool) == statement.precip
-    ok &= facts["precip_type"].to_numpy(str) == statement.precip_type
+    f = _as_arrays(facts)
+    tol = rules.temperature_tolerance_f + 1e-9
+    ok = (_outside(f.high, statement.high_f) <= tol) & (_outside(f.low, statement.low_f) <= tol)
+    ok &= f.kind == PRECIP_TYPES.index(statement.precip_type)
     if statement.precip and statement.onset_offset_h is not None:
-        onset = facts["precip_start_offset_h"].to_numpy(float)
-        ok &= np.abs(onset - statement.onset_offset_h) <= onset_tolerance(rules, step_hours)
-    ok &= facts["wind_category"].to_numpy(str) == statement.wind_category
-    stated = frozenset(statement.hazards)
-    ok &= np.array([h <= stated for h in _hazard_sets(facts["hazards"])], dtype=bool)
+        ok &= np.abs(f.onset - statement.onset_offset_h) <= onset_tolerance(rules, step_hours)
+    ok &= f.wind == WIND_CATEGORIES.index(statement.wind_category)
+    ok &= (f.hazards & ~_mask(statement.hazards)) == 0
     return ok
 
 
@@ -147,61 +193,62 @@ def _best_box(
 
 
 def best_statement(
-    facts: pd.DataFrame,
+    facts: pd.DataFrame | FactArrays,
     weights: np.ndarray | None,
     rules: TruthRules,
     step_hours: int,
 ) -> tuple[Statement, np.ndarray]:
-    """The statement that fits the most subscriber weight in ``facts``, and its fit mask.
+    """The statement that fits the most subscriber weight among ``facts``, and its fit mask.
 
-    Categories (precipitation, type, wind) are tried one combination at a time; within each,
+    Categories (precipitation type, wind) are tried one combination at a time; within each,
     the stated high and low ranges (and onset) are found by prefix sums over a binned
     histogram, so the search is exact to the whole °F and hour, and linear in the group size.
     """
-    w = np.ones(len(facts)) if weights is None else np.asarray(weights, dtype=float)
+    f = _as_arrays(facts)
+    if len(f) == 0:
+        raise ValueError("best_statement needs at least one ZIP")
+    w = np.ones(len(f)) if weights is None else np.asarray(weights, dtype=float)
     onset_tol = onset_tolerance(rules, step_hours)
-    keys = facts[["precip", "precip_type", "wind_category"]].astype(str).agg("|".join, axis=1)
+    category = f.kind.astype(np.int64) * len(WIND_CATEGORIES) + f.wind
+    order = np.argsort(category, kind="stable")
+    cats, starts = np.unique(category[order], return_index=True)
+    groups = np.split(order, starts[1:])
     best: tuple[float, Statement] | None = None
-    for key, index in keys.groupby(keys).indices.items():
-        if w[index].sum() <= (best[0] if best else -1):
-            continue  # this group cannot beat the best so far
-        group = facts.iloc[index]
-        precip = group["precip"].iloc[0]
-        onset = group["precip_start_offset_h"].to_numpy(float) if precip else None
-        score, a, c, s = _best_box(
-            group["high_f"].to_numpy(float), group["low_f"].to_numpy(float), onset,
-            w[index], rules, onset_tol,
-        )
+    for cat, index in sorted(zip(cats, groups, strict=True), key=lambda g: -w[g[1]].sum()):
+        if best is not None and w[index].sum() <= best[0]:
+            break  # groups come largest first: no later group can win
+        kind, wind = divmod(int(cat), len(WIND_CATEGORIES))
+        onset = f.onset[index] if kind else None
+        score, a, c, s = _best_box(f.high[index], f.low[index], onset, w[index], rules,
+                                   onset_tol)
         if best is None or score > best[0]:
             r = rules.stated_range_f
             best = (score, Statement(
                 high_f=(float(a), float(a + r)), low_f=(float(c), float(c + r)),
-                precip=bool(precip), precip_type=str(group["precip_type"].iloc[0]),
+                precip=kind > 0, precip_type=PRECIP_TYPES[kind],
                 onset_offset_h=None if s is None else float(s),
-                wind_category=str(group["wind_category"].iloc[0]), hazards=(),
+                wind_category=WIND_CATEGORIES[wind], hazards=(),
             ))
-    assert best is not None, "best_statement needs at least one row"
-    statement = _with_hazards(facts, w, best[1], rules, step_hours)
-    return statement, fits(facts, statement, rules, step_hours)
+    assert best is not None
+    statement = _with_hazards(f, w, best[1], rules, step_hours)
+    return statement, fits(f, statement, rules, step_hours)
 
 
 def _with_hazards(
-    facts: pd.DataFrame, w: np.ndarray, statement: Statement, rules: TruthRules,
-    step_hours: int,
+    f: FactArrays, w: np.ndarray, statement: Statement, rules: TruthRules, step_hours: int
 ) -> Statement:
-    """State the hazards that at least ``hazard_min_share`` of the otherwise-fitting hold."""
-    everything = Statement(**{**statement.__dict__, "hazards": ("heat", "freeze", "heavy rain",
-                                                                "strong gusts")})
-    candidates = fits(facts, everything, rules, step_hours)
+    """State the hazards held by at least ``hazard_min_share`` of the otherwise-fitting."""
+    candidates = fits(f, replace(statement, hazards=HAZARDS), rules, step_hours)
     if not candidates.any():
         return statement
-    sets = _hazard_sets(facts["hazards"][candidates])
     total = w[candidates].sum()
-    names = sorted({h for s in sets for h in s})
-    share = {h: sum(wi for wi, s in zip(w[candidates], sets, strict=True) if h in s) / total
-             for h in names}
-    keep = tuple(h for h in names if share[h] >= rules.hazard_min_share)
-    return Statement(**{**statement.__dict__, "hazards": keep})
+    keep = tuple(
+        name for bit, name in enumerate(HAZARDS)
+        if w[candidates][(f.hazards[candidates] >> bit) & 1 == 1].sum() / total
+        >= rules.hazard_min_share
+        and ((f.hazards[candidates] >> bit) & 1).any()
+    )
+    return replace(statement, hazards=keep)
 
 
 def truthfulness(
@@ -228,3 +275,25 @@ def truthfulness(
         "state_floor": state_floor,
         "per_slot": per_slot.to_dict(),
     }
+
+
+def score_grouping(
+    labels: np.ndarray,
+    facts: pd.DataFrame | FactArrays,
+    weights: np.ndarray | None,
+    rules: TruthRules,
+    step_hours: int,
+) -> tuple[float, np.ndarray]:
+    """Truthfulness of any grouping when each group states its own best statement.
+
+    This is how baselines are scored: every group gets the most favourable message it could
+    have, so the comparison measures the grouping, not the wording.
+    """
+    f = _as_arrays(facts)
+    w = np.ones(len(f)) if weights is None else np.asarray(weights, dtype=float)
+    fit = np.zeros(len(f), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        _, mask = best_statement(f.take(rows), w[rows], rules, step_hours)
+        fit[rows] = mask
+    return round(float(w[fit].sum() / w.sum()), 4), fit

@@ -12,6 +12,7 @@ import pytest
 _DATA = Path(tempfile.mkdtemp(prefix="zipcast-test-data-"))
 os.environ.setdefault("ZIPCAST_DATA_DIR", str(_DATA))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -9,6 +9,7 @@ from pipeline.store.models import Base, Run, Slot, SlotMember
 from pipeline.store.runs import (
     RunNotFound,
     load_run,
+    previous_run,
     save_run,
     write_run_folder,
     write_summary,
@@ -22,6 +23,7 @@ __all__ = [
     "SlotMember",
     "get_engine",
     "load_run",
+    "previous_run",
     "migrate",
     "save_run",
     "session_scope",

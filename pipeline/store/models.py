@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -45,7 +45,9 @@ class Slot(Base):
     slot_id: Mapped[str] = mapped_column(String(16))  # "s001", ranked by size
     rank: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(Text)
+    headline: Mapped[str] = mapped_column(Text)
     n_zips: Mapped[int] = mapped_column(Integer)
+    n_fit: Mapped[int] = mapped_column(Integer)
     states: Mapped[dict[str, Any]]
     facts: Mapped[dict[str, Any]]
     representative: Mapped[dict[str, Any]]
@@ -56,7 +58,8 @@ class Slot(Base):
 
 
 class SlotMember(Base):
-    """A ZIP's membership in a run's slot, with its DTW distance to the slot's barycenter."""
+    """A ZIP's membership in a run's slot: DTW distance to the barycenter, and whether the
+    slot's message is true there (``fits``) or the ZIP gets an automatic message."""
 
     __tablename__ = "slot_members"
 
@@ -66,3 +69,5 @@ class SlotMember(Base):
     zip: Mapped[str] = mapped_column(String(5), primary_key=True)
     slot_id: Mapped[str] = mapped_column(String(16), index=True)
     distance: Mapped[float] = mapped_column(Float)
+    fits: Mapped[bool] = mapped_column(Boolean)
+    automatic: Mapped[bool] = mapped_column(Boolean)

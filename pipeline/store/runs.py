@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
-from pipeline.slots import Slot
+from pipeline.slots import PreviousRun, Slot
 from pipeline.store.db import session_scope
 from pipeline.store.models import Run, SlotMember
 from pipeline.store.models import Slot as SlotRow
@@ -44,8 +44,12 @@ def write_run_folder(
     assignments: pd.DataFrame,
     slots: list[Slot],
     summary: dict[str, Any],
+    extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Write the run folder atomically and return its path. Adds artifact paths to summary."""
+    """Write the run folder atomically and return its path. Adds artifact paths to summary.
+
+    ``extra_files`` maps file names to text content (e.g. ``map.svg``).
+    """
     final = runs_dir / run_id
     staging = runs_dir / f".{run_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -55,8 +59,11 @@ def write_run_folder(
     (staging / "slots.json").write_text(
         json.dumps([s.to_json() for s in slots], indent=1, default=_json_default)
     )
+    for name, text in (extra_files or {}).items():
+        (staging / name).write_text(text)
     summary["forecast_sha256"] = file_sha256(staging / "forecast.parquet")
-    summary["artifacts"] = {name: str(final / name) for name in RUN_FILES}
+    summary["artifacts"] = {name: str(final / name)
+                            for name in [*RUN_FILES, *(extra_files or {})]}
     write_summary(staging, summary)
     if final.exists():
         shutil.rmtree(final)
@@ -122,7 +129,9 @@ def save_run(
                     "slot_id": s.slot_id,
                     "rank": rank,
                     "name": s.name,
+                    "headline": s.headline,
                     "n_zips": s.n_zips,
+                    "n_fit": s.n_fit,
                     "states": s.states,
                     "facts": json.loads(json.dumps(s.facts, default=_json_default)),
                     "representative": s.representative,
@@ -135,12 +144,37 @@ def save_run(
         session.execute(
             insert(SlotMember),
             [
-                {"run_id": run_id, "zip": z, "slot_id": sid, "distance": float(d)}
-                for z, sid, d in zip(
+                {"run_id": run_id, "zip": z, "slot_id": sid, "distance": float(d),
+                 "fits": bool(ok), "automatic": bool(auto)}
+                for z, sid, d, ok, auto in zip(
                     assignments["zip"], assignments["slot_id"], assignments["distance"],
-                    strict=True,
+                    assignments["fits"], assignments["automatic"], strict=True,
                 )
             ],
+        )
+
+
+def previous_run(url: str, params: Any) -> PreviousRun | None:
+    """The newest stored run before this one with the same source, window and states."""
+    with session_scope(url) as session:
+        candidates = session.scalars(
+            select(Run)
+            .where(Run.source == params.source, Run.window == params.window,
+                   Run.id != params.run_id,
+                   Run.issue_time < pd.Timestamp(params.issue_time).to_pydatetime())
+            .order_by(Run.issue_time.desc(), Run.created_at.desc())
+        )
+        run = next((r for r in candidates if r.params.get("states") == params.states), None)
+        if run is None:
+            return None
+        members = session.execute(
+            select(SlotMember.zip, SlotMember.slot_id).where(SlotMember.run_id == run.id)
+        ).all()
+        names = {s.slot_id: s.name for s in run.slots}
+        return PreviousRun(
+            run_id=run.id,
+            membership=pd.Series({z: sid for z, sid in members}, dtype=object),
+            names=names,
         )
 
 

@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("slot_id", sa.String(16), nullable=False),
         sa.Column("rank", sa.Integer, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
+        sa.Column("headline", sa.Text, nullable=False),
         sa.Column("n_zips", sa.Integer, nullable=False),
+        sa.Column("n_fit", sa.Integer, nullable=False),
         sa.Column("states", sa.JSON, nullable=False),
         sa.Column("facts", sa.JSON, nullable=False),
         sa.Column("representative", sa.JSON, nullable=False),
@@ -55,6 +57,8 @@ def upgrade() -> None:
         sa.Column("zip", sa.String(5), primary_key=True),
         sa.Column("slot_id", sa.String(16), nullable=False, index=True),
         sa.Column("distance", sa.Float, nullable=False),
+        sa.Column("fits", sa.Boolean, nullable=False),
+        sa.Column("automatic", sa.Boolean, nullable=False),
     )
 
 

@@ -1,0 +1,251 @@
+"""Truthful slot planning: the fewest slots whose messages are true for the most subscribers.
+
+Clustering raw shapes is not enough: a slot's message must be *true* for each member
+(:mod:`pipeline.truth`). The method works in two passes.
+
+1. **Cover by what messages say.** Greedily add the slot statement (high and low ranges,
+   precipitation type and onset, wind, hazards) that fits the most not-yet-covered subscriber
+   weight — :func:`pipeline.truth.best_statement` finds it exactly with prefix sums. ZIPs in
+   states under the floor weigh more, so no state is left behind. Stop at the target (the
+   fewest slots that reach it) or at the editors' budget.
+2. **Shape by DTW.** Many ZIPs fit several statements. Each joins, among the slots that fit
+   it, the one whose DTW barycenter (banded DBA, :class:`DTWKMeans`) is nearest: same facts,
+   and the same shape of the day and timing. ZIPs that fit no slot join the nearest slot by DTW
+   and are flagged for an automatic factual message of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.cluster.baselines import baseline_labels
+from pipeline.cluster.kmeans import DTWKMeans
+from pipeline.cluster.metrics import cdist_dtw
+from pipeline.settings import TruthRules
+from pipeline.truth import FactArrays, Statement, best_statement, fits
+
+STATE_BOOST = 4.0  # extra weight on uncovered ZIPs of states under the floor
+
+
+@dataclass
+class SlotPlan:
+    """The planned slots. Arrays are per ZIP, in the input order."""
+
+    labels: np.ndarray  # (n_locations,) slot index
+    fits: np.ndarray  # (n_locations,) bool: the slot's statement is true here
+    statements: list[Statement]
+    centers: np.ndarray  # (n_slots, n_steps, n_variables), DBA barycenters (scaled units)
+    distances: np.ndarray  # (n_locations,) DTW distance to the own slot's barycenter
+    truth: float  # weighted share that fits
+    target: float
+    reached_target: bool
+    coverage_curve: list[float] = field(default_factory=list)  # truth after each slot added
+    chosen_from: str = "greedy"  # which statement set won: greedy, kmeans_raw or dtw_kmeans
+    baseline_groupings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _state_weights(
+    covered: np.ndarray, w: np.ndarray, state_codes: np.ndarray, floor: float
+) -> np.ndarray:
+    """Per-ZIP multiplier: STATE_BOOST for ZIPs of states whose coverage is under the floor."""
+    n_states = int(state_codes.max()) + 1
+    total = np.bincount(state_codes, weights=w, minlength=n_states)
+    done = np.bincount(state_codes, weights=w * covered, minlength=n_states)
+    below = done < floor * total - 1e-9
+    return np.where(below[state_codes], STATE_BOOST, 1.0)
+
+
+def greedy_statements(
+    facts: FactArrays,
+    weights: np.ndarray,
+    state_codes: np.ndarray,
+    *,
+    max_slots: int,
+    target: float,
+    rules: TruthRules,
+    step_hours: int,
+    on_slot: Callable[[int, float], None] | None = None,
+) -> tuple[list[Statement], np.ndarray, list[float]]:
+    """Add statements until the target and state floor hold, the budget is spent, or no gain.
+
+    Returns
+    -------
+    statements : list of Statement
+    fit_matrix : ndarray of bool, shape (n_locations, n_slots)
+    curve : truthfulness after each statement
+    """
+    covered = np.zeros(len(facts), dtype=bool)
+    total = weights.sum()
+    statements: list[Statement] = []
+    columns: list[np.ndarray] = []
+    curve: list[float] = []
+    while len(statements) < max_slots:
+        boost = _state_weights(covered, weights, state_codes, rules.state_floor)
+        truth = weights[covered].sum() / total
+        if truth >= target and (boost == 1.0).all():
+            break
+        statement, mask = best_statement(
+            facts, weights * boost * ~covered, rules, step_hours
+        )
+        if not (mask & ~covered).any():
+            break  # nothing left that a new statement can make true
+        statements.append(statement)
+        columns.append(mask)
+        covered |= mask
+        curve.append(round(float(weights[covered].sum() / total), 4))
+        if on_slot:
+            on_slot(len(statements), curve[-1])
+    return statements, np.stack(columns, axis=1), curve
+
+
+def _barycenters(
+    X: np.ndarray, labels: np.ndarray, k: int, window: int, seed: int, n_jobs: int | None
+) -> np.ndarray:
+    """Banded-DBA barycenter of each slot's members (k-means with one cluster each)."""
+    centers = np.empty((k, X.shape[1], X.shape[2]))
+    for slot in range(k):
+        members = X[labels == slot]
+        start = members.mean(axis=0, keepdims=True)
+        model = DTWKMeans(1, window=window, init=start, max_iter=3, tol=0.0,
+                          random_state=seed, n_jobs=n_jobs)
+        centers[slot] = model.fit(members).cluster_centers_[0]
+    return centers
+
+
+def _statement_sets(
+    X: np.ndarray, facts: FactArrays, w: np.ndarray, states: np.ndarray, k: int,
+    rules: TruthRules, step_hours: int, window: int | None, seed: int, n_jobs: int | None,
+) -> tuple[dict[str, list[Statement]], dict[str, np.ndarray]]:
+    """Each baseline grouping at k slots, and the best statement of each of its groups."""
+    groupings = baseline_labels(X, states, k, window=window, max_iter=20,
+                                random_state=seed, n_jobs=n_jobs)
+    sets = {}
+    for name in ("kmeans_raw", "dtw_kmeans"):
+        labels = groupings[name]
+        sets[name] = [
+            best_statement(facts.take(rows), w[rows], rules, step_hours)[0]
+            for rows in (np.flatnonzero(labels == g) for g in np.unique(labels))
+        ]
+    return sets, groupings
+
+
+def _fit_matrix(
+    facts: FactArrays, statements: list[Statement], rules: TruthRules, step_hours: int
+) -> np.ndarray:
+    return np.stack([fits(facts, s, rules, step_hours) for s in statements], axis=1)
+
+
+def _assign(fit_matrix: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Nearest fitting slot by DTW; nearest slot of all for ZIPs that fit none."""
+    constrained = np.where(fit_matrix, distances, np.inf)
+    return np.where(fit_matrix.any(axis=1), constrained.argmin(axis=1),
+                    distances.argmin(axis=1))
+
+
+def _refine(
+    facts: FactArrays, w: np.ndarray, statements: list[Statement], fit_matrix: np.ndarray,
+    distances: np.ndarray, rules: TruthRules, step_hours: int, rounds: int = 3,
+) -> tuple[list[Statement], np.ndarray, np.ndarray]:
+    """Lloyd-style: restate each slot for its current members while truthfulness improves."""
+    labels = _assign(fit_matrix, distances)
+    truth = w[fit_matrix.any(axis=1)].sum()
+    for _ in range(rounds):
+        restated = [
+            best_statement(facts.take(rows), w[rows], rules, step_hours)[0] if len(rows)
+            else statements[s]
+            for s, rows in enumerate(np.flatnonzero(labels == s)
+                                     for s in range(len(statements)))
+        ]
+        matrix = _fit_matrix(facts, restated, rules, step_hours)
+        gained = w[matrix.any(axis=1)].sum()
+        if gained <= truth:
+            break
+        statements, fit_matrix, truth = restated, matrix, gained
+        labels = _assign(fit_matrix, distances)
+    return statements, fit_matrix, labels
+
+
+def plan_slots(
+    X: np.ndarray,
+    facts: FactArrays,
+    states: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    max_slots: int = 60,
+    target: float = 0.95,
+    rules: TruthRules | None = None,
+    step_hours: int = 1,
+    window: int | None = 3,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    on_slot: Callable[[int, float], None] | None = None,
+) -> SlotPlan:
+    """Plan slots for every ZIP: statements by greedy cover, membership by DTW.
+
+    After the greedy cover settles the slot count k, the raw k-means and DTW-only groupings at
+    the same k also propose statements (each group's best); the set that makes the most
+    subscribers' messages true wins, then is refined Lloyd-style. So the plan is never less
+    truthful than those baselines, whose labels it returns for scoring.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_locations, n_steps, n_variables)
+        Scaled series (see :func:`pipeline.features.scale_series`).
+    facts : FactArrays of the same n_locations
+    states : ndarray of str, shape (n_locations,)
+    weights : ndarray of shape (n_locations,), optional
+        Subscribers per ZIP; ``None`` weighs every ZIP alike.
+    max_slots : int
+        The editors' budget.
+    target : float
+        The truthfulness goal; the plan stops adding slots once it and the state floor hold.
+    """
+    rules = rules or TruthRules()
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
+    _, state_codes = np.unique(states, return_inverse=True)
+    greedy, greedy_matrix, curve = greedy_statements(
+        facts, w, state_codes, max_slots=max_slots, target=target, rules=rules,
+        step_hours=step_hours, on_slot=on_slot,
+    )
+    k = len(greedy)
+    candidates, groupings = _statement_sets(X, facts, w, states, k, rules, step_hours,
+                                            window, random_state, n_jobs)
+    candidates["greedy"] = greedy
+    matrices = {name: (greedy_matrix if name == "greedy"
+                       else _fit_matrix(facts, sts, rules, step_hours))
+                for name, sts in candidates.items()}
+    chosen = max(matrices, key=lambda n: (w[matrices[n].any(axis=1)].sum(), n == "greedy"))
+    statements, fit_matrix = candidates[chosen], matrices[chosen]
+    first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
+    centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs)
+    distances = cdist_dtw(X, centers, window=window, n_jobs=n_jobs)
+    statements, fit_matrix, labels = _refine(facts, w, statements, fit_matrix, distances,
+                                             rules, step_hours)
+    labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
+                                                          fit_matrix)
+    centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs)
+    fit = fit_matrix[np.arange(len(X)), labels]
+    dist = np.empty(len(X))
+    for s in range(len(statements)):
+        rows = np.flatnonzero(labels == s)
+        dist[rows] = cdist_dtw(X[rows], centers[s : s + 1], window=window, n_jobs=n_jobs)[:, 0]
+    truth = float(w[fit].sum() / w.sum())
+    return SlotPlan(labels=labels, fits=fit, statements=statements, centers=centers,
+                    distances=dist, truth=round(truth, 4), target=target,
+                    reached_target=truth >= target, coverage_curve=curve,
+                    chosen_from=chosen, baseline_groupings=groupings)
+
+
+def _drop_empty(
+    labels: np.ndarray, statements: list[Statement], centers: np.ndarray,
+    fit_matrix: np.ndarray,
+) -> tuple[np.ndarray, list[Statement], np.ndarray, np.ndarray]:
+    """Remove slots no ZIP chose; renumber the rest in order."""
+    used = np.flatnonzero(np.bincount(labels, minlength=len(statements)) > 0)
+    remap = np.full(len(statements), -1)
+    remap[used] = np.arange(len(used))
+    return (remap[labels], [statements[i] for i in used], centers[used],
+            fit_matrix[:, used])

@@ -1,0 +1,187 @@
+"""Build slots from a plan: members, stated facts, representative series, names and drafts.
+
+A slot holds its member ZIPs and states, a representative forecast (the DTW barycenter and the
+most central member, the *medoid*), the facts it states (its message's content, which is true
+for every fitting member), the facts summarised over all its members, a human name and a
+plain-text draft message. ZIPs that fit no slot get an automatic message of their own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.features import SeriesSet
+from pipeline.slots.identity import PreviousRun, assign_ids, carry_over
+from pipeline.slots.messages import automatic_message, headline, statement_message
+from pipeline.slots.naming import region_name, unique_names
+from pipeline.truth import Statement
+
+REPRESENTATIVE_VARIABLES = ["temperature_f", "precip_probability", "precip_in", "wind_mph"]
+
+
+@dataclass
+class Slot:
+    """One message slot. ``facts`` is JSON-ready; ``zips`` lists the members."""
+
+    slot_id: str
+    name: str
+    region: str
+    headline: str
+    n_zips: int
+    n_fit: int
+    states: dict[str, int]
+    zips: list[str]
+    facts: dict[str, Any]
+    representative: dict[str, Any]
+    draft_message: str
+    medoid_zip: str
+    carried_over: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _range(values: pd.Series) -> dict[str, float | None]:
+    vals = values.dropna()
+    if vals.empty:
+        return {"min": None, "max": None, "median": None}
+    return {"min": round(float(vals.min()), 1), "max": round(float(vals.max()), 1),
+            "median": round(float(vals.median()), 1)}
+
+
+def _majority(values: pd.Series) -> Any:
+    vals = values.dropna()
+    if vals.empty:
+        return None
+    counts = Counter(vals.tolist())
+    # ties go to the name that sorts first, so the result never depends on row order
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0][0]
+
+
+def member_facts(members: pd.DataFrame) -> dict[str, Any]:
+    """Facts over *all* members (rows of :func:`pipeline.features.zip_facts`): the spread."""
+    wet = members[members["precip"]]
+    hazards = Counter(h for hs in members["hazards"] for h in str(hs).split(",") if h)
+    return {
+        "high_f": _range(members["high_f"]),
+        "low_f": _range(members["low_f"]),
+        "precip": {
+            "share": round(float(members["precip"].mean()), 3),
+            "pop_max": None if members["pop_max"].isna().all()
+            else round(float(members["pop_max"].max()), 1),
+            "type": _majority(wet["precip_type"]) if len(wet) else "none",
+            "start_hour": _range(wet["precip_start_hour"]),
+            "end_hour": _range(wet["precip_end_hour"]),
+            "total_in": _range(members["precip_total_in"]),
+        },
+        "wind": {
+            "category": _majority(members["wind_category"]),
+            "max_mph": _range(members["wind_max_mph"]),
+            "gust_max_mph": _range(members["gust_max_mph"]),
+        },
+        "sky": _majority(members["sky"]),
+        "hazards": {name: round(n / len(members), 3) for name, n in sorted(hazards.items())},
+    }
+
+
+def stated_facts(statement: Statement, fitting: pd.DataFrame) -> dict[str, Any]:
+    """The statement plus the wording details taken from the members it fits."""
+    stated = statement.to_json()
+    source = fitting if len(fitting) else None
+    stated["onset_clock"] = (
+        float(fitting["precip_start_hour"].median())
+        if statement.precip and source is not None else None
+    )
+    stated["sky"] = _majority(fitting["sky"]) if source is not None else None
+    return stated
+
+
+def _series_dict(values: np.ndarray, variables: list[str]) -> dict[str, list[float]]:
+    return {
+        v: [round(float(x), 3) for x in values[:, variables.index(v)]]
+        for v in REPRESENTATIVE_VARIABLES if v in variables
+    }
+
+
+def build_slots(
+    series: SeriesSet,
+    facts: pd.DataFrame,
+    zips: pd.DataFrame,
+    labels: np.ndarray,
+    fits: np.ndarray,
+    statements: list[Statement],
+    distances: np.ndarray,
+    barycenters: np.ndarray,
+    barycenter_variables: list[str],
+    previous: PreviousRun | None = None,
+) -> tuple[list[Slot], pd.DataFrame]:
+    """One slot per planned statement, largest first, and the per-ZIP assignment table.
+
+    Parameters
+    ----------
+    series : SeriesSet of n_locations ZIPs, aligned with ``facts``, ``zips`` and ``labels``
+    facts : DataFrame from :func:`pipeline.features.zip_facts`
+    zips : gazetteer rows (zip, state, county, city, lat, lon), in ``series.zips`` order
+    labels : ndarray of shape (n_locations,), slot index per ZIP
+    fits : ndarray of bool, shape (n_locations,), the slot's statement is true for the ZIP
+    statements : the statement of each slot index
+    distances : ndarray of shape (n_locations,), DTW distance to the slot's barycenter
+    barycenters : ndarray of shape (n_slots, n_steps, n_barycenter_variables), contract units
+    previous : the previous run's membership, for stable ids and names
+
+    Returns
+    -------
+    slots : list of Slot, largest first
+    assignments : one row per ZIP: zip, slot_id, distance, state, fits, automatic,
+        automatic_message and the ZIP's facts
+    """
+    states = zips["state"].to_numpy()
+    sizes = np.bincount(labels, minlength=len(statements))
+    order = [c for c in np.argsort(-sizes, kind="stable") if sizes[c] > 0]
+    members_of = [np.flatnonzero(labels == c) for c in order]
+    inherited = carry_over([series.zips[rows] for rows in members_of], previous)
+    ids = assign_ids(inherited, previous)
+    drafts = []
+    for cluster, rows in zip(order, members_of, strict=True):
+        fitting = facts.iloc[rows[fits[rows]]]
+        drafts.append(stated_facts(statements[cluster], fitting))
+    regions = [region_name(zips.iloc[rows], zips) for rows in members_of]
+    heads = [headline(s) for s in drafts]
+    names = unique_names(regions, heads)
+    slots: list[Slot] = []
+    for i, (cluster, rows) in enumerate(zip(order, members_of, strict=True)):
+        medoid = rows[np.argmin(distances[rows])]
+        name = previous.names.get(ids[i], names[i]) if (previous and inherited[i]) else names[i]
+        slots.append(Slot(
+            slot_id=ids[i], name=name, region=regions[i], headline=heads[i],
+            n_zips=len(rows), n_fit=int(fits[rows].sum()),
+            states=dict(Counter(states[rows].tolist()).most_common()),
+            zips=series.zips[rows].tolist(),
+            facts={"stated": drafts[i], "fit_share": round(float(fits[rows].mean()), 4),
+                   **member_facts(facts.iloc[rows])},
+            representative={
+                "local_hour": [float(h) for h in series.local_hour[medoid]],
+                "barycenter": _series_dict(barycenters[cluster], barycenter_variables),
+                "medoid": _series_dict(series.values[medoid], series.variables),
+                "medoid_zip": str(series.zips[medoid]),
+            },
+            draft_message=statement_message(drafts[i]),
+            medoid_zip=str(series.zips[medoid]), carried_over=bool(inherited[i]),
+        ))
+    slot_id_of = {int(c): ids[i] for i, c in enumerate(order)}
+    assignments = facts.copy()
+    assignments.insert(1, "slot_id", [slot_id_of[int(c)] for c in labels])
+    assignments.insert(2, "distance", distances)
+    assignments.insert(3, "state", states)
+    assignments.insert(4, "fits", fits)
+    assignments.insert(5, "automatic", ~fits)
+    assignments.insert(6, "automatic_message", [
+        automatic_message(row) if not ok else None
+        for row, ok in zip(facts.to_dict("records"), fits, strict=True)
+    ])
+    return slots, assignments

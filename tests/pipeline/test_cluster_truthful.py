@@ -1,0 +1,65 @@
+"""Tests for truthful slot planning on real synthetic weather for a few states."""
+
+import numpy as np
+import pytest
+
+from pipeline.cluster.baselines import score_baselines
+from pipeline.cluster.truthful import plan_slots
+from pipeline.features import build_series, scale_series, zip_facts
+from pipeline.geo import load_zips
+from pipeline.settings import Settings
+from pipeline.sources import fetch_forecast
+from pipeline.truth import FactArrays, fits
+
+SETTINGS = Settings()
+
+
+@pytest.fixture(scope="module")
+def region():
+    """Colorado, Kansas and Nebraska on a January morning (about 1,900 ZIPs)."""
+    zips = load_zips(["CO", "KS", "NE"])
+    forecast = fetch_forecast("synthetic", zips, "2026-01-15T09:00Z", seed=0)
+    series = build_series(forecast, zips, window="morning", settings=SETTINGS)
+    facts = zip_facts(series, SETTINGS.facts)
+    X, _ = scale_series(series, SETTINGS.scales)
+    return zips, FactArrays.from_frame(facts), X
+
+
+def plan(region, **options):
+    zips, facts, X = region
+    return plan_slots(X, facts, zips["state"].to_numpy(), rules=SETTINGS.truth, **options)
+
+
+def test_every_fitting_member_really_fits_its_slot(region):
+    """Each ZIP flagged as fitting satisfies its own slot's statement under the fit rule."""
+    result = plan(region, max_slots=12, target=0.95)
+    _, facts, _ = region
+    for s, statement in enumerate(result.statements):
+        rows = np.flatnonzero(result.labels == s)
+        recomputed = fits(facts.take(rows), statement, SETTINGS.truth, 1)
+        assert (recomputed == result.fits[rows]).all()
+    assert result.truth == round(result.fits.mean(), 4)
+
+
+def test_reaches_the_target_within_budget_and_beats_baselines(region):
+    """With enough budget it reaches the target, and beats k-means and DTW-only at equal k."""
+    result = plan(region, max_slots=30, target=0.95)
+    assert result.reached_target and len(result.statements) <= 30
+    _, facts, _ = region
+    scores = score_baselines(result.baseline_groupings, facts, None, SETTINGS.truth, 1)
+    assert result.truth >= scores["kmeans_raw"]["truthfulness"]
+    assert result.truth >= scores["dtw_kmeans"]["truthfulness"]
+
+
+def test_budget_is_respected_and_shortfall_reported(region):
+    """A tiny budget caps the slot count and says the target was not reached."""
+    result = plan(region, max_slots=2, target=0.99)
+    assert len(result.statements) <= 2
+    assert not result.reached_target and result.truth < 0.99
+    assert len(result.labels) == len(region[0])  # every ZIP still has a slot
+
+
+def test_same_seed_same_plan(region):
+    """A fixed seed gives identical slots."""
+    a, b = plan(region, max_slots=8, random_state=3), plan(region, max_slots=8, random_state=3)
+    assert (a.labels == b.labels).all() and a.statements == b.statements
