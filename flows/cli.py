@@ -49,6 +49,14 @@ def run_command(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for synthetic weather and k-means.")]
     = None,
+    path: Annotated[
+        str | None, typer.Option(help="Files for the table or gridded source (file, folder "
+                                 "or glob).")
+    ] = None,
+    replay: Annotated[
+        str | None, typer.Option(help="Rerun from a stored ingest snapshot, e.g. "
+                                 "synthetic/20260115T0900Z (see `zipcast snapshots`).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
 ) -> None:
@@ -59,7 +67,8 @@ def run_command(
     state_list = [s for s in states.split(",") if s.strip()] if states else None
     summary = twice_daily(
         source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-        target_truth=target_truth, states=state_list, seed=seed, with_baselines=baselines,
+        target_truth=target_truth, states=state_list, seed=seed, path=path, replay=replay,
+        with_baselines=baselines,
         show_progress=not as_json,
     )
     if as_json:
@@ -82,6 +91,21 @@ def runs_command(limit: Annotated[int, typer.Option(help="How many to list.")] =
             typer.echo("no runs yet: try `zipcast run --states RI`")
         for r in rows:
             typer.echo(f"{r.id}  {r.n_zips:>6,} ZIPs  {r.n_slots:>3} slots  {r.run_dir}")
+
+
+@app.command("snapshots")
+def snapshots_command(
+    source: Annotated[str | None, typer.Argument(help="Only this source.")] = None,
+) -> None:
+    """List stored ingest snapshots (what `zipcast run --replay` takes)."""
+    from pipeline.settings import get_settings
+    from pipeline.store.snapshots import list_snapshots
+
+    found = list_snapshots(get_settings().snapshots_dir, source)
+    if not found:
+        typer.echo("no snapshots yet: every `zipcast run` saves one")
+    for snap in found:
+        typer.echo(f"{snap.id}  {snap.meta.get('n_rows', '?'):>9} rows  {snap.path}")
 
 
 @app.command("slots")

@@ -28,6 +28,10 @@ class RunDisplay:
                 f"{where}"
             )
 
+    def note(self, line: str) -> None:
+        if self.enabled:
+            self.console.print(f"    [yellow]![/] {line}")
+
     def step_done(self, name: str, seconds: float, detail: str) -> None:
         if self.enabled:
             self.console.print(f"  [green]✓[/] {name:<10} {seconds:7.2f} s  {detail}")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows.progress import RunDisplay
-from pipeline import geo, maps, run, slots, sources, store
+from pipeline import geo, ingest, maps, run, slots, sources, store
 from pipeline.features import build_series, zip_facts
 from pipeline.settings import get_settings
 
@@ -22,7 +22,10 @@ def _task(fn, name: str, **options):
 
 
 load_zips = _task(geo.load_zips, "gazetteer")
-ingest = _task(sources.fetch_forecast, "ingest", retries=2, retry_delay_seconds=5)
+fetch = _task(sources.fetch_raw, "ingest", retries=2, retry_delay_seconds=[5, 30],
+              timeout_seconds=1800)
+check = _task(ingest.check_and_keep, "quality")
+replay_snapshot = _task(ingest.replay, "replay")
 features = _task(build_series, "features")
 facts = _task(zip_facts, "facts")
 plan = _task(run.cluster_locations, "cluster")
@@ -34,6 +37,17 @@ draw_map = _task(maps.slots_svg, "map")
 save = _task(store.save_run, "store")
 
 
+def _fetch_or_nothing(params: run.RunParams, zips, settings):
+    """The source's raw rows; after the task's retries, nothing (the checks then fall back to
+    each ZIP's last good forecast while it is fresh, or report it left out)."""
+    try:
+        return fetch(params.source, zips, params.issue_time, seed=params.seed,
+                     hours=params.horizon_hours, path=params.path, settings=settings.sources)
+    except sources.ForecastUnavailable as err:
+        get_run_logger().error("ingest failed after retries, falling back: %s", err)
+        return ingest.empty_forecast()
+
+
 @flow(name="twice-daily", log_prints=True)
 def twice_daily(
     source: str | None = None,
@@ -43,14 +57,19 @@ def twice_daily(
     target_truth: float | None = None,
     states: list[str] | None = None,
     seed: int | None = None,
+    path: str | None = None,
+    replay: str | None = None,
     with_baselines: bool = True,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Plan truthful message slots for every ZIP's forecast; store and return the summary."""
     settings = get_settings()
+    replayed = replay_snapshot(replay, settings) if replay else None
+    if replayed is not None:  # the snapshot says which source and issue time
+        source, issue_time = replayed.snapshot_id.split("/")[0], replayed.issue_time.isoformat()
     params = run.RunParams.from_settings(
         settings, source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-        target_truth=target_truth, states=states, seed=seed,
+        target_truth=target_truth, states=states, seed=seed, path=path, replay=replay,
     )
     display = RunDisplay(params, enabled=show_progress)
     clock = run.StepClock(on_done=display.step_done)
@@ -60,11 +79,20 @@ def twice_daily(
         zips = load_zips(params.states)
         s.detail = f"{len(zips):,} ZIPs"
     with clock.step("ingest") as s:
-        forecast = ingest(params.source, zips, params.issue_time, seed=params.seed,
-                          hours=params.horizon_hours)
-        s.detail = f"{len(forecast):,} contract rows from {params.source}"
+        got = replayed or check(
+            _fetch_or_nothing(params, zips, settings), zips, source=params.source,
+            issue_time=params.issue_time, settings=settings,
+            options={"path": params.path, "seed": params.seed, "states": params.states},
+        )
+        forecast = got.forecast
+        s.detail = (f"{len(forecast):,} contract rows from {got.snapshot_id}, coverage "
+                    f"{got.quality.get('coverage', 1):.1%}")
+    for line in got.log_lines:
+        display.note(line)
+    zips = geo.covered(zips, forecast)  # left-out ZIPs are reported by the quality step
     with clock.step("features") as s:
-        series = features(forecast, zips, window=params.window, settings=settings)
+        series = features(forecast, zips, window=params.window, settings=settings,
+                          issue_time=got.issue_time)
         zip_fact_rows = facts(series, settings.facts)
         s.detail = f"{series.values.shape[1]} steps × {len(series.variables)} variables"
     states_of = zips["state"].to_numpy()
@@ -98,6 +126,10 @@ def twice_daily(
             settings.truth, baseline_scores=scores,
             unchanged_ids=slots.unchanged_share(assignments, before), seconds=clock.seconds,
         )
+        summary["n_zips_asked"] = int(got.quality.get("n_asked", len(zips)))
+        summary["data_quality"] = got.quality
+        summary["snapshot"] = got.snapshot_id
+        summary["forecast_issue_time"] = got.issue_time.isoformat()
         run_dir = write_folder(settings.runs_dir, params.run_id, forecast, assignments,
                                run_slots, summary, extra_files={"map.svg": svg})
         save(settings.db_url, run_id=params.run_id,

@@ -121,3 +121,8 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
 def zone(name: str) -> ZoneInfo:
     """The ZoneInfo for a gazetteer time-zone name."""
     return ZoneInfo(name)
+
+
+def covered(zips: gpd.GeoDataFrame, forecast: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The gazetteer rows that have forecast rows, in gazetteer order."""
+    return zips[zips["zip"].isin(forecast["zip"].unique())].reset_index(drop=True)

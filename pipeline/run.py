@@ -39,6 +39,8 @@ class RunParams:
     dtw_window_hours: int = 3
     cluster_max_iter: int = 20
     target_truth: float = 0.95
+    path: str | None = None  # source files (table, gridded)
+    replay: str | None = None  # snapshot id the forecast was replayed from
     scales: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
@@ -192,8 +194,6 @@ def run_summary(
         "issue_time": params.issue_time,
         "window": params.window,
         "n_zips": int(len(series.zips)),
-        "n_zips_without_forecast": len(series.missing_zips),
-        "zips_without_forecast": series.missing_zips[:100],
         "n_steps": int(series.values.shape[1]),
         "step_hours": series.step_hours,
         "n_slots": len(slot_sizes),

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.quality import QualityRules
 from pipeline.sources.config import SourceSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,12 @@ class Settings(BaseSettings):
 
     facts: FactRules = Field(default_factory=lambda: FactRules())
     truth: TruthRules = Field(default_factory=lambda: TruthRules())
+    quality: QualityRules = Field(default_factory=lambda: QualityRules())
     sources: SourceSettings = Field(default_factory=lambda: SourceSettings())
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
 
     @property
     def runs_dir(self) -> Path:

@@ -85,6 +85,7 @@ def build_series(
     *,
     window: str,
     settings: Settings,
+    issue_time: pd.Timestamp | None = None,
 ) -> SeriesSet:
     """Cube the contract rows and cut each ZIP's local window.
 
@@ -96,6 +97,9 @@ def build_series(
         Gazetteer rows with ``zip`` and ``timezone``; output order follows it.
     window : {"morning", "evening", "full"} or a key of ``settings.windows``
     settings : Settings
+    issue_time : Timestamp, optional
+        The run's issue time, from which local windows start; default: the newest
+        ``issue_time`` in the rows (older ones may be stale substitutes).
 
     Returns
     -------
@@ -117,7 +121,8 @@ def build_series(
     present[row_zip[keep]] = True
     missing = order[~present].tolist()
 
-    issue_time = pd.Timestamp(forecast["issue_time"].iloc[0])
+    issue_time = pd.Timestamp(issue_time if issue_time is not None
+                              else forecast["issue_time"].max())
     if window == "full":
         start_idx = np.zeros(len(order), dtype=int)
         n_win = n_t

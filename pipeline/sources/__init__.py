@@ -68,6 +68,25 @@ def _accepted(fn: SourceFn, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in params and v is not None}
 
 
+def fetch_raw(source: str, zips: pd.DataFrame, issue_time: Any, **options: Any) -> pd.DataFrame:
+    """Run source ``source`` and return its rows as sent, unchecked (quality checks them).
+
+    Raises
+    ------
+    UnknownSource, ForecastUnavailable (and its subclasses) when nothing usable came back.
+    """
+    try:
+        fn = SOURCES[source]
+    except KeyError:
+        raise UnknownSource(
+            f"unknown source {source!r}; choose one of {', '.join(sorted(SOURCES))}"
+        ) from None
+    frame = fn(zips, to_utc(issue_time), **_accepted(fn, options))
+    if frame.empty:
+        raise ForecastUnavailable(f"source {source!r} returned no rows for {len(zips)} ZIPs")
+    return frame
+
+
 def fetch_forecast(
     source: str, zips: pd.DataFrame, issue_time: Any, **options: Any
 ) -> pd.DataFrame:
@@ -84,13 +103,4 @@ def fetch_forecast(
     **options
         Passed to the source (e.g. ``seed``, ``hours``, ``step_hours`` for ``synthetic``).
     """
-    try:
-        fn = SOURCES[source]
-    except KeyError:
-        raise UnknownSource(
-            f"unknown source {source!r}; choose one of {', '.join(sorted(SOURCES))}"
-        ) from None
-    frame = fn(zips, to_utc(issue_time), **_accepted(fn, options))
-    if frame.empty:
-        raise ForecastUnavailable(f"source {source!r} returned no rows for {len(zips)} ZIPs")
-    return validate_forecast(frame, source=source)
+    return validate_forecast(fetch_raw(source, zips, issue_time, **options), source=source)

@@ -26,7 +26,8 @@ def ri_run(prefect_harness):
 
 def test_small_state_run_end_to_end(ri_run):
     """A state run clusters every ZIP into slots and writes the run folder and database rows."""
-    assert ri_run["n_zips"] == 90 and ri_run["n_zips_without_forecast"] == 0
+    assert ri_run["n_zips"] == 90 and ri_run["n_zips_asked"] == 90
+    assert ri_run["data_quality"]["coverage"] == 1.0
     assert 1 <= ri_run["n_slots"] <= 6
     assert set(ri_run["seconds"]) >= {"ingest", "features", "cluster", "slots", "store", "total"}
     run_dir = Path(ri_run["artifacts"]["summary.json"]).parent
