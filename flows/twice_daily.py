@@ -90,6 +90,10 @@ def twice_daily(
     for line in got.log_lines:
         display.note(line)
     zips = geo.covered(zips, forecast)  # left-out ZIPs are reported by the quality step
+    if zips.empty:
+        raise sources.ForecastUnavailable(
+            f"{got.snapshot_id} has no forecast rows for the ZIPs asked "
+            f"({', '.join(params.states or ['the nation'])}); check --states or the source")
     with clock.step("features") as s:
         series = features(forecast, zips, window=params.window, settings=settings,
                           issue_time=got.issue_time)

@@ -17,7 +17,12 @@ from pipeline import contract
 from pipeline.quality import QualityResult, check_forecast
 from pipeline.settings import Settings
 from pipeline.sources import to_utc
-from pipeline.store.snapshots import latest_snapshot, load_snapshot, save_snapshot
+from pipeline.store.snapshots import (
+    SnapshotNotFound,
+    latest_snapshot,
+    load_snapshot,
+    save_snapshot,
+)
 from pipeline.validate import validate_forecast
 
 log = logging.getLogger(__name__)
@@ -69,13 +74,28 @@ def check_and_keep(
                                            rules=settings.quality, last_good=last_good)
     forecast = validate_forecast(result.frame, source=source)
     report = result.report()
-    snapshot = save_snapshot(root, source, forecast_issue, forecast,
+    snapshot = save_snapshot(root, source, forecast_issue, _merged(root, source, forecast_issue,
+                                                                   forecast),
                              meta={"options": options or {}, "quality": report})
     lines = result.log_lines()
     for line in lines:
         log.warning(line) if result.quarantined else log.info(line)
     return Ingest(forecast=forecast, issue_time=forecast_issue, snapshot_id=snapshot.id,
                   quality=report, log_lines=lines)
+
+
+def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame) -> pd.DataFrame:
+    """This ingest's rows plus the other ZIPs already in the snapshot of the same source and
+    issue time (a state run and a national run share one snapshot; newer rows win)."""
+    try:
+        stored, _ = load_snapshot(root, f"{source}/{issue_time:%Y%m%dT%H%MZ}")
+    except SnapshotNotFound:
+        return forecast
+    others = stored[~stored["zip"].isin(forecast["zip"].unique())]
+    if others.empty:
+        return forecast
+    merged = pd.concat([forecast, others.astype(forecast.dtypes.to_dict())], ignore_index=True)
+    return merged.sort_values(["zip", "valid_time"], ignore_index=True)
 
 
 def replay(snapshot: str, settings: Settings) -> Ingest:
