@@ -1,4 +1,4 @@
-"""Benchmark a national run: time, memory, truthfulness and baselines. Writes bench/results/run.json.
+"""Benchmark a national run: time, memory, truthfulness, baselines. Writes bench/results/run.json.
 
 Usage: .venv/bin/python bench/bench_run.py [--states NY,NJ] [--out PATH]
 

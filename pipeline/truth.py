@@ -26,6 +26,7 @@ import pandas as pd
 
 from pipeline.settings import TruthRules
 
+
 @dataclass(frozen=True)
 class Statement:
     """What a slot's message says. Onset is in hours from the window's start."""

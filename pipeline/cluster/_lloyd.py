@@ -194,7 +194,7 @@ def lloyd(X, w, C, r, max_iter, tol, barycenter_iter, callback=None):
     Each iteration assigns rows to the current centers (its weighted mean
     squared distance is the iteration's inertia), re-seeds empty clusters,
     then updates centers with :func:`dba_update`.  Stops after ``max_iter``
-    iterations or when the inertia changes by less than ``tol``; a final
+    iterations or when the inertia changes by less than ``tol`` times itself; a final
     assignment to the final centers gives the returned labels and inertia.
     Lower bounds ``lb`` (n, k) on DTW to every center are carried between
     iterations (Elkan-style) and loosened by :func:`center_shift`.
@@ -217,7 +217,7 @@ def lloyd(X, w, C, r, max_iter, tol, barycenter_iter, callback=None):
         skip = fixed & ~_changed_clusters(prev_labels, labels, k)
         C, fixed = dba_update(X, w, labels, C, r, barycenter_iter, skip)
         _decay_bounds(lb, center_shift(C_assigned, C, r))
-        if abs(old - inertia) < tol:
+        if np.isfinite(old) and abs(old - inertia) <= tol * old:  # relative, as in sklearn
             break
         old = inertia
     labels, d2, cnt = assign(X, C, r, labels, lb, XP)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 
 STATE_NAMES = {

@@ -201,7 +201,7 @@ def _grib_pieces(path: Path, role: str, rows: list[dict]) -> list[Piece]:
             if units == "unknown" and first["param"] in ((0, 1, 198), (0, 1, 199)):
                 units = "%"  # NDFD min/max relative humidity (NCEP local table 4.2-0-1)
             values, lat, lon = _arrays(da, ds, time_dims=("step",))
-            pieces.append(Piece(role, name, units, values, valid, starts, reference,
+            pieces.append(Piece(role, str(name), units, values, valid, starts, reference,
                                 lat, lon, path))
     return pieces
 

@@ -173,7 +173,7 @@ def previous_run(url: str, params: Any) -> PreviousRun | None:
         names = {s.slot_id: s.name for s in run.slots}
         return PreviousRun(
             run_id=run.id,
-            membership=pd.Series({z: sid for z, sid in members}, dtype=object),
+            membership=pd.Series(dict(members), dtype=object),
             names=names,
         )
 

@@ -25,11 +25,11 @@ ISSUE = pd.Timestamp("2026-01-10 09:00", tz="UTC")
 
 def _slots() -> list[Slot]:
     return [
-        Slot(slot_id=f"s00{i}", name=f"slot {i}", n_zips=2, states={"RI": 2},
-             zips=[f"0290{2 * i}", f"0290{2 * i + 1}"],
+        Slot(slot_id=f"s00{i}", name=f"slot {i}", region="Rhode Island", headline="Dry",
+             n_zips=2, n_fit=2, states={"RI": 2}, zips=[f"0290{2 * i}", f"0290{2 * i + 1}"],
              facts={"high_f": {"min": 40.0, "max": 42.0, "median": 41.0}},
              representative={"medoid_zip": f"0290{2 * i}"}, draft_message="Highs 40–42°F.",
-             medoid_zip=f"0290{2 * i}")
+             medoid_zip=f"0290{2 * i}", carried_over=False)
         for i in (1, 2)
     ]
 
@@ -37,7 +37,9 @@ def _slots() -> list[Slot]:
 def _assignments() -> pd.DataFrame:
     return pd.DataFrame({"zip": ["02902", "02903", "02904", "02905"],
                          "slot_id": ["s001", "s001", "s002", "s002"],
-                         "distance": [0.5, 0.7, 0.1, 0.2]})
+                         "distance": [0.5, 0.7, 0.1, 0.2],
+                         "fits": [True, True, True, False],
+                         "automatic": [False, False, False, True]})
 
 
 def _save(url, run_dir, run_id="r1", slots=None):
