@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests use for real parts: a PostgreSQL server (the store's PostgreSQL
-# test). Installs what is missing when run as root with apt-get; otherwise says what the tests
+# test) and Chromium (the review sheet's browser tests, driven by Playwright; never
+# `playwright install`). Installs what is missing when run as root with apt-get; otherwise says what the tests
 # will skip. Never fails the build: tests that need a missing part skip with a reason.
 set -u
 want=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+[ -x /usr/bin/chromium ] || want+=(chromium)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "system-deps: installing ${want[*]} (Debian packages)"
