@@ -130,6 +130,43 @@ def slots_command(
                    f"{slot['draft_message']}")
 
 
+users = typer.Typer(help="Editor accounts for the review sheet.", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+@users.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[str, typer.Option(help="editor or lead.")] = "editor",
+) -> None:
+    """Create an editor (or reset one), reading the password from stdin."""
+    from pipeline.review.cli import add_user
+    from pipeline.settings import get_settings
+
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        add_user(get_settings().db_url, name, role, password)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{name} can sign in as {role}")
+
+
+@app.command("review")
+def review_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the editor review sheet (sign in with an account from `zipcast users add`)."""
+    from pipeline.review.cli import serve
+
+    typer.echo(f"review sheet on http://{host}:{port}/")
+    serve(host, port)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,89 @@
+"""Build the review app: settings in, routers included, nothing read from module globals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from pipeline.review import auth, runs, slots
+from pipeline.review.deps import (
+    STATIC_DIR,
+    CsrfRejected,
+    LoginRequired,
+    ReviewSettings,
+    page,
+    require_csrf,
+)
+from pipeline.review.security import LoginLimiter, load_secret
+from pipeline.settings import Settings, get_settings
+from pipeline.store.db import migrate
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def create_app(
+    settings: Settings | None = None,
+    review: ReviewSettings | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    """The review app for one database.
+
+    Parameters
+    ----------
+    settings : zipcast settings (database URL, data folder); default: from the environment
+    review : review-server settings (cookie, rate limit, send time); default: from the env
+    clock : monotonic seconds for the sign-in rate limit
+    now : the wall clock (aware UTC) for saved-at stamps and the deadline banner
+    """
+    settings = settings or get_settings()
+    review = review or ReviewSettings()
+    migrate(settings.db_url)
+    app = FastAPI(title="zipcast review", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(require_csrf)])
+    app.state.settings = settings
+    app.state.review = review
+    app.state.limiter = LoginLimiter(review.login_max_failures, review.login_window_s, clock)
+    app.state.now = now
+    app.state.run_cache = {}  # run id -> maps and sparkline bands, computed once
+    secret = review.secret_key or load_secret(settings.data_dir / "review-secret.key")
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="zipcast_review",
+                       max_age=review.session_max_age_s, same_site="lax",
+                       https_only=review.secure_cookie)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired):  # type: ignore[no-untyped-def]
+        if request.headers.get("x-requested-with") == "fetch":
+            return PlainTextResponse("sign in again", status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, _exc: CsrfRejected):  # type: ignore[no-untyped-def]
+        return page(request, "review/error.html", {
+            "title": "Form expired",
+            "detail": "This form is out of date or came from another site. Reload the page "
+                      "and try again; your text was not saved."}, status_code=403)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(auth.router)
+    app.include_router(runs.router)
+    app.include_router(slots.router)
+    return app

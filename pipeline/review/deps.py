@@ -1,0 +1,107 @@
+"""Dependencies as type aliases, the review settings, and the page-rendering helper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.review.models import Editor
+from pipeline.review.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
+from pipeline.settings import Settings
+from pipeline.store.db import get_engine
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class ReviewSettings(BaseSettings):
+    """Review-server settings, from ``ZIPCAST_REVIEW_*`` env vars.
+
+    Meant to become ``Settings.review`` (a nested model) once ``pipeline/settings.py`` takes it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ZIPCAST_REVIEW_", extra="ignore")
+
+    secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
+    secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
+    session_max_age_s: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    # send time shown in the deadline banner: the run's issue time plus this many hours
+    send_after_hours: float = 2.0
+
+
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+)
+
+
+class LoginRequired(Exception):
+    """The request needs a signed-in editor."""
+
+
+class CsrfRejected(Exception):
+    """A state-changing request without the session's CSRF token."""
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session per request; endpoints that write commit explicitly."""
+    factory = sessionmaker(get_engine(request.app.state.settings.db_url),
+                           expire_on_commit=False)
+    with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def current_editor(request: Request, db: SessionDep) -> Editor:
+    """The signed-in editor, or :class:`LoginRequired`."""
+    editor_id = request.session.get("editor_id")
+    editor = db.get(Editor, editor_id) if editor_id is not None else None
+    if editor is None:
+        raise LoginRequired
+    return editor
+
+
+EditorDep = Annotated[Editor, Depends(current_editor)]
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    if not request.session.get("csrf"):
+        request.session["csrf"] = new_csrf_token()
+    return request.session["csrf"]
+
+
+async def require_csrf(request: Request) -> None:
+    """Reject an unsafe method unless the form field or header carries the session token."""
+    if request.method in SAFE_METHODS:
+        return
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and "form" in request.headers.get("content-type", ""):
+        given = (await request.form()).get(CSRF_FIELD)  # Starlette caches the parsed form
+    if not csrf_matches(request.session.get("csrf"), given if isinstance(given, str) else None):
+        raise CsrfRejected
+
+
+def page(request: Request, name: str, context: dict[str, Any] | None = None,
+         status_code: int = 200, editor: Editor | None = None):
+    """Render a page or fragment with the CSRF token and signed-in editor in context."""
+    full = {"csrf_token": csrf_token(request), "editor": editor, "csrf_field": CSRF_FIELD,
+            **(context or {})}
+    return templates.TemplateResponse(request=request, name=name, context=full,
+                                      status_code=status_code)

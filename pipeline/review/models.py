@@ -1,0 +1,54 @@
+"""Review tables: editors, one message per slot, and an append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pipeline.store.models import Base
+
+ROLES = ("editor", "lead")
+STATUSES = ("draft", "approved")  # "empty" is the absence of a message row
+
+
+class Editor(Base):
+    """A person who signs in to the sheet; a ``lead`` may approve all remaining drafts."""
+
+    __tablename__ = "editors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Message(Base):
+    """The saved message of one slot; ``version`` grows by one on every write."""
+
+    __tablename__ = "messages"
+
+    # the Slot's full id "<run_id>/<slot_id>"; no foreign key on purpose: a rerun of the same
+    # parameters replaces its slots (same ids), and editors' work must survive that
+    slot_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(64))  # editor name, kept if they leave
+    updated_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One change to a message: who, when, which slot, old and new text, what they did."""
+
+    __tablename__ = "message_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slot_id: Mapped[str] = mapped_column(String(96), index=True)
+    editor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(32))  # save, approve, approve_all, overwrite
+    old_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_text: Mapped[str] = mapped_column(Text)

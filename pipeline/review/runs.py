@@ -1,0 +1,70 @@
+"""The run list and the review sheet of one run."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+
+from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_editor, page
+from pipeline.review.messages import messages_of
+from pipeline.review.models import Message
+from pipeline.review.render import PLACEHOLDERS
+from pipeline.review.sheet import assets_for, bands, deadline, slot_maps, slot_rows
+from pipeline.store.models import Run, Slot
+
+router = APIRouter(tags=["runs"], dependencies=[Depends(current_editor)])
+
+
+def get_run(db, run_id: str) -> Run:
+    """The run, or 404."""
+    run = db.get(Run, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}; see the run list")
+    return run
+
+
+@router.get("/")
+def home():
+    """The run list is home."""
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs")
+def run_list(request: Request, db: SessionDep, editor: EditorDep):
+    """Stored runs, newest issue time first, with how many messages are approved."""
+    runs = db.scalars(select(Run).order_by(Run.issue_time.desc(), Run.created_at.desc())).all()
+    approved = dict(db.execute(
+        select(Slot.run_id, func.count()).join(Message, Message.slot_id == Slot.id)
+        .where(Message.status == "approved").group_by(Slot.run_id)).all())
+    return page(request, "review/runs.html", {"runs": runs, "approved": approved},
+                editor=editor)
+
+
+@router.get("/runs/{run_id}")
+def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
+              settings: SettingsDep):
+    """The sheet: one row per slot, largest audience first, each with its message editor."""
+    run = get_run(db, run_id)
+    assets = assets_for(request.app.state.run_cache, run)
+    saved = messages_of(db, [s.id for s in run.slots])
+    rows = slot_rows(run, saved, assets, bands(assets, run, settings))
+    counts = {"approved": sum(r.status == "approved" for r in rows)}
+    counts["remaining"] = len(rows) - counts["approved"]
+    return page(request, "review/sheet.html", {
+        "run": run, "rows": rows, "counts": counts,
+        "deadline": deadline(run, request.app.state.review.send_after_hours,
+                             request.app.state.now()),
+        "flash": request.session.pop("flash", None), "placeholders": PLACEHOLDERS,
+    }, editor=editor)
+
+
+@router.get("/runs/{run_id}/slots/{slot_id}/map.svg")
+def slot_map(request: Request, run_id: str, slot_id: str, db: SessionDep):
+    """A small map of the slot within its run (lower 48; computed once per run)."""
+    run = get_run(db, run_id)
+    svg = slot_maps(assets_for(request.app.state.run_cache, run)).get(slot_id)
+    if svg is None:
+        raise HTTPException(404, f"no map for slot {slot_id!r}")
+    return Response(svg, media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=3600"})

@@ -1,0 +1,167 @@
+"""What the sheet shows per slot, and the per-run pictures (sparklines, maps), cached."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from pipeline.geo import load_zips
+from pipeline.maps import slot_shapes
+from pipeline.review.models import Message
+from pipeline.review.render import RenderReport, check, slot_members
+from pipeline.review.sms import SmsCount, count
+from pipeline.review.sparkline import member_bands, sparkline_svg
+from pipeline.settings import Settings
+from pipeline.store.models import Run, Slot
+
+EASTERN = ZoneInfo("America/New_York")
+MAP_W, MAP_H = 160, 110
+INSET_STATES = {"AK", "HI", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW"}
+
+
+@lru_cache(maxsize=1)
+def cities() -> dict[str, str]:
+    """ZIP -> city name, title-cased, for the whole nation."""
+    zips = load_zips()
+    return dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class RunAssets:
+    """Per-run computed pictures and member facts, built lazily and kept for the process."""
+
+    run_id: str
+    run_dir: str
+    members: dict[str, list[dict]] = field(default_factory=dict)
+    bands: dict[str, dict] | None = None
+    maps: dict[str, str] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def members_of(self, slot: Slot) -> list[dict]:
+        if slot.slot_id not in self.members:
+            self.members[slot.slot_id] = slot_members(self.run_dir, slot.slot_id, cities())
+        return self.members[slot.slot_id]
+
+
+def assets_for(cache: dict, run: Run) -> RunAssets:
+    """The run's assets from ``cache`` (app state), created on first use."""
+    if run.id not in cache:
+        cache[run.id] = RunAssets(run.id, run.run_dir)
+    return cache[run.id]
+
+
+def _assignments(run_dir: str) -> pd.DataFrame:
+    path = Path(run_dir) / "assignments.parquet"
+    return pd.read_parquet(path, columns=["zip", "slot_id"]) if path.exists() else \
+        pd.DataFrame({"zip": [], "slot_id": []})
+
+
+def bands(assets: RunAssets, run: Run, settings: Settings) -> dict[str, dict]:
+    """Member bands per slot (see :func:`member_bands`), computed once per run."""
+    with assets.lock:
+        if assets.bands is None:
+            slot_of = _assignments(run.run_dir).set_index("zip")["slot_id"]
+            try:
+                assets.bands = member_bands(run.run_dir, run.window,
+                                            pd.Timestamp(utc(run.issue_time)), settings,
+                                            load_zips(), slot_of)
+            except Exception:  # noqa: BLE001 -- a missing picture must not block the sheet
+                assets.bands = {}
+        return assets.bands
+
+
+def slot_maps(assets: RunAssets) -> dict[str, str]:
+    """A small SVG per slot: the run's area in grey, the slot in colour (lower 48 only)."""
+    with assets.lock:
+        if assets.maps is None:
+            assets.maps = _draw_maps(_assignments(assets.run_dir))
+        return assets.maps
+
+
+def _draw_maps(members: pd.DataFrame) -> dict[str, str]:
+    zips = load_zips().merge(members, on="zip")
+    zips = zips[~zips["state"].isin(INSET_STATES)]
+    if zips.empty:
+        return {}
+    shapes = slot_shapes(zips, zips["slot_id"].to_numpy(), "EPSG:5070", 30.0)
+    minx, miny, maxx, maxy = shapes.total_bounds
+    scale = min((MAP_W - 4) / max(maxx - minx, 1), (MAP_H - 4) / max(maxy - miny, 1))
+    paths = {}
+    for row in shapes.itertuples():
+        rings = []
+        for polygon in getattr(row.geometry, "geoms", [row.geometry]):
+            if polygon.geom_type != "Polygon":
+                continue
+            for ring in [polygon.exterior, *polygon.interiors]:
+                pts = np.asarray(ring.coords)
+                xs, ys = 2 + (pts[:, 0] - minx) * scale, 2 + (maxy - pts[:, 1]) * scale
+                rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys,
+                                                                                  strict=True)))
+        paths[row.slot_id] = "Z".join(rings) + "Z" if rings else ""
+    out = {}
+    for slot in paths:
+        body = "".join(f'<path d="{d}" fill="{"#0f766e" if s == slot else "#d4d4d8"}" '
+                       f'fill-rule="evenodd" stroke="#fff" stroke-width="0.4"/>'
+                       for s, d in paths.items())
+        out[slot] = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {MAP_W} {MAP_H}" '
+                     f'width="{MAP_W}" height="{MAP_H}"><title>{escape(slot)}</title>'
+                     f"{body}</svg>")
+    return out
+
+
+@dataclass
+class SlotRow:
+    """One row of the sheet."""
+
+    slot: Slot
+    message: Message | None
+    text: str
+    version: int
+    status: str  # empty, draft, approved
+    sms: SmsCount
+    report: RenderReport
+    sparkline: Markup
+
+
+def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,
+              band_of: dict[str, dict]) -> list[SlotRow]:
+    """Rows ordered by subscribers reached (none yet: ZIP count), then rank."""
+    rows = []
+    for slot in sorted(run.slots, key=lambda s: (-s.n_zips, s.rank)):
+        message = saved.get(slot.id)
+        text = message.text if message else slot.draft_message
+        rep = slot.representative or {}
+        bary = rep.get("barycenter", {})
+        band = band_of.get(slot.slot_id, {})
+        spark = Markup(sparkline_svg(  # our own SVG: numbers and an escaped title
+            rep.get("local_hour", []), bary.get("temperature_f", []),
+                              bary.get("precip_probability", []),
+                              band.get("temperature_f"), band.get("precip_probability"),
+                              label=f"{slot.name}: temperature and precipitation chance"))
+        rows.append(SlotRow(slot, message, text, message.version if message else 0,
+                            message.status if message else "empty", count(text),
+                            check(text, assets.members_of(slot)[:3]), spark))
+    return rows
+
+
+def deadline(run: Run, send_after_hours: float, now: datetime) -> dict:
+    """The run's send time (issue time + ``send_after_hours``) and the time left."""
+    send_at = utc(run.issue_time) + timedelta(hours=send_after_hours)
+    left = send_at - now
+    minutes = int(left.total_seconds() // 60)
+    return {"send_at": send_at, "send_at_et": send_at.astimezone(EASTERN),
+            "passed": minutes < 0, "left": f"{minutes // 60} h {minutes % 60:02d} min"}

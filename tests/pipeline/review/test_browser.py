@@ -1,0 +1,104 @@
+"""The review sheet in a real Chromium: sign in, live count, conflict, approve."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.review.app import create_app
+from pipeline.review.deps import ReviewSettings
+from pipeline.review.sms import count
+
+from .conftest import PASSWORD, RUN_ID
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def base_url(review_settings):
+    """The app under uvicorn on a free loopback port, in a thread, for this test."""
+    import uvicorn
+
+    app = create_app(review_settings, ReviewSettings(secret_key="browser-test"),
+                     now=lambda: datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:  # startup handshake
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium through Playwright; skipped when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _signed_in(browser, base_url, name):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base_url}/runs/{RUN_ID}")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/runs/{RUN_ID}")
+    return page
+
+
+def test_edit_conflict_approve(browser, base_url):
+    """Two editors edit one slot: live counts, a 409 naming the other, then approval."""
+    eli = _signed_in(browser, base_url, "eli")
+    dana = _signed_in(browser, base_url, "dana")
+    slot = "#slot-s001"
+
+    eli.fill(f"{slot} textarea", "It’s raining in {{ city }}")
+    count_line = eli.locator(f"{slot} [data-count]")
+    assert "’ (U+2019) forces UCS-2" in count_line.inner_text()
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(eli.locator(f"{slot} .previews")).to_contain_text("raining in Providence")
+    eli.fill(f"{slot} textarea", "a" * 161)
+    assert "161 characters · GSM-7 · 2 SMS" in count_line.inner_text()
+
+    for text in ["a" * 159 + "€", "{}[]" * 40, "ж" * 71, "☔🌧 x", "a" * 152 + "€" + "a" * 152]:
+        js = eli.evaluate("t => window.zipcastSmsCount(t)", text)
+        py = count(text)
+        assert (js["encoding"], js["units"], js["segments"]) == (py.encoding, py.units,
+                                                                 py.segments), text
+
+    dana.fill(f"{slot} textarea", "Dana got here first.")
+    dana.click(f"{slot} button[value=save]")
+    dana.wait_for_selector(f"{slot} .badge.draft")
+
+    eli.fill(f"{slot} textarea", "Rain from {{ rain_start }} in {{ city }}.")
+    eli.click(f"{slot} button[value=save]")
+    eli.wait_for_selector("section.conflict")
+    assert "Dana got here first." in eli.inner_text("pre.theirs")
+    assert "dana" in eli.inner_text("section.conflict h2")
+    eli.click("button[value=save]")  # save mine over theirs
+    eli.wait_for_selector(f"{slot} .badge.draft")
+
+    eli.click(f"{slot} button[value=approve]")
+    eli.wait_for_selector(f"{slot} .badge.approved")
+    assert "last saved by eli" in eli.inner_text(f"{slot} .status")
+    eli.screenshot(path="/tmp/review-sheet.png", full_page=True)
