@@ -53,7 +53,8 @@ def login(
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
     editor = db.scalars(select(Editor).where(Editor.name == name)).first()
-    if not verify_password(editor.password_hash if editor else None, password):
+    # always verify (a dummy hash for unknown names) so timing does not reveal which names exist
+    if not verify_password(editor.password_hash if editor else None, password) or editor is None:
         limiter.failed(name, address)
         return page(request, "review/login.html",
                     {**context, "error": "Wrong name or password."}, status_code=401)

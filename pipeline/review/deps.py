@@ -91,7 +91,7 @@ async def require_csrf(request: Request) -> None:
     """Reject an unsafe method unless the form field or header carries the session token."""
     if request.method in SAFE_METHODS:
         return
-    given = request.headers.get(CSRF_HEADER)
+    given: object = request.headers.get(CSRF_HEADER)
     if given is None and "form" in request.headers.get("content-type", ""):
         given = (await request.form()).get(CSRF_FIELD)  # Starlette caches the parsed form
     if not csrf_matches(request.session.get("csrf"), given if isinstance(given, str) else None):

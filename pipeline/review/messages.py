@@ -75,7 +75,7 @@ def save(db: Session, slot: Slot, text: str, version: int, editor: Editor, *,
             update(Message).where(Message.slot_id == slot.id, Message.version == version)
             .values(text=text, status=status, version=version + 1, updated_by=editor.name,
                     updated_at=now).execution_options(synchronize_session=False))
-        if result.rowcount != 1:
+        if getattr(result, "rowcount", 0) != 1:  # a CursorResult for UPDATE
             db.rollback()
             raise SlotConflict(db.get(Message, slot.id, populate_existing=True))
     action = action or ("approve" if status == "approved" and approve else "save")
@@ -83,8 +83,9 @@ def save(db: Session, slot: Slot, text: str, version: int, editor: Editor, *,
                       old_text=old_text, new_text=text))
     db.commit()
     saved = db.get(Message, slot.id, populate_existing=True)
-    if blocked:
+    if blocked and report is not None:
         raise ApprovalBlocked(report.problems)
+    assert saved is not None, "the message was just written"
     return saved
 
 

@@ -73,14 +73,14 @@ def sparkline_svg(local_hour: Sequence[float], temperature: Sequence[float],
     temp_band, precip_band : (lo, hi) arrays of shape (n_steps,), or None
     label : accessible title
     """
-    temperature = np.asarray(temperature, dtype=float)
-    n = len(temperature)
+    temps = np.asarray(temperature, dtype=float)
+    n = len(temps)
     if n < 2:
         return ""
     xs = np.linspace(PAD, WIDTH - PAD, n)
-    band_lo, band_hi = (np.asarray(b, dtype=float) for b in (temp_band or (temperature,) * 2))
-    t_lo = float(np.nanmin([band_lo.min(), temperature.min()]))
-    t_hi = float(np.nanmax([band_hi.max(), temperature.max()]))
+    band_lo, band_hi = (np.asarray(b, dtype=float) for b in (temp_band or (temps,) * 2))
+    t_lo = float(np.nanmin([band_lo.min(), temps.min()]))
+    t_hi = float(np.nanmax([band_hi.max(), temps.max()]))
     top, mid, bottom = PAD, HEIGHT * 0.62, HEIGHT - PAD
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" viewBox="0 0 {WIDTH} '
              f'{HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img">'
@@ -90,14 +90,15 @@ def sparkline_svg(local_hour: Sequence[float], temperature: Sequence[float],
         lower = _scale(band_lo, t_lo, t_hi, top, mid)
         ring = _points(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]])
         parts.append(f'<polygon points="{ring}" fill="{TEMP_COLOR}" fill-opacity="0.18"/>')
-    parts.append(f'<polyline points="{_points(xs, _scale(temperature, t_lo, t_hi, top, mid))}"'
+    parts.append(f'<polyline points="{_points(xs, _scale(temps, t_lo, t_hi, top, mid))}"'
                  f' fill="none" stroke="{TEMP_COLOR}" stroke-width="1.6"/>')
     if precip_band is not None:
         upper = _scale(precip_band[1], 0, 100, mid + 4, bottom)
         lower = _scale(precip_band[0], 0, 100, mid + 4, bottom)
         ring = _points(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]])
         parts.append(f'<polygon points="{ring}" fill="{RAIN_COLOR}" fill-opacity="0.15"/>')
-    parts.append(f'<polyline points="{_points(xs, _scale(precip, 0, 100, mid + 4, bottom))}" '
+    chance = np.asarray(precip, dtype=float)
+    parts.append(f'<polyline points="{_points(xs, _scale(chance, 0, 100, mid + 4, bottom))}" '
                  f'fill="none" stroke="{RAIN_COLOR}" stroke-width="1.2"/>')
     hours = list(local_hour)
     for i in (0, n // 2, n - 1):
