@@ -66,7 +66,7 @@ def postgres_url():
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-    pytest.importorskip("psycopg")
+    pytest.importorskip("pg8000")
     bindir = Path(found[-1]).parent
     # not under pytest's tmp folder: that is private to root, and the server runs as postgres
     root = Path(tempfile.mkdtemp(prefix="zipcast-pg-"))
@@ -88,7 +88,9 @@ def postgres_url():
             "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
     except (subprocess.CalledProcessError, OSError) as err:
         pytest.skip(f"could not start PostgreSQL: {getattr(err, 'stderr', err)}")
-    yield f"postgresql+psycopg://zipcast@127.0.0.1:{port}/postgres"
+    # pg8000 is pure Python: psycopg-binary's bundled Kerberos clashes with the libraries that
+    # eccodes bundles and crashes the process at exit once both are loaded
+    yield f"postgresql+pg8000://zipcast@127.0.0.1:{port}/postgres"
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "stop"],
                    capture_output=True, timeout=60)
     shutil.rmtree(root, ignore_errors=True)

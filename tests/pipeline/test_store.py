@@ -55,7 +55,8 @@ def db_url(request, tmp_path):
     url = request.getfixturevalue("postgres_url")
     engine = get_engine(url)
     with engine.begin() as conn:  # a clean schema per test
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
     return url
 
 
