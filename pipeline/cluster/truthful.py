@@ -48,14 +48,33 @@ class SlotPlan:
 
 
 def _state_weights(
-    covered: np.ndarray, w: np.ndarray, state_codes: np.ndarray, floor: float
+    covered: np.ndarray, w: np.ndarray, state_codes: np.ndarray, floor: float,
+    national_done: bool,
 ) -> np.ndarray:
-    """Per-ZIP multiplier: STATE_BOOST for ZIPs of states whose coverage is under the floor."""
+    """Per-ZIP weights for the next statement, and whether any state is under the floor.
+
+    Before the national target holds, ZIPs of states under the floor weigh STATE_BOOST times
+    more. After it holds, only states under the floor count, each by the *share* of the state
+    a statement would fix, so three ZIPs in the Northern Marianas can win a slot over a few
+    hundred in Texas.
+    """
     n_states = int(state_codes.max()) + 1
     total = np.bincount(state_codes, weights=w, minlength=n_states)
     done = np.bincount(state_codes, weights=w * covered, minlength=n_states)
     below = done < floor * total - 1e-9
-    return np.where(below[state_codes], STATE_BOOST, 1.0)
+    if national_done:
+        return np.where(below[state_codes], w / total[state_codes], 0.0)
+    return w * np.where(below[state_codes], STATE_BOOST, 1.0)
+
+
+def _score(fit_matrix: np.ndarray, w: np.ndarray, state_codes: np.ndarray,
+           floor: float) -> tuple[int, float]:
+    """(-states under the floor, weight that fits): compare plans floor first, then truth."""
+    fitting = fit_matrix.any(axis=1)
+    n_states = int(state_codes.max()) + 1
+    total = np.bincount(state_codes, weights=w, minlength=n_states)
+    done = np.bincount(state_codes, weights=w * fitting, minlength=n_states)
+    return -int((done < floor * total - 1e-9).sum()), float(w[fitting].sum())
 
 
 def greedy_statements(
@@ -83,13 +102,12 @@ def greedy_statements(
     columns: list[np.ndarray] = []
     curve: list[float] = []
     while len(statements) < max_slots:
-        boost = _state_weights(covered, weights, state_codes, rules.state_floor)
-        truth = weights[covered].sum() / total
-        if truth >= target and (boost == 1.0).all():
-            break
-        statement, mask = best_statement(
-            facts, weights * boost * ~covered, rules, step_hours
-        )
+        national_done = weights[covered].sum() / total >= target
+        priority = _state_weights(covered, weights, state_codes, rules.state_floor,
+                                  national_done)
+        if national_done and not priority.any():
+            break  # the target and every state's floor hold: the fewest slots that do
+        statement, mask = best_statement(facts, priority * ~covered, rules, step_hours)
         if not (mask & ~covered).any():
             break  # nothing left that a new statement can make true
         statements.append(statement)
@@ -146,12 +164,14 @@ def _assign(fit_matrix: np.ndarray, distances: np.ndarray) -> np.ndarray:
 
 
 def _refine(
-    facts: FactArrays, w: np.ndarray, statements: list[Statement], fit_matrix: np.ndarray,
-    distances: np.ndarray, rules: TruthRules, step_hours: int, rounds: int = 3,
+    facts: FactArrays, w: np.ndarray, state_codes: np.ndarray, statements: list[Statement],
+    fit_matrix: np.ndarray, distances: np.ndarray, rules: TruthRules, step_hours: int,
+    rounds: int = 3,
 ) -> tuple[list[Statement], np.ndarray, np.ndarray]:
-    """Lloyd-style: restate each slot for its current members while truthfulness improves."""
+    """Lloyd-style: restate each slot for its current members while that helps — never at
+    the cost of a state falling under the floor."""
     labels = _assign(fit_matrix, distances)
-    truth = w[fit_matrix.any(axis=1)].sum()
+    best = _score(fit_matrix, w, state_codes, rules.state_floor)
     for _ in range(rounds):
         restated = [
             best_statement(facts.take(rows), w[rows], rules, step_hours)[0] if len(rows)
@@ -160,10 +180,10 @@ def _refine(
                                      for s in range(len(statements)))
         ]
         matrix = _fit_matrix(facts, restated, rules, step_hours)
-        gained = w[matrix.any(axis=1)].sum()
-        if gained <= truth:
+        score = _score(matrix, w, state_codes, rules.state_floor)
+        if score <= best:
             break
-        statements, fit_matrix, truth = restated, matrix, gained
+        statements, fit_matrix, best = restated, matrix, score
         labels = _assign(fit_matrix, distances)
     return statements, fit_matrix, labels
 
@@ -186,9 +206,10 @@ def plan_slots(
     """Plan slots for every ZIP: statements by greedy cover, membership by DTW.
 
     After the greedy cover settles the slot count k, the raw k-means and DTW-only groupings at
-    the same k also propose statements (each group's best); the set that makes the most
-    subscribers' messages true wins, then is refined Lloyd-style. So the plan is never less
-    truthful than those baselines, whose labels it returns for scoring.
+    the same k also propose statements (each group's best); the set with the fewest states
+    under the floor, then the most subscribers' messages true, wins and is refined
+    Lloyd-style. So the plan is never less truthful than those baselines (unless one of them
+    leaves more states under the floor), whose labels it returns for scoring.
 
     Parameters
     ----------
@@ -217,13 +238,14 @@ def plan_slots(
     matrices = {name: (greedy_matrix if name == "greedy"
                        else _fit_matrix(facts, sts, rules, step_hours))
                 for name, sts in candidates.items()}
-    chosen = max(matrices, key=lambda n: (w[matrices[n].any(axis=1)].sum(), n == "greedy"))
+    chosen = max(matrices, key=lambda n: (*_score(matrices[n], w, state_codes,
+                                                   rules.state_floor), n == "greedy"))
     statements, fit_matrix = candidates[chosen], matrices[chosen]
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
     centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs)
     distances = cdist_dtw(X, centers, window=window, n_jobs=n_jobs)
-    statements, fit_matrix, labels = _refine(facts, w, statements, fit_matrix, distances,
-                                             rules, step_hours)
+    statements, fit_matrix, labels = _refine(facts, w, state_codes, statements, fit_matrix,
+                                             distances, rules, step_hours)
     labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
                                                           fit_matrix)
     centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs)
