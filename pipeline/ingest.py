@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import contract
-from pipeline.quality import QualityResult, check_forecast
+from pipeline.quality import CoverageTooLow, QualityResult, check_forecast
 from pipeline.settings import Settings
 from pipeline.sources import to_utc
 from pipeline.store.snapshots import (
@@ -68,10 +68,7 @@ def check_and_keep(
     forecast_issue = (to_utc(raw["issue_time"].max()) if len(raw) and "issue_time" in raw
                       else to_utc(issue_time))
     root = settings.snapshots_dir
-    last = latest_snapshot(root, source, before=forecast_issue)
-    last_good = load_snapshot(root, last.id)[0] if last else None
-    result: QualityResult = check_forecast(raw, zips, issue_time=forecast_issue,
-                                           rules=settings.quality, last_good=last_good)
+    result = _checked(raw, zips, forecast_issue, settings, root, source)
     forecast = validate_forecast(result.frame, source=source)
     report = result.report()
     snapshot = save_snapshot(root, source, forecast_issue, _merged(root, source, forecast_issue,
@@ -82,6 +79,24 @@ def check_and_keep(
         log.warning(line) if result.quarantined else log.info(line)
     return Ingest(forecast=forecast, issue_time=forecast_issue, snapshot_id=snapshot.id,
                   quality=report, log_lines=lines)
+
+
+def _checked(
+    raw: pd.DataFrame, zips: pd.DataFrame, issue_time: pd.Timestamp, settings: Settings,
+    root, source: str,
+) -> QualityResult:
+    """Check the rows; load the last good forecast (a national snapshot is ~20 MB) only when
+    some ZIP needs it."""
+    try:
+        result = check_forecast(raw, zips, issue_time=issue_time, rules=settings.quality)
+        if not result.quarantined:
+            return result
+    except CoverageTooLow:
+        pass  # the last good forecast may rescue coverage
+    last = latest_snapshot(root, source, before=issue_time)
+    last_good = load_snapshot(root, last.id)[0] if last else None
+    return check_forecast(raw, zips, issue_time=issue_time, rules=settings.quality,
+                          last_good=last_good)
 
 
 def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame) -> pd.DataFrame:
