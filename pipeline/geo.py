@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 import geopandas as gpd
 import pandas as pd
@@ -116,11 +116,6 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
         geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
         crs="EPSG:4326",
     )
-
-
-def zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for a gazetteer time-zone name."""
-    return ZoneInfo(name)
 
 
 def covered(zips: gpd.GeoDataFrame, forecast: pd.DataFrame) -> gpd.GeoDataFrame:
