@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.dispatch.config import DispatchSettings
 from pipeline.quality import QualityRules
 from pipeline.sources.config import SourceSettings
 
@@ -94,6 +96,24 @@ class TruthRules(BaseModel):
     target: float = 0.95  # --target-truth default
 
 
+class ReviewSettings(BaseModel):
+    """The review sheet's server: cookie, sign-in rate limit, deadline.
+
+    Read from ``ZIPCAST_REVIEW__<FIELD>``, e.g. ``ZIPCAST_REVIEW__SECURE_COOKIE=true``.
+    """
+
+    secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
+    secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
+    session_max_age_s: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    # the run's send time (deadline banner, editor gate): issue time plus this many hours
+    send_after_hours: float = 2.0
+    # what happens at the deadline to slots nobody approved: hold them, or send the
+    # automatic factual message; the lead can change it per run on the sheet
+    unapproved_policy: Literal["hold", "automatic"] = "hold"
+
+
 class Settings(BaseSettings):
     """zipcast settings; see the README's configuration table."""
 
@@ -123,6 +143,8 @@ class Settings(BaseSettings):
     truth: TruthRules = Field(default_factory=lambda: TruthRules())
     quality: QualityRules = Field(default_factory=lambda: QualityRules())
     sources: SourceSettings = Field(default_factory=lambda: SourceSettings())
+    review: ReviewSettings = Field(default_factory=lambda: ReviewSettings())
+    dispatch: DispatchSettings = Field(default_factory=lambda: DispatchSettings())
 
     @property
     def snapshots_dir(self) -> Path:

@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from pipeline.review import auth, runs, slots
+from pipeline.review import auth, detail, exchange, runs, slots
 from pipeline.review.deps import (
     STATIC_DIR,
     CsrfRejected,
@@ -41,12 +41,12 @@ def create_app(
     Parameters
     ----------
     settings : zipcast settings (database URL, data folder); default: from the environment
-    review : review-server settings (cookie, rate limit, send time); default: from the env
+    review : review-server settings (cookie, rate limit, send time); default: settings.review
     clock : monotonic seconds for the sign-in rate limit
     now : the wall clock (aware UTC) for saved-at stamps and the deadline banner
     """
     settings = settings or get_settings()
-    review = review or ReviewSettings()
+    review = review or settings.review
     migrate(settings.db_url)
     app = FastAPI(title="zipcast review", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(require_csrf)])
@@ -86,4 +86,6 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(runs.router)
     app.include_router(slots.router)
+    app.include_router(detail.router)
+    app.include_router(exchange.router)
     return app

@@ -9,34 +9,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.review.models import Editor
 from pipeline.review.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
-from pipeline.settings import Settings
+from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.db import get_engine
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-class ReviewSettings(BaseSettings):
-    """Review-server settings, from ``ZIPCAST_REVIEW_*`` env vars.
-
-    Meant to become ``Settings.review`` (a nested model) once ``pipeline/settings.py`` takes it.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ZIPCAST_REVIEW_", extra="ignore")
-
-    secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
-    secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
-    session_max_age_s: int = 12 * 3600
-    login_max_failures: int = 5
-    login_window_s: float = 300.0
-    # send time shown in the deadline banner: the run's issue time plus this many hours
-    send_after_hours: float = 2.0
+__all__ = ["ReviewSettings"]  # re-exported: tests and callers build the app with it
 
 
 templates = Jinja2Templates(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pipeline.store.models import Base
 
 ROLES = ("editor", "lead")
+POLICIES = ("hold", "automatic")  # what unapproved slots get at the deadline
 STATUSES = ("draft", "approved")  # "empty" is the absence of a message row
 
 
@@ -52,3 +53,18 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))  # save, approve, approve_all, overwrite
     old_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     new_text: Mapped[str] = mapped_column(Text)
+
+
+class RunGate(Base):
+    """The editor gate of one run: the lead's policy for slots nobody approved by the deadline.
+
+    No row means the default policy from settings. No foreign key, like messages: the gate
+    survives a rerun that replaces the run's slots.
+    """
+
+    __tablename__ = "run_gates"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(16))  # hold, automatic
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

@@ -41,6 +41,7 @@ class Slot:
     draft_message: str
     medoid_zip: str
     carried_over: bool
+    carried_from: str | None = None  # "<previous run id>/<slot id>" when carried over
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +173,8 @@ def build_slots(
             },
             draft_message=statement_message(drafts[i]),
             medoid_zip=str(series.zips[medoid]), carried_over=bool(inherited[i]),
+            carried_from=f"{previous.run_id}/{inherited[i]}" if previous and inherited[i]
+            else None,
         ))
     slot_id_of = {int(c): ids[i] for i, c in enumerate(order)}
     assignments = facts.copy()

@@ -53,6 +53,8 @@ class Slot(Base):
     representative: Mapped[dict[str, Any]]
     medoid_zip: Mapped[str] = mapped_column(String(5))
     draft_message: Mapped[str] = mapped_column(Text)
+    # "<previous run id>/<slot id>" when this slot's identity carried over from that run
+    carried_from: Mapped[str | None] = mapped_column(String(96), nullable=True, default=None)
 
     run: Mapped[Run] = relationship(back_populates="slots")
 

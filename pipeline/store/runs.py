@@ -137,6 +137,7 @@ def save_run(
                     "representative": s.representative,
                     "medoid_zip": s.medoid_zip,
                     "draft_message": s.draft_message,
+                    "carried_from": getattr(s, "carried_from", None),
                 }
                 for rank, s in enumerate(slots, start=1)
             ],

@@ -1,0 +1,104 @@
+"""Dispatch tables: subscribers, the delivery outbox, provider events and inbound messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pipeline.store.models import Base
+
+SUBSCRIBER_STATUSES = ("active", "opted_out")
+CHANNELS = ("sms", "email", "webhook")  # "file" stands in for any of them on a dry run
+# pending: in the outbox, not yet tried (or waiting for a retry at next_attempt_at)
+# sending: claimed by a dispatcher; after a crash the channel is asked whether it went out
+# sent: the channel accepted it; delivered/undelivered: a provider status callback said so
+# failed: permanent error, or out of attempts; skipped: nothing to send (held, opted out,
+# quiet hours passed)
+DELIVERY_STATUSES = ("pending", "sending", "sent", "delivered", "undelivered", "failed",
+                     "skipped")
+
+
+class Subscriber(Base):
+    """A person (or system) getting the forecast for one ZIP through one or more channels."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zip: Mapped[str] = mapped_column(String(5), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA, derived from the ZIP
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    morning_at: Mapped[str] = mapped_column(String(5), default="07:00")  # local HH:MM
+    evening_at: Mapped[str] = mapped_column(String(5), default="18:00")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    opted_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    opt_out_via: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)  # unsubscribe-link secret
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One message to one subscriber through one channel: the transactional outbox row.
+
+    The key (run, window, subscriber, channel) is unique, so enqueueing twice is a no-op and
+    nothing can be sent twice from the table's point of view.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "window", "subscriber_id", "channel",
+                         name="uq_delivery_key"),
+        Index("ix_deliveries_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    window: Mapped[str] = mapped_column(String(32))
+    subscriber_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))  # sms, email, webhook
+    slot_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    zip: Mapped[str] = mapped_column(String(5))
+    address: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    automatic: Mapped[bool] = mapped_column(Boolean)  # the automatic factual message
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class DeliveryEvent(Base):
+    """Something a provider told us about a delivery (a Twilio status callback, a bounce)."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """A message a subscriber sent us (STOP, HELP, anything), and what we did about it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))  # opt_out, help, unknown_sender, none
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[datetime]
