@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from pipeline.review import auth, detail, exchange, runs, slots
@@ -27,6 +28,19 @@ from pipeline.store.db import migrate
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def _editor(request: Request, editor_id: object):  # type: ignore[no-untyped-def]
+    """The signed-in editor for the page header of an error page, if any."""
+    if editor_id is None:
+        return None
+    from sqlalchemy.orm import Session
+
+    from pipeline.review.models import Editor
+    from pipeline.store.db import get_engine
+
+    with Session(get_engine(request.app.state.settings.db_url)) as db:
+        return db.get(Editor, editor_id)
 
 
 def create_app(
@@ -54,6 +68,7 @@ def create_app(
     app.state.review = review
     app.state.limiter = LoginLimiter(review.login_max_failures, review.login_window_s, clock)
     app.state.now = now
+    app.state.clock = clock
     app.state.run_cache = {}  # run id -> maps and sparkline bands, computed once
     secret = review.secret_key or load_secret(settings.data_dir / "review-secret.key")
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="zipcast_review",
@@ -81,6 +96,21 @@ def create_app(
             "title": "Form expired",
             "detail": "This form is out of date or came from another site. Reload the page "
                       "and try again; your text was not saved."}, status_code=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        """Errors as pages people can act on (JSON-free), plain text for fetch() callers."""
+        if request.headers.get("x-requested-with") == "fetch" or request.url.path.startswith(
+                "/hooks/"):
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code,
+                                     headers=getattr(exc, "headers", None))
+        titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
+                  413: "Too large", 422: "Cannot do that"}
+        editor_id = request.session.get("editor_id") if "session" in request.scope else None
+        return page(request, "review/error.html", {
+            "title": titles.get(exc.status_code, "Something went wrong"),
+            "detail": str(exc.detail)}, status_code=exc.status_code,
+            editor=_editor(request, editor_id))
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth.router)

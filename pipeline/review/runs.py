@@ -10,7 +10,8 @@ from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_edi
 from pipeline.review.messages import messages_of
 from pipeline.review.models import Message
 from pipeline.review.render import PLACEHOLDERS
-from pipeline.review.sheet import assets_for, bands, deadline, slot_maps, slot_rows
+from pipeline.review.gate import gate_of
+from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps, slot_rows
 from pipeline.store.models import Run, Slot
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(current_editor)])
@@ -48,13 +49,16 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
     saved = messages_of(db, [s.id for s in run.slots])
-    rows = slot_rows(run, saved, assets, bands(assets, run, settings))
+    reach = audience(assets, db, request.app.state.clock)
+    rows = slot_rows(run, saved, assets, bands(assets, run, settings), reach)
     counts = {"approved": sum(r.status == "approved" for r in rows)}
     counts["remaining"] = len(rows) - counts["approved"]
     return page(request, "review/sheet.html", {
         "run": run, "rows": rows, "counts": counts,
         "deadline": deadline(run, request.app.state.review.send_after_hours,
                              request.app.state.now()),
+        "gate": gate_of(db, run, request.app.state.review, request.app.state.now()),
+        "n_subscribers": sum(reach.values()),
         "flash": request.session.pop("flash", None), "placeholders": PLACEHOLDERS,
     }, editor=editor)
 

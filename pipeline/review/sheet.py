@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -13,7 +14,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from pipeline.dispatch.models import Subscriber
 from pipeline.geo import load_zips
 from pipeline.maps import slot_shapes
 from pipeline.review.models import Message
@@ -49,6 +53,7 @@ class RunAssets:
     members: dict[str, list[dict]] = field(default_factory=dict)
     bands: dict[str, dict] | None = None
     maps: dict[str, str] | None = None
+    audience: tuple[float, dict[str, int]] | None = None  # (counted at, slot id -> count)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def members_of(self, slot: Slot) -> list[dict]:
@@ -135,13 +140,18 @@ class SlotRow:
     sms: SmsCount
     report: RenderReport
     sparkline: Markup
+    n_subscribers: int = 0
 
 
 def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,
-              band_of: dict[str, dict]) -> list[SlotRow]:
-    """Rows ordered by subscribers reached (none yet: ZIP count), then rank."""
+              band_of: dict[str, dict],
+              audience: dict[str, int] | None = None) -> list[SlotRow]:
+    """Rows ordered by subscribers reached (``audience``: slot id -> active subscribers),
+    then ZIP count, then rank."""
+    audience = audience or {}
     rows = []
-    for slot in sorted(run.slots, key=lambda s: (-s.n_zips, s.rank)):
+    for slot in sorted(run.slots, key=lambda s: (-audience.get(s.slot_id, 0), -s.n_zips,
+                                                 s.rank)):
         message = saved.get(slot.id)
         text = message.text if message else slot.draft_message
         rep = slot.representative or {}
@@ -154,8 +164,27 @@ def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,
                               label=f"{slot.name}: temperature and precipitation chance"))
         rows.append(SlotRow(slot, message, text, message.version if message else 0,
                             message.status if message else "empty", count(text),
-                            check(text, assets.members_of(slot)[:3]), spark))
+                            check(text, assets.members_of(slot)[:3]), spark,
+                            audience.get(slot.slot_id, 0)))
     return rows
+
+
+AUDIENCE_TTL_S = 60.0
+
+
+def audience(assets: RunAssets, db: Session, clock: Callable[[], float]) -> dict[str, int]:
+    """Active subscribers per slot of the run (slot id -> count), recounted at most once a
+    minute: a GROUP BY over a million subscribers costs more than the whole sheet."""
+    with assets.lock:
+        if assets.audience is None or clock() - assets.audience[0] > AUDIENCE_TTL_S:
+            per_zip = dict(db.execute(
+                select(Subscriber.zip, func.count()).where(Subscriber.status == "active")
+                .group_by(Subscriber.zip)).all())
+            slot_of = _assignments(assets.run_dir)
+            counts = slot_of.assign(n=slot_of["zip"].map(per_zip).fillna(0).astype(int))
+            assets.audience = (clock(), {str(k): int(v) for k, v in
+                                         counts.groupby("slot_id")["n"].sum().items()})
+        return assets.audience[1]
 
 
 def deadline(run: Run, send_after_hours: float, now: datetime) -> dict:

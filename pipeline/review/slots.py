@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from pipeline.review.deps import EditorDep, SessionDep, current_editor, page
+from pipeline.review.gate import set_policy
 from pipeline.review.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
 from pipeline.review.render import check
 from pipeline.review.runs import get_run
@@ -87,4 +88,21 @@ def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep
     lines += [f"{sid} not approved: {'; '.join(problems)}" for sid, problems in skipped.items()]
     request.session["flash"] = {"slot": None, "kind": "error" if skipped else "ok",
                                 "lines": lines}
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/gate")
+def set_gate_policy(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
+                    policy: Annotated[str, Form()]):
+    """Lead only: what unapproved slots get at the deadline (hold, or the automatic message)."""
+    if editor.role != "lead":
+        raise HTTPException(403, "only a lead can set the policy for unapproved slots")
+    get_run(db, run_id)
+    try:
+        set_policy(db, run_id, policy, editor.name, request.app.state.now())
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+    fate = "held" if policy == "hold" else "sent the automatic factual message"
+    request.session["flash"] = {"slot": None, "kind": "ok", "lines": [
+        f"At the deadline, unapproved slots will be {fate}."]}
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
