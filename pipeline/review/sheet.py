@@ -53,6 +53,7 @@ class RunAssets:
     members: dict[str, list[dict]] = field(default_factory=dict)
     bands: dict[str, dict] | None = None
     maps: dict[str, str] | None = None
+    detail: object | None = None  # slot_detail.RunDetail, built on the first detail page
     audience: tuple[float, dict[str, int]] | None = None  # (counted at, slot id -> count)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,6 +142,7 @@ class SlotRow:
     report: RenderReport
     sparkline: Markup
     n_subscribers: int = 0
+    previous: Message | None = None  # the carried-from slot's message in the previous run
 
 
 def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,

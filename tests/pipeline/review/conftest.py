@@ -136,3 +136,29 @@ def lead(app):
     with TestClient(app) as test_client:
         assert sign_in(test_client, "dana").status_code == 200
         yield test_client
+
+
+HOSTILE_NAME = "<script>alert('name')</script> Providence"
+HOSTILE_AUTOMATIC = "<script>alert('auto')</script> Rain from 8 am, high 40°F."
+
+
+@pytest.fixture
+def misfit_run(review_settings) -> Settings:
+    """The stored run with ZIP 02904 a misfit of s001 (automatic message) and s001 renamed
+    to hostile markup; the slot's fit count drops to 2 of 3."""
+    from pipeline.review.render import _assignments as cached_assignments
+
+    path = review_settings.runs_dir / RUN_ID / "assignments.parquet"
+    frame = pd.read_parquet(path)
+    misfit = frame["zip"] == "02904"
+    frame.loc[misfit, ["fits", "automatic"]] = [False, True]
+    frame["automatic_message"] = frame["automatic_message"].astype(object)
+    frame.loc[misfit, "automatic_message"] = HOSTILE_AUTOMATIC
+    frame.to_parquet(path)
+    cached_assignments.cache_clear()  # keyed by (path, mtime); do not trust mtime resolution
+    with session_scope(review_settings.db_url) as db:
+        slot = db.get(Slot, f"{RUN_ID}/s001")
+        slot.name, slot.n_fit = HOSTILE_NAME, 2
+        member = db.get(SlotMember, (RUN_ID, "02904"))
+        member.fits, member.automatic = False, True
+    return review_settings
