@@ -57,6 +57,7 @@ class DispatchSettings(BaseModel):
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str | None = None  # e.g. http://127.0.0.1:8765 for a local stand-in
     twilio_status_callbacks: bool = True  # ask Twilio to POST status to <public_url>/hooks/...
+    twilio_timeout_s: float = Field(default=10.0, gt=0)
 
     # webhook: JSON POST with an X-Zipcast-Signature: sha256=<hex HMAC of the body>
     webhook_secret: SecretStr | None = None
