@@ -7,10 +7,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_editor, page
+from pipeline.review.gate import gate_of
 from pipeline.review.messages import messages_of
 from pipeline.review.models import Message
 from pipeline.review.render import PLACEHOLDERS
-from pipeline.review.gate import gate_of
 from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps, slot_rows
 from pipeline.store.models import Run, Slot
 
@@ -51,6 +51,9 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     saved = messages_of(db, [s.id for s in run.slots])
     reach = audience(assets, db, request.app.state.clock)
     rows = slot_rows(run, saved, assets, bands(assets, run, settings), reach)
+    previous = messages_of(db, [s.carried_from for s in run.slots if s.carried_from])
+    for row in rows:  # the "copy last run's message" offer
+        row.previous = previous.get(row.slot.carried_from or "")
     counts = {"approved": sum(r.status == "approved" for r in rows)}
     counts["remaining"] = len(rows) - counts["approved"]
     return page(request, "review/sheet.html", {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import socket
 import threading
 import time
@@ -102,3 +104,39 @@ def test_edit_conflict_approve(browser, base_url):
     eli.wait_for_selector(f"{slot} .badge.approved")
     assert "last saved by eli" in eli.inner_text(f"{slot} .status")
     eli.screenshot(path="/tmp/review-sheet.png", full_page=True)
+
+
+def test_spreadsheet_export_edit_import(browser, base_url, tmp_path):
+    """Export CSV, change a message in the file, import it through the form, see it saved;
+    the XLSX export downloads too."""
+    from openpyxl import load_workbook
+
+    eli = _signed_in(browser, base_url, "eli")
+    with eli.expect_download() as csv_download:
+        eli.click("text=Export CSV")
+    assert csv_download.value.suggested_filename == f"zipcast-{RUN_ID}.csv"
+    text = Path(csv_download.value.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [row["id"] for row in rows] == ["s001", "s002"]
+    rows[0]["message"] = "-Imported: rain from {{ rain_start }} in {{ city }}."
+    edited = tmp_path / "edited.csv"
+    with edited.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    eli.set_input_files("#import-file", str(edited))
+    eli.click("form.import button[type=submit]")
+    eli.wait_for_selector(".flash.ok")
+    assert "Imported edited.csv: 1 message saved, 1 unchanged." in eli.inner_text(".flash.ok")
+    assert eli.input_value("#slot-s001 textarea") == (
+        "-Imported: rain from {{ rain_start }} in {{ city }}.")
+    assert eli.locator("#slot-s001 .badge.draft").count() == 1
+
+    with eli.expect_download() as xlsx_download:
+        eli.click("text=Export XLSX")
+    assert xlsx_download.value.suggested_filename == f"zipcast-{RUN_ID}.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(xlsx_download.value.path()).read_bytes())).active
+    assert sheet["A2"].value == "s001" and sheet["G2"].value == 1
+    assert sheet["H2"].value == RUN_ID
+    assert sheet["E2"].value == "'-Imported: rain from {{ rain_start }} in {{ city }}."
