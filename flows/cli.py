@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from flows.subscribers_cli import subscribers
+
 app = typer.Typer(
     help="zipcast: cluster every US ZIP's forecast into message slots editors write for.",
     no_args_is_help=True,
@@ -132,6 +134,7 @@ def slots_command(
 
 users = typer.Typer(help="Editor accounts for the review sheet.", no_args_is_help=True)
 app.add_typer(users, name="users")
+app.add_typer(subscribers, name="subscribers")
 
 
 @users.command("add")
@@ -165,6 +168,69 @@ def review_command(
 
     typer.echo(f"review sheet on http://{host}:{port}/")
     serve(host, port)
+
+
+@app.command("dispatch")
+def dispatch_command(
+    run: Annotated[str | None, typer.Option("--run", help="Run id (default: the newest run).")]
+    = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write every message to "
+                                          "<data>/outbox/<run>.jsonl instead of sending.")]
+    = False,
+    report: Annotated[bool, typer.Option("--report", help="Only print counts by window, slot, "
+                                         "channel and status.")] = False,
+    now: Annotated[str | None, typer.Option(help="Pretend it is this time (ISO 8601, naive = "
+                                            "UTC), e.g. to rehearse a morning.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to keep retrying transient failures "
+                                        "before leaving them for the next dispatch.")] = 0.0,
+) -> None:
+    """Send a run's due messages to subscribers: once each, at their local delivery time."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.dispatch.job import DispatchBusy, RunMissing, dispatch
+    from pipeline.dispatch.job import report as delivery_report
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    console = Console()
+    try:
+        if report:
+            frame = delivery_report(settings, run)
+            table = Table(title=f"deliveries of {frame.attrs['run_id']}")
+            for column in ["window", "slot", "channel", "status", "count"]:
+                table.add_column(column, justify="right" if column == "count" else "left")
+            for row in frame.sort_values(["window", "slot_id", "channel", "status"],
+                                         na_position="first").itertuples():
+                table.add_row(row.window, row.slot_id or "-", row.channel, row.status,
+                              f"{row.n:,}")
+            console.print(table if len(frame) else "no deliveries yet")
+            totals = frame.groupby("status")["n"].sum()
+            console.print(", ".join(f"{n:,} {s}" for s, n in totals.items()) or "")
+            return
+        moment = None
+        if now is not None:
+            parsed = datetime.fromisoformat(now)
+            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        clock = (lambda: moment) if moment else (lambda: datetime.now(UTC))
+        with console.status("dispatching…") as status:
+            done = {"queued": 0, "sent": 0}
+
+            def progress(kind: str, n: int) -> None:
+                done[kind] += n
+                status.update(f"queued {done['queued']:,} · sent {done['sent']:,}")
+
+            result = dispatch(settings, run, dry_run=dry_run, now=clock, max_wait_s=wait,
+                              progress=progress)
+    except (RunMissing, DispatchBusy) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    for line in result.lines():
+        console.print(line, highlight=False)
+    if result.problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -6,10 +6,22 @@ The pandera model :class:`Forecast` is the executable form of :mod:`pipeline.con
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
-from pandera.typing import Series
+
+# pandera imports dask.dataframe (about 3 s) the first time a model is defined, only to learn
+# whether dask Series types exist. zipcast validates pandas frames only, and installs dask
+# for distributed scale-out, not for dataframes: tell pandera there is no dask dataframe.
+if "pandera.typing.dask" not in sys.modules:
+    _no_dask = types.ModuleType("pandera.typing.dask")
+    _no_dask.DASK_INSTALLED = False  # type: ignore[attr-defined]
+    sys.modules["pandera.typing.dask"] = _no_dask
+
+import pandera.pandas as pa  # noqa: E402
+from pandera.errors import SchemaErrors  # noqa: E402
+from pandera.typing import Series  # noqa: E402
 
 from pipeline import contract
 

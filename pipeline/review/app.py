@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pipeline.review import auth, detail, exchange, runs, slots
+from pipeline.review import auth, detail, exchange, hooks, runs, slots
 from pipeline.review.deps import (
     STATIC_DIR,
     CsrfRejected,
@@ -118,4 +118,5 @@ def create_app(
     app.include_router(slots.router)
     app.include_router(detail.router)
     app.include_router(exchange.router)
+    app.include_router(hooks.router)
     return app

@@ -90,7 +90,8 @@ def sheet_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     rows : :class:`pipeline.review.sheet.SlotRow`-like objects (``slot``, ``text``,
         ``status``, ``version``)
     """
-    return [{"run": row.slot.run_id, "id": row.slot.slot_id, "name": row.slot.name, "facts": row.slot.headline,
+    return [{"run": row.slot.run_id, "id": row.slot.slot_id, "name": row.slot.name,
+             "facts": row.slot.headline,
              "zips": row.slot.n_zips, "message": row.text, "status": row.status,
              "version": row.version} for row in rows]
 

@@ -1,0 +1,127 @@
+"""Opt-out and help: inbound SMS keywords and the unsubscribe link in every email.
+
+An inbound STOP (or UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, STOPALL) opts the sender
+out at once, so the next dispatch — even one already running — sends them nothing: the
+dispatcher re-reads each subscriber's status right before calling the channel. HELP gets an
+answer. Every inbound message is recorded with what was done about it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.dispatch.models import InboundMessage, Subscriber
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                        "OPTOUT", "OPT OUT"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_REPLY = ("zipcast: your local weather, twice a day. Reply STOP to unsubscribe. "
+              "Msg&data rates may apply. Help: help@zipcast.example")
+STOP_REPLY = ("zipcast: you are unsubscribed and will get no more messages. "
+              "Reply START to subscribe again.")
+START_REPLY = "zipcast: you are subscribed again. Reply STOP to unsubscribe, HELP for help."
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What an inbound message did, and the reply to send back (None: stay silent)."""
+
+    action: str  # opt_out, opt_in, help, unknown_sender, none
+    reply: str | None
+    subscriber_id: int | None
+
+
+def keyword(body: str) -> str:
+    """The message as a carrier keyword: trimmed, upper case, inner spaces collapsed."""
+    return re.sub(r"\s+", " ", body.strip().strip(".!").upper())
+
+
+def normalise_phone(number: str) -> str | None:
+    """E.164 form of ``number`` (default region US), or None if it is not a phone number."""
+    try:
+        parsed = phonenumbers.parse(number, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime) -> InboundResult:
+    """Act on an inbound SMS from ``sender`` (commits)."""
+    phone = normalise_phone(sender) or sender
+    sub = db.scalars(select(Subscriber).where(Subscriber.phone == phone)).first()
+    word = keyword(body)
+    if word in STOP_WORDS:
+        action, reply = ("opt_out", STOP_REPLY) if sub else ("unknown_sender", STOP_REPLY)
+        if sub is not None and sub.status != "opted_out":
+            sub.status, sub.opted_out_at, sub.opt_out_via = "opted_out", at, f"sms {word}"
+            sub.updated_at = at
+    elif word in HELP_WORDS:
+        action, reply = "help", HELP_REPLY
+    elif word in START_WORDS and sub is not None:
+        action, reply = "opt_in", START_REPLY
+        if sub.status == "opted_out":
+            sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
+                "active", None, None, at)
+    else:
+        action, reply = ("none" if sub else "unknown_sender"), None
+    db.add(InboundMessage(channel="sms", sender=phone, body=body[:1600], action=action,
+                          subscriber_id=sub.id if sub else None, at=at))
+    db.commit()
+    return InboundResult(action, reply, sub.id if sub else None)
+
+
+def unsubscribe(db: Session, token: str, at: datetime,
+                via: str = "email link") -> Subscriber | None:
+    """Opt out the subscriber whose unsubscribe link carries ``token`` (commits).
+
+    Returns the subscriber, or None for an unknown token. Idempotent.
+    """
+    sub = db.scalars(select(Subscriber).where(Subscriber.token == token)).first()
+    if sub is None:
+        return None
+    if sub.status != "opted_out":
+        sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
+            "opted_out", at, via, at)
+        db.add(InboundMessage(channel="email", sender=sub.email or f"subscriber {sub.id}",
+                              body="unsubscribe link", action="opt_out", subscriber_id=sub.id,
+                              at=at))
+    db.commit()
+    return sub
+
+
+# provider status -> our delivery status; others (queued, sending, sent) are recorded only
+FINAL_STATUSES = {"delivered": "delivered", "undelivered": "undelivered", "failed": "failed",
+                  "read": "delivered"}
+
+
+def record_status(db: Session, provider_id: str, status: str, at: datetime, *,
+                  channel: str = "sms", error_code: str | None = None) -> bool:
+    """Record a provider status callback (commits); True if it matched a delivery.
+
+    A final status updates the delivery; error 21610 (the recipient unsubscribed at the
+    carrier) also opts the subscriber out.
+    """
+    from pipeline.dispatch.models import Delivery, DeliveryEvent
+
+    row = db.scalars(select(Delivery).where(Delivery.provider_id == provider_id)).first()
+    detail = f"error {error_code}" if error_code else None
+    db.add(DeliveryEvent(delivery_id=row.id if row else None, provider_id=provider_id,
+                         channel=channel, status=status[:32], detail=detail, at=at))
+    if row is not None and status in FINAL_STATUSES:
+        row.status, row.updated_at = FINAL_STATUSES[status], at
+        if detail:
+            row.error = f"{status}: {detail}"
+        if error_code == "21610":
+            sub = db.get(Subscriber, row.subscriber_id)
+            if sub is not None and sub.status != "opted_out":
+                sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
+                    "opted_out", at, "sms provider (21610)", at)
+    db.commit()
+    return row is not None

@@ -1,0 +1,78 @@
+"""Public endpoints of the dispatch side: Twilio webhooks and the email unsubscribe link.
+
+They need no editor session: Twilio's requests are authenticated by their
+``X-Twilio-Signature`` (HMAC-SHA1 with the account's auth token over the public URL and the
+form), the unsubscribe link by the subscriber's secret token. CSRF tokens do not apply (the
+app's CSRF check skips these paths); the logic lives in :mod:`pipeline.dispatch.optout`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from twilio.request_validator import RequestValidator
+
+from pipeline.dispatch.optout import handle_inbound_sms, record_status, unsubscribe
+from pipeline.review.deps import SessionDep, page
+
+router = APIRouter(tags=["hooks"])
+PUBLIC_PREFIXES = ("/hooks/", "/u/")
+
+
+async def twilio_form(request: Request) -> dict[str, str]:
+    """The form Twilio posted, after checking its signature (403 when it does not match)."""
+    dispatch = request.app.state.settings.dispatch
+    if dispatch.twilio_auth_token is None:
+        raise HTTPException(503, "Twilio webhooks need ZIPCAST_DISPATCH__TWILIO_AUTH_TOKEN")
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = dispatch.public_url.rstrip("/") + request.url.path
+    validator = RequestValidator(dispatch.twilio_auth_token.get_secret_value())
+    if not validator.validate(url, form, request.headers.get("x-twilio-signature", "")):
+        raise HTTPException(403, f"bad X-Twilio-Signature for {url}; is "
+                                 f"ZIPCAST_DISPATCH__PUBLIC_URL the URL Twilio calls?")
+    return form
+
+
+def _now(request: Request) -> datetime:
+    return request.app.state.now()
+
+
+@router.post("/hooks/twilio/inbound")
+async def twilio_inbound(request: Request, db: SessionDep) -> Response:
+    """An SMS to our number: STOP and friends opt out, HELP answers; replies are TwiML."""
+    form = await twilio_form(request)
+    result = handle_inbound_sms(db, form.get("From", ""), form.get("Body", ""), _now(request))
+    body = f"<Message>{escape(result.reply)}</Message>" if result.reply else ""
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+                    media_type="text/xml")
+
+
+@router.post("/hooks/twilio/status")
+async def twilio_status(request: Request, db: SessionDep) -> Response:
+    """A message status callback (queued, sent, delivered, undelivered, failed)."""
+    form = await twilio_form(request)
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    if not sid:
+        raise HTTPException(400, "no MessageSid in the callback")
+    record_status(db, sid, form.get("MessageStatus") or form.get("SmsStatus") or "unknown",
+                  _now(request), error_code=form.get("ErrorCode") or None)
+    return Response(status_code=204)
+
+
+@router.get("/u/{token}")
+def unsubscribe_page(request: Request, token: str):
+    """The link in every email: a confirmation button (link scanners must not unsubscribe)."""
+    return page(request, "review/unsubscribe.html", {"token": token, "done": False})
+
+
+@router.post("/u/{token}")
+def unsubscribe_now(request: Request, token: str, db: SessionDep):
+    """The button, or a mail client's RFC 8058 one-click POST: opt out at once."""
+    sub = unsubscribe(db, token, _now(request))
+    if sub is None:
+        raise HTTPException(404, "this unsubscribe link is not valid (it may be mistyped); "
+                                 "reply STOP to any text, or write to help@zipcast.example")
+    return page(request, "review/unsubscribe.html", {"token": token, "done": True})
