@@ -270,3 +270,36 @@ def test_report_counts_by_slot_channel_status(settings):
     counts = {(r.slot_id, r.channel, r.status): r.n for r in frame.itertuples()}
     assert counts[("s001", "email", "sent")] == 3 and counts[("s001", "sms", "sent")] == 1
     assert counts[("s002", "email", "skipped")] == 2
+
+
+def test_real_channels_end_to_end(settings, dispatch_settings, smtp_server, fake_twilio,
+                                  webhook_server):
+    """Email through a real SMTP server, SMS through the Twilio SDK to the local stand-in,
+    a signed webhook; a 21610 from 'Twilio' opts that subscriber out; rerun sends nothing."""
+    from pipeline.dispatch.channels.webhook import verify_signature
+
+    settings.dispatch = dispatch_settings
+    add_subscriber(settings.db_url, "02904", phone="+14015550101")
+    add_subscriber(settings.db_url, "02905", webhook="http://127.0.0.1/hook")
+    with session_scope(settings.db_url) as db:  # the webhook subscriber posts to the server
+        db.scalars(select(Subscriber).where(Subscriber.webhook_url.is_not(None))).one() \
+            .webhook_url = webhook_server.url + "/hook"
+    fake_twilio.unsubscribe("+14015550101")
+    approve(settings.db_url, "s001", "Rain from {{ rain_start }} in {{ city }}.")
+    result = dispatch(settings, now=lambda: at(13, 5))
+    assert result.outcomes["sent"] == 5 and result.outcomes["failed"] == 1, result.lines()
+    mails = smtp_server.messages
+    assert len(mails) == 3 and all("/u/tok-" in m.get_body().get_content() for m in mails)
+    assert {m["To"] for m in mails} == {"p0@example.com", "p1@example.com", "p2@example.com"}
+    assert [m["to"] for m in fake_twilio.messages] == ["+14015550100"]
+    assert fake_twilio.messages[0]["body"] == "Rain from 7 am in Providence."
+    hook = webhook_server.requests[0]
+    assert verify_signature(dispatch_settings.webhook_secret,
+                            hook.headers["X-Zipcast-Timestamp"], hook.body,
+                            hook.headers["X-Zipcast-Signature"])
+    assert hook.json()["zip"] == "02905"
+    with Session(get_engine(settings.db_url)) as db:
+        gone = db.scalars(select(Subscriber).where(Subscriber.phone == "+14015550101")).one()
+    assert gone.status == "opted_out"
+    again = dispatch(settings, now=lambda: at(13, 30))
+    assert not again.outcomes and len(smtp_server.messages) == 3
