@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +24,7 @@ import pandas as pd
 from pipeline.cluster.baselines import score_baselines
 from pipeline.cluster.truthful import plan_slots
 from pipeline.features import SeriesSet, scale_series
-from pipeline.settings import Settings, TruthRules, VariableScale
+from pipeline.settings import REPO_ROOT, Settings, TruthRules, VariableScale
 from pipeline.sources import to_utc
 from pipeline.truth import FactArrays, Statement, truthfulness
 
@@ -209,5 +213,38 @@ def run_summary(
             "dtw_window_steps": max(0, params.dtw_window_hours // series.step_hours),
         },
         "params": params.__dict__,
+        "code": code_version(),
         "seconds": dict(seconds or {}),
     }
+
+
+LINEAGE_PACKAGES = ("numpy", "pandas", "numba", "scikit-learn", "scipy", "tslearn", "pyarrow",
+                    "geopandas", "shapely", "pyproj", "zipcodes", "xarray", "cfgrib", "eccodes",
+                    "pandera", "sqlalchemy", "prefect", "jinja2")
+
+
+def code_version(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """What code made the run: the git commit (and whether the tree had local changes), the
+    zipcast version and the versions of the packages that shape its numbers."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    packages = {}
+    for name in LINEAGE_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    try:
+        zipcast = metadata.version("zipcast")
+    except metadata.PackageNotFoundError:
+        zipcast = None
+    return {"git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": None if status is None else bool(status),
+            "zipcast": zipcast, "python": platform.python_version(), "packages": packages}

@@ -63,6 +63,9 @@ def test_cli_json_prints_the_summary(prefect_harness):
     summary = json.loads(result.stdout)
     assert summary["n_zips"] == 96 and summary["n_slots"] <= 5
     assert {"run_id", "seconds", "artifacts"} <= set(summary)
+    code = summary["code"]  # lineage: which code made the run
+    assert len(code["git_commit"] or "x" * 40) == 40 and code["packages"]["numpy"]
+    assert code["packages"]["tslearn"] and code["python"]
 
 
 def test_cli_unknown_state_is_a_clear_error(prefect_harness):
