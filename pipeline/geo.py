@@ -32,6 +32,13 @@ class UnknownState(ValueError):
 
 
 @lru_cache(maxsize=1)
+def city_names() -> dict[str, str]:
+    """ZIP -> city name, title-cased ("Providence"), for every ZIP of :func:`load_zips`."""
+    zips = load_zips()
+    return dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
+
+
+@lru_cache(maxsize=1)
 def _gazetteer() -> pd.DataFrame:
     rows = [
         r

@@ -235,7 +235,7 @@ def code_version(root: Path = REPO_ROOT) -> dict[str, Any]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     status = git("status", "--porcelain", "--untracked-files=no")
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in LINEAGE_PACKAGES:
         try:
             packages[name] = metadata.version(name)

@@ -38,7 +38,7 @@ from pipeline.dispatch.channels.base import (
     TransientError,
 )
 from pipeline.dispatch.config import _default_rates
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery
 from pipeline.dispatch.outbox import (
     due_rows,
     enqueue,
@@ -51,7 +51,8 @@ from pipeline.dispatch.outbox import (
 )
 from pipeline.dispatch.plan import load_assignments, plan
 from pipeline.dispatch.ratelimit import RateLimiter, backoff
-from pipeline.geo import load_zips
+from pipeline.dispatch.subscribers import opt_out
+from pipeline.geo import city_names
 from pipeline.review.gate import Gate, gate_of, utc
 from pipeline.review.models import Message
 from pipeline.settings import Settings
@@ -269,8 +270,7 @@ def _send_one(db: Session, row: Delivery, message: Outgoing, channel: Channel,
         code = f" ({err.code})" if err.code else ""
         mark(db, [row.id], stamp, status="failed", error=f"{err}{code}")
         if err.opt_out:
-            opt_out_subscriber(db, row.subscriber_id, via=f"{row.channel} provider{code}",
-                               at=stamp)
+            opt_out(db, row.subscriber_id, via=f"{row.channel} provider{code}", at=stamp)
         db.commit()
         result.outcomes["failed"] += 1
         return
@@ -296,15 +296,6 @@ def _retry(db: Session, rows: list[Delivery], err: TransientError, settings: Set
                  next_attempt_at=stamp + timedelta(seconds=wait))
             result.outcomes["retry"] += 1
     db.commit()
-
-
-def opt_out_subscriber(db: Session, subscriber_id: int, *, via: str, at: datetime) -> bool:
-    """Opt a subscriber out (does not commit). Returns False if they already were."""
-    sub = db.get(Subscriber, subscriber_id)
-    if sub is None or sub.status == "opted_out":
-        return False
-    sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = "opted_out", at, via, at
-    return True
 
 
 def window_start_hour(settings: Settings, window: str) -> int:
@@ -372,11 +363,9 @@ def plan_now(db: Session, run: Run, gate: Gate, settings: Settings,
              moment: datetime) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The deliveries to queue for ``run`` at ``moment`` (see :func:`plan.plan`)."""
     assignments = load_assignments(run.run_dir)
-    zips = load_zips()
-    cities = dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
     return plan(db, run_id=run.id, window=run.window, issue_time=utc(run.issue_time),
                 assignments=assignments, gate=gate, approved=approved_messages(db, run.id),
-                cities=cities, settings=settings.dispatch,
+                cities=city_names(), settings=settings.dispatch,
                 window_start_hour=window_start_hour(settings, run.window), now=moment)
 
 

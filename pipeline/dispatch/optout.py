@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.models import InboundMessage, Subscriber
+from pipeline.dispatch.models import Delivery, DeliveryEvent, InboundMessage, Subscriber
+from pipeline.dispatch.subscribers import by_token, find_by_address, opt_out
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                         "OPTOUT", "OPT OUT"})
@@ -43,25 +43,14 @@ def keyword(body: str) -> str:
     return re.sub(r"\s+", " ", body.strip().strip(".!").upper())
 
 
-def normalise_phone(number: str) -> str | None:
-    """E.164 form of ``number`` (default region US), or None if it is not a phone number."""
-    try:
-        parsed = phonenumbers.parse(number, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime) -> InboundResult:
     """Act on an inbound SMS from ``sender`` (commits)."""
-    phone = normalise_phone(sender) or sender
-    sub = db.scalars(select(Subscriber).where(Subscriber.phone == phone)).first()
+    sub = find_by_address(db, phone=sender) if sender.strip() else None
     word = keyword(body)
     if word in STOP_WORDS:
         action, reply = ("opt_out", STOP_REPLY) if sub else ("unknown_sender", STOP_REPLY)
-        if sub is not None and sub.status != "opted_out":
-            sub.status, sub.opted_out_at, sub.opt_out_via = "opted_out", at, f"sms {word}"
-            sub.updated_at = at
+        if sub is not None:
+            opt_out(db, sub.id, via=f"sms {word}", at=at)
     elif word in HELP_WORDS:
         action, reply = "help", HELP_REPLY
     elif word in START_WORDS and sub is not None:
@@ -71,7 +60,8 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime) -> Inb
                 "active", None, None, at)
     else:
         action, reply = ("none" if sub else "unknown_sender"), None
-    db.add(InboundMessage(channel="sms", sender=phone, body=body[:1600], action=action,
+    db.add(InboundMessage(channel="sms", sender=sub.phone if sub and sub.phone else sender[:254],
+                          body=body[:1600], action=action,
                           subscriber_id=sub.id if sub else None, at=at))
     db.commit()
     return InboundResult(action, reply, sub.id if sub else None)
@@ -83,12 +73,10 @@ def unsubscribe(db: Session, token: str, at: datetime,
 
     Returns the subscriber, or None for an unknown token. Idempotent.
     """
-    sub = db.scalars(select(Subscriber).where(Subscriber.token == token)).first()
+    sub = by_token(db, token)
     if sub is None:
         return None
-    if sub.status != "opted_out":
-        sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
-            "opted_out", at, via, at)
+    if opt_out(db, sub.id, via=via, at=at):
         db.add(InboundMessage(channel="email", sender=sub.email or f"subscriber {sub.id}",
                               body="unsubscribe link", action="opt_out", subscriber_id=sub.id,
                               at=at))
@@ -108,8 +96,6 @@ def record_status(db: Session, provider_id: str, status: str, at: datetime, *,
     A final status updates the delivery; error 21610 (the recipient unsubscribed at the
     carrier) also opts the subscriber out.
     """
-    from pipeline.dispatch.models import Delivery, DeliveryEvent
-
     row = db.scalars(select(Delivery).where(Delivery.provider_id == provider_id)).first()
     detail = f"error {error_code}" if error_code else None
     db.add(DeliveryEvent(delivery_id=row.id if row else None, provider_id=provider_id,
@@ -119,9 +105,6 @@ def record_status(db: Session, provider_id: str, status: str, at: datetime, *,
         if detail:
             row.error = f"{status}: {detail}"
         if error_code == "21610":
-            sub = db.get(Subscriber, row.subscriber_id)
-            if sub is not None and sub.status != "opted_out":
-                sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
-                    "opted_out", at, "sms provider (21610)", at)
+            opt_out(db, row.subscriber_id, via="sms provider (21610)", at=at)
     db.commit()
     return row is not None

@@ -111,9 +111,9 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
     """
     problems: list[str] = []
     templates = {}
-    for slot_id, text in approved.items():
+    for slot_id, template in approved.items():
         try:
-            templates[slot_id] = _ENV.from_string(text)
+            templates[slot_id] = _ENV.from_string(template)
         except JinjaError as err:  # approval checks this; a hand-edited database might not
             problems.append(f"{slot_id}: approved message does not parse ({err}); its ZIPs "
                             f"get the automatic message")
@@ -122,7 +122,9 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
     skip: list[str | None] = []
     for row in assignments.to_dict("records"):
         slot = row["slot_id"]
-        text, auto, why = None, False, None
+        text: str | None = None
+        why: str | None = None
+        auto = False
         if row.get("automatic") or not row.get("fits", True):
             text, auto = row.get("automatic_message") or automatic_message(row), True
         elif slot in templates:

@@ -132,7 +132,7 @@ def _export_records(request: Request, db: Session, run_id: str) -> tuple[Run, li
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
     rows = slot_rows(run, messages_of(db, [s.id for s in run.slots]), assets, {},
-                     audience(assets, db, request.app.state.clock))
+                     audience(assets, request.app.state.settings.db_url, request.app.state.clock))
     return run, sheet_rows(rows)
 
 

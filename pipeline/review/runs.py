@@ -49,7 +49,7 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
     saved = messages_of(db, [s.id for s in run.slots])
-    reach = audience(assets, db, request.app.state.clock)
+    reach = audience(assets, settings.db_url, request.app.state.clock)
     rows = slot_rows(run, saved, assets, bands(assets, run, settings), reach)
     previous = messages_of(db, [s.carried_from for s in run.slots if s.carried_from])
     for row in rows:  # the "copy last run's message" offer
@@ -58,7 +58,7 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     counts["remaining"] = len(rows) - counts["approved"]
     return page(request, "review/sheet.html", {
         "run": run, "rows": rows, "counts": counts,
-        "deadline": deadline(run, request.app.state.review.send_after_hours,
+        "deadline": deadline(run, request.app.state.review,
                              request.app.state.now()),
         "gate": gate_of(db, run, request.app.state.review, request.app.state.now()),
         "n_subscribers": sum(reach.values()),

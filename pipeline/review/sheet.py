@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,17 +13,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from pipeline.dispatch.models import Subscriber
-from pipeline.geo import load_zips
+from pipeline.dispatch.subscribers import subscriber_counts
+from pipeline.geo import city_names, load_zips
 from pipeline.maps import slot_shapes
+from pipeline.review.gate import send_time, utc
 from pipeline.review.models import Message
 from pipeline.review.render import RenderReport, check, slot_members
 from pipeline.review.sms import SmsCount, count
 from pipeline.review.sparkline import member_bands, sparkline_svg
-from pipeline.settings import Settings
+from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.models import Run, Slot
 
 EASTERN = ZoneInfo("America/New_York")
@@ -32,16 +30,6 @@ MAP_W, MAP_H = 160, 110
 INSET_STATES = {"AK", "HI", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW"}
 
 
-@lru_cache(maxsize=1)
-def cities() -> dict[str, str]:
-    """ZIP -> city name, title-cased, for the whole nation."""
-    zips = load_zips()
-    return dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store writes UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -59,7 +47,7 @@ class RunAssets:
 
     def members_of(self, slot: Slot) -> list[dict]:
         if slot.slot_id not in self.members:
-            self.members[slot.slot_id] = slot_members(self.run_dir, slot.slot_id, cities())
+            self.members[slot.slot_id] = slot_members(self.run_dir, slot.slot_id, city_names())
         return self.members[slot.slot_id]
 
 
@@ -174,14 +162,12 @@ def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,
 AUDIENCE_TTL_S = 60.0
 
 
-def audience(assets: RunAssets, db: Session, clock: Callable[[], float]) -> dict[str, int]:
+def audience(assets: RunAssets, url: str, clock: Callable[[], float]) -> dict[str, int]:
     """Active subscribers per slot of the run (slot id -> count), recounted at most once a
     minute: a GROUP BY over a million subscribers costs more than the whole sheet."""
     with assets.lock:
         if assets.audience is None or clock() - assets.audience[0] > AUDIENCE_TTL_S:
-            per_zip = dict(db.execute(
-                select(Subscriber.zip, func.count()).where(Subscriber.status == "active")
-                .group_by(Subscriber.zip)).all())
+            per_zip = subscriber_counts(url)
             slot_of = _assignments(assets.run_dir)
             counts = slot_of.assign(n=slot_of["zip"].map(per_zip).fillna(0).astype(int))
             assets.audience = (clock(), {str(k): int(v) for k, v in
@@ -189,9 +175,9 @@ def audience(assets: RunAssets, db: Session, clock: Callable[[], float]) -> dict
         return assets.audience[1]
 
 
-def deadline(run: Run, send_after_hours: float, now: datetime) -> dict:
-    """The run's send time (issue time + ``send_after_hours``) and the time left."""
-    send_at = utc(run.issue_time) + timedelta(hours=send_after_hours)
+def deadline(run: Run, review: ReviewSettings, now: datetime) -> dict:
+    """The run's send time (see :func:`pipeline.review.gate.send_time`) and the time left."""
+    send_at = send_time(run, review)
     left = send_at - now
     minutes = int(left.total_seconds() // 60)
     return {"send_at": send_at, "send_at_et": send_at.astimezone(EASTERN),

@@ -6,16 +6,17 @@ server with a fake clock and no real waiting.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from pipeline.http_retry import parse_retry_after
 from pipeline.sources.config import SourceSettings
 from pipeline.sources.errors import QuotaExceeded, SourceError, SourceUnavailable
 
@@ -42,18 +43,8 @@ class RetryPolicy:
 
 def retry_after_s(response: httpx.Response, now: Clock = time.time) -> float | None:
     """Seconds the server asks us to wait (``Retry-After`` as seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
+    return parse_retry_after(response.headers.get("Retry-After"),
+                             now=datetime.fromtimestamp(now(), UTC))
 
 
 def get_json(

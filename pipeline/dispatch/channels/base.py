@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Protocol
+
+from pipeline.http_retry import parse_retry_after
+
+__all__ = ["parse_retry_after"]  # re-exported for the channels
 
 
 @dataclass(frozen=True)
@@ -76,38 +78,6 @@ class ChannelConfigError(ValueError):
     Raised at construction, never from ``send``; the message names the
     ``ZIPCAST_DISPATCH__...`` variable to set.
     """
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from an HTTP ``Retry-After`` header (RFC 9110 §10.2.3).
-
-    Parameters
-    ----------
-    value : str or None
-        Either delay-seconds (``"120"``) or an HTTP-date (``"Wed, 21 Oct 2015 07:28:00 GMT"``).
-    now : datetime, optional
-        The current time for an HTTP-date (aware); default: the system clock.
-
-    Returns
-    -------
-    float or None
-        Non-negative seconds, or None when the header is missing or unreadable.
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        when = when.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 class Channel(Protocol):
