@@ -290,18 +290,21 @@ def _add_path(x, w, acc, sums, cnt):
 
 
 @njit(cache=True, parallel=True)
-def _dba_pass(X, w, labels, C, r, n_chunks, active):
-    """One banded DBA pass (Petitjean) for all active clusters at once.
+def _dba_accumulate(X, w, labels, C, r, bounds, active):
+    """Per-chunk partial sums of one banded DBA pass (Petitjean).
 
     Each row of ``X`` (n, t, d) with weight ``w`` (n,) whose cluster is
-    ``active`` (k,) is aligned to its center ``C[labels[i]]`` (k, t, d);
-    aligned values are averaged per center index.  Work is split into
-    ``n_chunks`` fixed chunks so the summation order -- and the result --
-    does not depend on the thread count.
-    Returns the new centers (k, t, d; inactive ones copied) and each
-    cluster's weighted summed squared DTW cost to its old center (k,).
+    ``active`` (k,) is aligned to its center ``C[labels[i]]`` (k, t, d).
+    Rows ``bounds[ch]:bounds[ch + 1]`` form chunk ``ch`` (``bounds`` has
+    shape (n_chunks + 1,)); each chunk is summed sequentially in row order, so
+    a chunk's partial sums do not depend on the thread count nor on which
+    process computed them.
+    Returns, per chunk, the weighted sums of the aligned values
+    (n_chunks, k, t, d), the weighted counts of aligned points
+    (n_chunks, k, t) and each cluster's weighted summed squared DTW cost
+    to its old center (n_chunks, k).  :func:`_dba_finish` merges them.
     """
-    n = X.shape[0]
+    n_chunks = bounds.shape[0] - 1
     k, t, d = C.shape
     sums = np.zeros((n_chunks, k, t, d))
     cnts = np.zeros((n_chunks, k, t))
@@ -309,13 +312,27 @@ def _dba_pass(X, w, labels, C, r, n_chunks, active):
     for ch in prange(n_chunks):
         acc = np.full((X.shape[1] + 1, t + 1), _INF)
         acc[0, 0] = 0.0
-        for i in range(ch * n // n_chunks, (ch + 1) * n // n_chunks):
+        for i in range(bounds[ch], bounds[ch + 1]):
             lab = labels[i]
             if not active[lab]:
                 continue
             _fill_acc(X[i], C[lab], r, acc)
             costs[ch, lab] += w[i] * acc[-1, -1]
             _add_path(X[i], w[i], acc, sums[ch, lab], cnts[ch, lab])
+    return sums, cnts, costs
+
+
+@njit(cache=True)
+def _dba_finish(C, sums, cnts, costs):
+    """Merge per-chunk DBA partial sums in chunk order into new centers.
+
+    ``sums`` (n_chunks, k, t, d), ``cnts`` (n_chunks, k, t) and ``costs``
+    (n_chunks, k) come from :func:`_dba_accumulate`, possibly from several
+    processes, concatenated in chunk order.  Returns the new centers
+    (k, t, d; centers without aligned points copied from ``C``) and the
+    per-cluster costs (k,).
+    """
+    k, t, d = C.shape
     tot = sums.sum(axis=0)
     cnt = cnts.sum(axis=0)
     out = C.copy()

@@ -12,14 +12,16 @@ import numpy as np
 
 from pipeline.cluster._kernels import (
     _assign,
-    _dba_pass,
+    _dba_accumulate,
+    _dba_finish,
     _decay_bounds,
     _envelope,
     _min_update,
 )
 
 #: Fixed number of work chunks in the DBA pass, so the floating-point
-#: summation order (and therefore the result) is independent of threads.
+#: summation order (and therefore the result) is independent of threads --
+#: and of processes: a partitioned fit gives each partition whole chunks.
 DBA_CHUNKS = 16
 
 #: DBA stopping tolerance on a cluster's mean squared cost (tslearn's default).
@@ -88,8 +90,10 @@ def reseed_empty(X, C, labels, d2):
     """Give every empty cluster the row farthest from its own center.
 
     Only rows whose cluster keeps at least one other member are eligible, so
-    re-seeding never creates a new empty cluster.  Modifies the arguments in
-    place and returns the number of clusters re-seeded.
+    re-seeding never creates a new empty cluster.  Modifies ``C``, ``labels``
+    and ``d2`` in place and returns the number of clusters re-seeded.  ``X``
+    is only indexed by one row, ``X[i]``, so a rows object such as
+    :class:`LocalRows` works as well as an array.
     """
     k = C.shape[0]
     sizes = np.bincount(labels, minlength=k)
@@ -160,26 +164,33 @@ def center_shift(C_old, C_new, r):
     return np.sqrt(mult) * norm * (1 + 1e-9) + 1e-12
 
 
-def dba_update(X, w, labels, C, r, n_pass, skip, tol=DBA_TOL):
+def chunk_bounds(n, n_chunks=DBA_CHUNKS):
+    """Row offsets (n_chunks + 1,) of the fixed DBA chunks of ``n`` rows."""
+    return np.arange(n_chunks + 1, dtype=np.int64) * n // n_chunks
+
+
+def dba_rounds(one_pass, wk, C, n_pass, skip, tol=DBA_TOL):
     """Up to ``n_pass`` banded DBA passes per cluster, as tslearn's Petitjean DBA.
 
-    A cluster stops once its mean squared cost changes by less than ``tol``
-    (tslearn's DBA stopping rule) or its center no longer moves.  Clusters
-    flagged in ``skip`` (k,) are left untouched: callers pass those whose
-    members are unchanged and whose center was a DBA fixed point, for which
-    another pass would reproduce the same center exactly.
+    ``one_pass(C, active)`` runs one pass for the ``active`` (k,) clusters and
+    returns the new centers (k, t, d) and each cluster's weighted summed cost
+    (k,); ``wk`` (k,) are the clusters' summed weights.  A cluster stops once
+    its mean squared cost changes by less than ``tol`` (tslearn's DBA stopping
+    rule) or its center no longer moves.  Clusters flagged in ``skip`` (k,)
+    are left untouched: callers pass those whose members are unchanged and
+    whose center was a DBA fixed point, for which another pass would
+    reproduce the same center exactly.
 
     Returns the new centers (k, t, d) and the fixed-point flags (k,).
     """
     k = C.shape[0]
-    wk = np.bincount(labels, weights=w, minlength=k)
     active = ~skip & (wk > 0)
     fixed = skip.copy()
     prev_cost = np.full(k, np.inf)
     for _ in range(n_pass):
         if not active.any():
             break
-        C_new, cost = _dba_pass(X, w, labels, C, r, DBA_CHUNKS, active)
+        C_new, cost = one_pass(C, active)
         cost = cost / np.maximum(wk, 1e-300)
         moved = np.any(C_new != C, axis=(1, 2))
         fixed[active] = ~moved[active]
@@ -188,39 +199,109 @@ def dba_update(X, w, labels, C, r, n_pass, skip, tol=DBA_TOL):
     return C, fixed
 
 
+class LocalRows:
+    """The rows of a k-means run, held in this process.
+
+    :func:`lloyd_rows` reaches its rows only through this small interface, so
+    :mod:`pipeline.cluster.partitioned` can hold them on Dask workers instead:
+
+    - ``start(k)`` resets the per-run state (DTW lower bounds, warm labels);
+    - ``assign(C, shift)`` first loosens the bounds by ``shift`` (k,) (see
+      :func:`center_shift`; ``None``: no loosening), then assigns every row to
+      ``C``, remembers the labels as the next warm start and returns labels
+      (n,), squared distances (n,) and the number of exact DTW computations;
+    - ``relabel(labels)`` replaces the remembered labels (after re-seeding);
+    - ``rows[i]`` is row ``i`` (t, d);
+    - ``dba_pass(C, active)`` runs one DBA pass on the remembered labels and
+      returns the new centers (k, t, d) and per-cluster costs (k,).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_steps, n_variables)
+        Deduplicated rows, already multiplied by ``sqrt(weights)``.
+    w : ndarray of shape (n,)
+        Row weights.
+    r : int
+        Sakoe-Chiba radius.
+    """
+
+    def __init__(self, X, w, r):
+        self.X, self.w, self.r = X, w, r
+        self.XP = paa(X, *segments(X.shape[1]))
+        self.bounds = chunk_bounds(X.shape[0])
+        self.lb = self.labels = None
+
+    def start(self, k):
+        self.lb = None  # free the previous run's bounds before allocating
+        self.lb = np.zeros((self.X.shape[0], k))
+        self.labels = None
+
+    def assign(self, C, shift=None):
+        if shift is not None:
+            _decay_bounds(self.lb, shift)
+        labels, d2, n_dtw = assign(self.X, C, self.r, self.labels, self.lb, self.XP)
+        self.labels = labels
+        return labels, d2, n_dtw
+
+    def relabel(self, labels):
+        self.labels = labels
+
+    def __getitem__(self, i):
+        return self.X[i]
+
+    def dba_pass(self, C, active):
+        sums = _dba_accumulate(self.X, self.w, self.labels, C, self.r, self.bounds, active)
+        return _dba_finish(C, *sums)
+
+    def close(self):
+        """Nothing to release in-process."""
+
+
 def lloyd(X, w, C, r, max_iter, tol, barycenter_iter, callback=None):
+    """:func:`lloyd_rows` on rows ``X`` (n, t, d) with weights ``w`` held in this process."""
+    return lloyd_rows(LocalRows(X, w, r), w, C, r, max_iter, tol, barycenter_iter, callback)
+
+
+def lloyd_rows(rows, w, C, r, max_iter, tol, barycenter_iter, callback=None):
     """Alternate exact DTW assignment and banded DBA updates (tslearn order).
 
     Each iteration assigns rows to the current centers (its weighted mean
     squared distance is the iteration's inertia), re-seeds empty clusters,
-    then updates centers with :func:`dba_update`.  Stops after ``max_iter``
+    then updates centers with :func:`dba_rounds`.  Stops after ``max_iter``
     iterations or when the inertia changes by less than ``tol`` times itself; a final
     assignment to the final centers gives the returned labels and inertia.
-    Lower bounds ``lb`` (n, k) on DTW to every center are carried between
+    Lower bounds (n, k) on DTW to every center are carried between
     iterations (Elkan-style) and loosened by :func:`center_shift`.
+
+    ``rows`` holds the data (:class:`LocalRows` or a partitioned equivalent);
+    everything else -- re-seeding, inertia, the stopping rule, which clusters
+    DBA skips -- happens here, so every kind of rows gives the same run.
     """
     C = C.copy()
     k, w_sum = C.shape[0], w.sum()
-    lb = np.zeros((X.shape[0], k))
-    XP = paa(X, *segments(X.shape[1]))
+    rows.start(k)
     fixed = np.zeros(k, dtype=bool)
-    labels, old, n_dtw, n_reseeded, it = None, np.inf, 0, 0, 0
+    labels, shift, old, n_dtw, n_reseeded, it = None, None, np.inf, 0, 0, 0
     for it in range(1, max_iter + 1):
         prev_labels = labels
-        labels, d2, cnt = assign(X, C, r, labels, lb, XP)
+        labels, d2, cnt = rows.assign(C, shift)
         n_dtw += cnt
         C_assigned = C.copy()
-        n_reseeded += reseed_empty(X, C, labels, d2)
+        reseeded = reseed_empty(rows, C, labels, d2)
+        if reseeded:
+            rows.relabel(labels)
+        n_reseeded += reseeded
         inertia = float((w * d2).sum() / w_sum)
         if callback is not None:
             callback(it, inertia)
         skip = fixed & ~_changed_clusters(prev_labels, labels, k)
-        C, fixed = dba_update(X, w, labels, C, r, barycenter_iter, skip)
-        _decay_bounds(lb, center_shift(C_assigned, C, r))
+        wk = np.bincount(labels, weights=w, minlength=k)
+        C, fixed = dba_rounds(rows.dba_pass, wk, C, barycenter_iter, skip)
+        shift = center_shift(C_assigned, C, r)
         if np.isfinite(old) and abs(old - inertia) <= tol * old:  # relative, as in sklearn
             break
         old = inertia
-    labels, d2, cnt = assign(X, C, r, labels, lb, XP)
+    labels, d2, cnt = rows.assign(C, shift)
     inertia = float((w * d2).sum() / w_sum)
     return LloydResult(C, labels, d2, inertia, it, n_dtw + cnt, n_reseeded)
 

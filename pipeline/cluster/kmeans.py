@@ -10,10 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.cluster._kernels import _cdist_sq
 from pipeline.cluster._lloyd import (
     IterationPrinter,
+    LocalRows,
     assign,
     dedup_rows,
     kmeans_plusplus,
-    lloyd,
+    lloyd_rows,
 )
 from pipeline.cluster.metrics import check_series_set, numba_threads, window_radius
 
@@ -116,6 +117,17 @@ class DTWKMeans(ClusterMixin, BaseEstimator):
         -------
         self : DTWKMeans
         """
+        return self._fit(X, sample_weight, callback, LocalRows)
+
+    def _fit(self, X, sample_weight, callback, make_rows):
+        """:meth:`fit` with the rows held by ``make_rows(Xu, wu, r)``.
+
+        ``make_rows`` gets the deduplicated, variable-weighted rows (n_unique,
+        n_steps, n_variables), their weights (n_unique,) and the Sakoe-Chiba
+        radius, and returns a rows object (:class:`~pipeline.cluster._lloyd.LocalRows`
+        or a partitioned one, see :mod:`pipeline.cluster.partitioned`); it is
+        built once, used by every restart and closed at the end.
+        """
         self._check_params()
         X = check_series_set(X)
         scale = self._scale(X.shape[2])
@@ -132,11 +144,17 @@ class DTWKMeans(ClusterMixin, BaseEstimator):
         n_init = 1 if isinstance(self.init, np.ndarray) else self.n_init
         best = None
         with numba_threads(self.n_jobs):
-            for _ in range(n_init):
-                C0 = self._initial_centers(Xu, wu, r, rs, scale)
-                res = lloyd(Xu, wu, C0, r, self.max_iter, self.tol, self.barycenter_iter, cb)
-                if best is None or res.inertia < best.inertia:
-                    best = res
+            rows = make_rows(Xu, wu, r)
+            try:
+                for _ in range(n_init):
+                    C0 = self._initial_centers(Xu, wu, r, rs, scale)
+                    res = lloyd_rows(
+                        rows, wu, C0, r, self.max_iter, self.tol, self.barycenter_iter, cb
+                    )
+                    if best is None or res.inertia < best.inertia:
+                        best = res
+            finally:
+                rows.close()
         self.cluster_centers_ = best.centers / scale
         self.labels_ = best.labels[inverse]
         self.inertia_ = best.inertia
