@@ -16,5 +16,6 @@ to a Sakoe-Chiba band of radius ``window`` steps.
 
 from pipeline.cluster.kmeans import DTWKMeans
 from pipeline.cluster.metrics import cdist_dtw, dtw
+from pipeline.cluster.partitioned import fit_partitioned
 
-__all__ = ["DTWKMeans", "cdist_dtw", "dtw"]
+__all__ = ["DTWKMeans", "cdist_dtw", "dtw", "fit_partitioned"]

@@ -10,27 +10,36 @@ best statement.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 from pipeline.cluster.kmeans import DTWKMeans
+from pipeline.cluster.partitioned import fit_partitioned
 from pipeline.settings import TruthRules
 from pipeline.truth import FactArrays, score_grouping
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def baseline_labels(
     X: np.ndarray, states: np.ndarray, k: int, *, window: int | None, max_iter: int,
-    random_state: int, n_jobs: int | None = None,
+    random_state: int, n_jobs: int | None = None, client: Client | None = None,
 ) -> dict[str, np.ndarray]:
-    """Labels of each baseline grouping for the same ZIPs (k slots; per-state has its own)."""
+    """Labels of each baseline grouping for the same ZIPs (k slots; per-state has its own).
+
+    With a Dask ``client`` the DTW k-means fit runs partitioned over its workers
+    (:func:`~pipeline.cluster.fit_partitioned`), with identical labels.
+    """
     k = min(k, len(X))
     _, per_state = np.unique(states, return_inverse=True)
     flat = X.reshape(len(X), -1)
     kmeans = KMeans(k, n_init=1, random_state=random_state).fit(flat).labels_
-    dtw = DTWKMeans(k, window=window, max_iter=max_iter, random_state=random_state,
-                    n_jobs=n_jobs).fit(X).labels_
+    model = DTWKMeans(k, window=window, max_iter=max_iter, random_state=random_state,
+                      n_jobs=n_jobs)
+    dtw = (model.fit(X) if client is None else fit_partitioned(model, X, client=client)).labels_
     return {"per_state": per_state, "kmeans_raw": kmeans, "dtw_kmeans": dtw}
 
 

@@ -12,22 +12,43 @@ Clustering raw shapes is not enough: a slot's message must be *true* for each me
    it, the one whose DTW barycenter (banded DBA, :class:`DTWKMeans`) is nearest: same facts,
    and the same shape of the day and timing. ZIPs that fit no slot join the nearest slot by DTW
    and are flagged for an automatic factual message of their own.
+
+With a Dask ``client`` (:func:`plan_slots`) the DTW work runs on its workers -- the DTW-only
+baseline fit partitioned (:func:`~pipeline.cluster.fit_partitioned`), the slots' barycenters
+as worker tasks (a slot with at least ``PARTITION_MIN_ROWS`` members partitioned in turn), the
+DTW from every ZIP to the barycenters in scattered row blocks
+(:mod:`pipeline.cluster.partitioned`) -- and the plan is bit-identical to the single-process
+one. The statement search (greedy cover, refinement) stays in this process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.cluster.baselines import baseline_labels
 from pipeline.cluster.kmeans import DTWKMeans
-from pipeline.cluster.metrics import cdist_dtw
+from pipeline.cluster.partitioned import (
+    RowBlocks,
+    cdist_partitioned,
+    fit_partitioned,
+    own_center_dtw,
+)
 from pipeline.settings import TruthRules
 from pipeline.truth import FactArrays, Statement, best_statement, fits
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 STATE_BOOST = 4.0  # extra weight on uncovered ZIPs of states under the floor
+
+#: With a Dask client, a slot with at least this many members fits its barycenter partitioned
+#: over the workers; smaller slots are fitted whole, one worker task (one thread) per slot.
+PARTITION_MIN_ROWS = 5000
 
 
 @dataclass
@@ -120,26 +141,56 @@ def greedy_statements(
 
 
 def _barycenters(
-    X: np.ndarray, labels: np.ndarray, k: int, window: int, seed: int, n_jobs: int | None
+    X: np.ndarray, labels: np.ndarray, k: int, window: int, seed: int, n_jobs: int | None,
+    client: Client | None = None,
 ) -> np.ndarray:
-    """Banded-DBA barycenter of each slot's members (k-means with one cluster each)."""
+    """Banded-DBA barycenter of each slot's members (k-means with one cluster each).
+
+    With a Dask ``client``, slots of fewer than ``PARTITION_MIN_ROWS`` members are fitted on
+    the workers, one single-threaded task per slot (the fit does not depend on the thread
+    count), and larger ones partitioned over the workers (:func:`fit_partitioned`, identical
+    to ``fit``) while those tasks run.
+    """
     centers = np.empty((k, X.shape[1], X.shape[2]))
+    small: list[tuple[int, DTWKMeans, np.ndarray]] = []
+    large: list[tuple[int, DTWKMeans, np.ndarray]] = []
     for slot in range(k):
         members = X[labels == slot]
         start = members.mean(axis=0, keepdims=True)
         model = DTWKMeans(1, window=window, init=start, max_iter=3, tol=0.0,
                           random_state=seed, n_jobs=n_jobs)
-        centers[slot] = model.fit(members).cluster_centers_[0]
+        if client is None:
+            centers[slot] = model.fit(members).cluster_centers_[0]
+        else:
+            (large if len(members) >= PARTITION_MIN_ROWS else small).append(
+                (slot, model, members))
+    if client is None:
+        return centers
+    futures = []
+    if small:
+        data = client.scatter([members for _, _, members in small])
+        futures = [client.submit(_fit_center, model.set_params(n_jobs=1), fut, pure=False)
+                   for (_, model, _), fut in zip(small, data, strict=True)]
+    for slot, model, members in large:
+        centers[slot] = fit_partitioned(model, members, client=client).cluster_centers_[0]
+    for (slot, _, _), center in zip(small, client.gather(futures), strict=True):
+        centers[slot] = center
     return centers
+
+
+def _fit_center(model: DTWKMeans, members: np.ndarray) -> np.ndarray:
+    """The one center of ``model`` fitted to ``members`` (runs on a Dask worker)."""
+    return model.fit(members).cluster_centers_[0]
 
 
 def _statement_sets(
     X: np.ndarray, facts: FactArrays, w: np.ndarray, states: np.ndarray, k: int,
     rules: TruthRules, step_hours: int, window: int | None, seed: int, n_jobs: int | None,
+    client: Client | None = None,
 ) -> tuple[dict[str, list[Statement]], dict[str, np.ndarray]]:
     """Each baseline grouping at k slots, and the best statement of each of its groups."""
     groupings = baseline_labels(X, states, k, window=window, max_iter=20,
-                                random_state=seed, n_jobs=n_jobs)
+                                random_state=seed, n_jobs=n_jobs, client=client)
     sets = {}
     for name in ("kmeans_raw", "dtw_kmeans"):
         labels = groupings[name]
@@ -202,6 +253,7 @@ def plan_slots(
     random_state: int = 0,
     n_jobs: int | None = None,
     on_slot: Callable[[int, float], None] | None = None,
+    client: Client | None = None,
 ) -> SlotPlan:
     """Plan slots for every ZIP: statements by greedy cover, membership by DTW.
 
@@ -223,6 +275,10 @@ def plan_slots(
         The editors' budget.
     target : float
         The truthfulness goal; the plan stops adding slots once it and the state floor hold.
+    client : distributed.Client, optional
+        Run the DTW work on this Dask cluster's workers (see the module docstring); the plan
+        is bit-identical to the one without. Workers use one numba thread per task, so start
+        them with one thread per core.
     """
     rules = rules or TruthRules()
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
@@ -233,7 +289,7 @@ def plan_slots(
     )
     k = len(greedy)
     candidates, groupings = _statement_sets(X, facts, w, states, k, rules, step_hours,
-                                            window, random_state, n_jobs)
+                                            window, random_state, n_jobs, client)
     candidates["greedy"] = greedy
     matrices = {name: (greedy_matrix if name == "greedy"
                        else _fit_matrix(facts, sts, rules, step_hours))
@@ -242,18 +298,20 @@ def plan_slots(
                                                    rules.state_floor), n == "greedy"))
     statements, fit_matrix = candidates[chosen], matrices[chosen]
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
-    centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs)
-    distances = cdist_dtw(X, centers, window=window, n_jobs=n_jobs)
-    statements, fit_matrix, labels = _refine(facts, w, state_codes, statements, fit_matrix,
-                                             distances, rules, step_hours)
-    labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
-                                                          fit_matrix)
-    centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs)
+    # With a client, X goes to the workers once, in row blocks, for both distance passes.
+    blocks: Any = nullcontext(X) if client is None else RowBlocks(client, X)
+    with blocks as rows:
+        centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
+                               client)
+        distances = cdist_partitioned(rows, centers, window=window, n_jobs=n_jobs)
+        statements, fit_matrix, labels = _refine(facts, w, state_codes, statements,
+                                                 fit_matrix, distances, rules, step_hours)
+        labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
+                                                              fit_matrix)
+        centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs,
+                               client)
+        dist = own_center_dtw(rows, centers, labels, window=window, n_jobs=n_jobs)
     fit = fit_matrix[np.arange(len(X)), labels]
-    dist = np.empty(len(X))
-    for s in range(len(statements)):
-        rows = np.flatnonzero(labels == s)
-        dist[rows] = cdist_dtw(X[rows], centers[s : s + 1], window=window, n_jobs=n_jobs)[:, 0]
     truth = float(w[fit].sum() / w.sum())
     return SlotPlan(labels=labels, fits=fit, statements=statements, centers=centers,
                     distances=dist, truth=round(truth, 4), target=target,

@@ -8,16 +8,22 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline.cluster import DTWKMeans
+from pipeline.cluster import DTWKMeans, cdist_dtw
+from pipeline.cluster import baselines as baselines_module
+from pipeline.cluster import truthful as truthful_module
 from pipeline.cluster._kernels import _dba_accumulate
 from pipeline.cluster._lloyd import DBA_CHUNKS, LocalRows, chunk_bounds
 from pipeline.cluster.partitioned import (
+    RowBlocks,
+    cdist_partitioned,
     dba_centers,
     dba_partials,
     fit_partitioned,
     merge_dba_partials,
+    own_center_dtw,
     split_rows,
 )
+from pipeline.cluster.truthful import SlotPlan, plan_slots
 
 
 def _forecasts(n: int = 3000, n_steps: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -169,3 +175,95 @@ def test_bad_n_partitions_is_rejected(bad):
     X, _ = _forecasts(50, seed=7)
     with pytest.raises(ValueError, match="n_partitions must be an int from 1 to 16"):
         fit_partitioned(DTWKMeans(2), X, n_partitions=bad)
+
+
+def test_distances_without_a_client_are_cdist_dtw():
+    """Without a client both distance helpers are the single-process cdist_dtw values."""
+    X, _ = _forecasts(200, seed=8)
+    C = X[[3, 50, 120]] + 0.2
+    labels = np.random.default_rng(9).integers(0, 3, size=len(X))
+    ref = cdist_dtw(X, C, window=2)
+    np.testing.assert_array_equal(cdist_partitioned(X, C, window=2), ref)
+    np.testing.assert_array_equal(
+        own_center_dtw(X, C, labels, window=2), ref[np.arange(len(X)), labels]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_blocks", [None, 5])
+def test_dask_distances_are_identical(dask_client, n_blocks):
+    """Row blocks on 2 workers give exactly cdist_dtw, and each row's DTW to its own center."""
+    X, _ = _forecasts(1500, seed=10)
+    C = X[[0, 400, 800, 1200]] + 0.1
+    labels = np.random.default_rng(11).integers(0, 4, size=len(X))
+    ref = cdist_dtw(X, C, window=3)
+    with RowBlocks(dask_client, X, n_blocks=n_blocks) as blocks:
+        assert len(blocks.offsets) - 1 == (n_blocks or 2)
+        np.testing.assert_array_equal(cdist_partitioned(blocks, C, window=3), ref)
+        own = own_center_dtw(blocks, C, labels, window=3)
+    np.testing.assert_array_equal(own, ref[np.arange(len(X)), labels])
+    np.testing.assert_array_equal(own_center_dtw(X, C, labels, window=3), own)
+    np.testing.assert_array_equal(cdist_partitioned(X, C, window=3, client=dask_client), ref)
+
+
+@pytest.fixture(scope="module")
+def plains():
+    """Colorado, Kansas, Nebraska and Iowa on a January morning (about 3,000 ZIPs)."""
+    from pipeline.features import build_series, scale_series, zip_facts
+    from pipeline.geo import load_zips
+    from pipeline.settings import Settings
+    from pipeline.sources import fetch_forecast
+    from pipeline.truth import FactArrays
+
+    settings = Settings()
+    zips = load_zips(["CO", "KS", "NE", "IA"])
+    forecast = fetch_forecast("synthetic", zips, "2026-01-15T09:00Z", seed=0)
+    series = build_series(forecast, zips, window="morning", settings=settings)
+    X, _ = scale_series(series, settings.scales)
+    facts = FactArrays.from_frame(zip_facts(series, settings.facts))
+    weights = np.random.default_rng(12).integers(1, 40, size=len(zips)).astype(float)
+    options = {"weights": weights, "rules": settings.truth, "max_slots": 20, "target": 0.95}
+    return X, facts, zips["state"].to_numpy(), options
+
+
+def _assert_same_plan(a: SlotPlan, b: SlotPlan) -> None:
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.fits, b.fits)
+    assert a.statements == b.statements
+    np.testing.assert_array_equal(a.centers, b.centers)
+    np.testing.assert_array_equal(a.distances, b.distances)
+    assert (a.truth, a.target, a.reached_target) == (b.truth, b.target, b.reached_target)
+    assert (a.coverage_curve, a.chosen_from) == (b.coverage_curve, b.chosen_from)
+    assert a.baseline_groupings.keys() == b.baseline_groupings.keys()
+    for name, labels in a.baseline_groupings.items():
+        np.testing.assert_array_equal(labels, b.baseline_groupings[name])
+
+
+@pytest.mark.slow
+def test_dask_plan_slots_is_identical_to_single_process(dask_client, plains, monkeypatch):
+    """With a client, plan_slots gives exactly the single-process slots, barycenters and truth.
+
+    The DTW baseline fit runs partitioned, the largest slot's barycenter too, the other slots'
+    barycenters as worker tasks, and the distances in scattered row blocks.
+    """
+    X, facts, states, options = plains
+    ref = plan_slots(X, facts, states, **options)
+    sizes = np.bincount(ref.labels)
+    assert len(sizes) >= 4 and sizes.min() < sizes.max()
+    monkeypatch.setattr(truthful_module, "PARTITION_MIN_ROWS", int(sizes.max()))
+
+    calls = {"baseline": 0, "barycenter": 0}
+
+    def spy(where):
+        def fit(model, X, **kw):
+            calls[where] += 1
+            assert kw["client"] is dask_client
+            return fit_partitioned(model, X, **kw)
+
+        return fit
+
+    monkeypatch.setattr(baselines_module, "fit_partitioned", spy("baseline"))
+    monkeypatch.setattr(truthful_module, "fit_partitioned", spy("barycenter"))
+    got = plan_slots(X, facts, states, client=dask_client, **options)
+    assert calls["baseline"] == 1 and calls["barycenter"] >= 1
+    _assert_same_plan(ref, got)
