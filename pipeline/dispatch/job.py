@@ -10,6 +10,11 @@ hand (``zipcast dispatch``). Each call:
 4. sends pending deliveries: re-checks opt-outs just before sending, honours per-channel rate
    limits, retries transient errors with backoff, records permanent failures and opts out a
    recipient the provider says unsubscribed.
+
+Steps 1–3 and step 4 can also run apart, step 4 split by subscriber into partitions that run
+in parallel (separate processes): see :mod:`pipeline.dispatch.partitions`. Both share the
+helpers here; :func:`dispatch` is one :func:`prepare_run` and one :func:`send_run` under one
+exclusive lock.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pipeline.dispatch.channels.base import (
     PermanentError,
     TransientError,
 )
+from pipeline.dispatch.channels.file import part_path
 from pipeline.dispatch.config import _default_rates
 from pipeline.dispatch.models import Delivery
 from pipeline.dispatch.outbox import (
@@ -83,15 +89,20 @@ class DispatchResult:
     problems: list[str] = field(default_factory=list)
     outbox: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    partition: tuple[int, int] | None = None  # (part, n_parts) of a send-only partition
 
     def lines(self) -> list[str]:
         """A short human report."""
         p = self.planned
-        out = [f"run {self.run_id} ({self.window}){' — dry run' if self.dry_run else ''}",
-               f"gate: {self.gate}",
-               f"queued {self.enqueued:,} new deliveries; {p.get('not_due', 0):,} not due yet, "
-               f"{p.get('waiting_for_editors', 0):,} waiting for editors, "
-               f"{p.get('held', 0):,} held, {p.get('too_late', 0):,} too late"]
+        part = f" — partition {self.partition[0]} of {self.partition[1]}" \
+            if self.partition else ""
+        out = [f"run {self.run_id} ({self.window}){' — dry run' if self.dry_run else ''}{part}"]
+        if self.gate:  # a send-only partition neither gates nor plans
+            out.append(f"gate: {self.gate}")
+        if self.gate or p or self.enqueued:
+            out.append(f"queued {self.enqueued:,} new deliveries; {p.get('not_due', 0):,} not "
+                       f"due yet, {p.get('waiting_for_editors', 0):,} waiting for editors, "
+                       f"{p.get('held', 0):,} held, {p.get('too_late', 0):,} too late")
         if any(self.reconciled.values()):
             out.append(f"after a crash: {self.reconciled.get('found_sent', 0)} found already "
                        f"sent, {self.reconciled.get('resent', 0)} queued again")
@@ -103,22 +114,43 @@ class DispatchResult:
         return out
 
 
-@contextmanager
-def run_lock(data_dir: Path, run_id: str) -> Iterator[None]:
-    """An exclusive lock per run (flock: released by the kernel if the process dies)."""
+def lock_path(data_dir: Path, run_id: str, suffix: str = "") -> Path:
     folder = data_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"dispatch-{run_id.replace('/', '_')}.lock"
+    return folder / f"dispatch-{run_id.replace('/', '_')}{suffix}.lock"
+
+
+@contextmanager
+def _flock(path: Path, exclusive: bool, busy: str) -> Iterator[None]:
+    """flock ``path`` without waiting (released by the kernel if the process dies); a held
+    lock raises DispatchBusy(``busy``). Each call opens its own descriptor, so two holders
+    conflict also within one process (threads)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DispatchBusy(f"another dispatcher is sending run {run_id} (lock {path}); "
-                               f"wait for it to finish") from None
+            raise DispatchBusy(busy) from None
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def run_lock(data_dir: Path, run_id: str, *, shared: bool = False) -> Iterator[None]:
+    """The run's dispatch lock (flock: released by the kernel if the process dies).
+
+    Exclusive (default) for whatever plans, reconciles and may send the whole run:
+    :func:`dispatch` and :func:`~pipeline.dispatch.partitions.prepare`. Shared for a
+    send-only partition: partitions run together, but never beside a reconcile, which would
+    take their in-flight ``sending`` rows for a crash's leftovers.
+    """
+    path = lock_path(data_dir, run_id)
+    busy = (f"run {run_id} is being prepared or dispatched (lock {path}); wait for it to "
+            f"finish" if shared else
+            f"another dispatcher is sending run {run_id} (lock {path}); wait for it to finish")
+    with _flock(path, not shared, busy):
+        yield
 
 
 def pick_run(db: Session, run_id: str | None) -> Run:
@@ -143,19 +175,30 @@ def approved_messages(db: Session, run_id: str) -> dict[str, str]:
     return dict(rows.all())  # Result has keys(): dict(rows) would treat it as a mapping
 
 
-def outbox_path(settings: Settings, run_id: str) -> Path:
+def outbox_path(settings: Settings, run_id: str, part: int = 0, n_parts: int = 1) -> Path:
+    """The dry-run outbox file of a run (``<outbox_dir>/<run>.jsonl``), or of one partition
+    of its sending (``<run>.part-<p>-of-<n>.jsonl``; :func:`read_outbox` on the run's file
+    reads those too)."""
     folder = settings.dispatch.outbox_dir or settings.data_dir / "outbox"
-    return Path(folder) / f"{run_id.replace('/', '_')}.jsonl"
+    return part_path(Path(folder) / f"{run_id.replace('/', '_')}.jsonl", part, n_parts)
 
 
 class Channels:
-    """The channel objects of one dispatch call, built on first use, each with its limiter."""
+    """The channel objects of one dispatch call, built on first use, each with its limiter.
+
+    ``n_parts`` > 1: this call sends one of that many partitions running side by side, so
+    each channel's rate is ``rate_per_second / n_parts`` (together they keep the provider's
+    limit) and its limiter starts empty (they do not all burst at once), and a dry run
+    writes the partition's own outbox file.
+    """
 
     def __init__(self, settings: Settings, run_id: str, dry_run: bool,
                  factory: Callable[[str], Channel] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, *, part: int = 0,
+                 n_parts: int = 1) -> None:
         self.settings, self.dry_run, self.sleep = settings, dry_run, sleep
-        self.path = outbox_path(settings, run_id)
+        self.n_parts = n_parts
+        self.path = outbox_path(settings, run_id, part, n_parts)
         self.factory = factory or (lambda name: make_channel(
             name, settings.dispatch, dry_run=dry_run, outbox_path=self.path))
         self.made: dict[str, Channel] = {}
@@ -173,8 +216,9 @@ class Channels:
                 return None
             rate_key = "file" if self.dry_run else name
             rates = _default_rates() | self.settings.dispatch.rate_per_second  # env sets a few
-            rate = rates.get(rate_key, 0.0)
-            self.limiters[name] = RateLimiter(rate, burst=max(1, int(rate)), sleep=self.sleep)
+            rate = rates.get(rate_key, 0.0) / self.n_parts
+            self.limiters[name] = RateLimiter(rate, burst=max(1, int(rate)), sleep=self.sleep,
+                                              full=self.n_parts == 1)
         return self.made[name]
 
     def close(self) -> None:
@@ -212,10 +256,11 @@ def _opted_out(db: Session, rows: list[Delivery], now: datetime,
     """Rows whose subscriber is still active (+ their tokens); others are skipped now."""
     status = subscriber_status(db, (r.subscriber_id for r in rows))
     gone = [r.id for r in rows if status.get(r.subscriber_id, ("gone", ""))[0] != "active"]
-    if gone:
-        mark(db, gone, now, status="skipped", error="opted out before sending")
+    if gone:  # only rows still pending: never a row another sender claimed meanwhile
+        skipped = mark(db, gone, now, if_status="pending", status="skipped",
+                       error="opted out before sending")
         db.commit()
-        result.outcomes["skipped"] += len(gone)
+        result.outcomes["skipped"] += skipped
     keep = [r for r in rows if r.id not in set(gone)]
     return keep, {i: t for i, (_, t) in status.items()}
 
@@ -241,7 +286,13 @@ def _send_rows(db: Session, rows: list[Delivery], channels: Channels, settings: 
         if send_many is not None:
             for _ in messages:
                 limiter.acquire()
-            mark_sending(db, group, now())
+            # the claim is atomic: rows another sender took meanwhile are left to it
+            claimed = {r.id for r in mark_sending(db, group, now())}
+            if len(claimed) < len(group):
+                group = [r for r in group if r.id in claimed]
+                messages = [m for m in messages if m.delivery_id in claimed]
+            if not group:
+                continue
             try:
                 sent = send_many(messages)
             except TransientError as err:
@@ -254,8 +305,8 @@ def _send_rows(db: Session, rows: list[Delivery], channels: Channels, settings: 
             continue
         for row, message in zip(group, messages, strict=True):
             limiter.acquire()
-            mark_sending(db, [row], now())
-            _send_one(db, row, message, channel, settings, now, result)
+            if mark_sending(db, [row], now()):
+                _send_one(db, row, message, channel, settings, now, result)
 
 
 def _send_one(db: Session, row: Delivery, message: Outgoing, channel: Channel,
@@ -320,42 +371,70 @@ def dispatch(settings: Settings, run_id: str | None = None, *, dry_run: bool = F
     max_wait_s : wait up to this long in this call for retries that come due (0: leave them
         for the next call, which the scheduled flow makes every few minutes)
     progress : called with ("queued" | "sent", count) as work is done
+
+    Notes
+    -----
+    The same as :func:`~pipeline.dispatch.partitions.prepare` followed by
+    :func:`~pipeline.dispatch.partitions.send_partition` ``(…, 0, 1)``, but under one
+    exclusive lock held throughout and with one set of channels (connections, limiters).
     """
     migrate(settings.db_url)
     engine = get_engine(settings.db_url)
     factory = sessionmaker(engine, expire_on_commit=False)
-    clock: dict[str, float] = {}
     with factory() as db:
-        run = pick_run(db, run_id)
-        run_id, window = run.id, run.window
+        run_id = pick_run(db, run_id).id
     with run_lock(settings.data_dir, run_id), factory() as db:
-        run = pick_run(db, run_id)
-        gate = gate_of(db, run, settings.review, now())
-        result = DispatchResult(run_id, window, dry_run, gate.describe())
         channels = Channels(settings, run_id, dry_run, channel_factory, sleep)
-        if dry_run:
-            result.outbox = str(channels.path)
         try:
-            started = time.perf_counter()
-            result.reconciled = reconcile(db, run_id, window, channels,
-                                          settings.dispatch.public_url, now())
-            clock["reconcile"] = time.perf_counter() - started
-            started = time.perf_counter()
-            rows, result.planned = plan_now(db, run, gate, settings, now())
-            result.problems += result.planned.pop("problems", [])
-            clock["plan"] = time.perf_counter() - started
-            started = time.perf_counter()
-            result.enqueued = enqueue(
-                engine, run_id, window, rows, now(),
-                on_chunk=(lambda n: progress("queued", n)) if progress else None)
-            clock["enqueue"] = time.perf_counter() - started
-            started = time.perf_counter()
-            _send_all(db, run_id, window, channels, settings, now, result, max_wait_s, sleep,
-                      progress)
-            clock["send"] = time.perf_counter() - started
+            result = prepare_run(db, run_id, settings, channels, now=now, progress=progress)
+            send_run(db, result, settings, channels, now=now, max_wait_s=max_wait_s,
+                     sleep=sleep, progress=progress)
         finally:
             channels.close()
+    return result
+
+
+def prepare_run(db: Session, run_id: str, settings: Settings, channels: Channels, *,
+                now: Callable[[], datetime],
+                progress: Callable[[str, int], None] | None = None) -> DispatchResult:
+    """Gate, reconcile what a dead dispatcher left in ``sending``, plan and enqueue; no
+    sending. The caller holds the run's exclusive lock (:func:`run_lock`)."""
+    run = pick_run(db, run_id)
+    gate = gate_of(db, run, settings.review, now())
+    result = DispatchResult(run.id, run.window, channels.dry_run, gate.describe())
+    if channels.dry_run:
+        result.outbox = str(channels.path)
+    clock: dict[str, float] = {}
+    started = time.perf_counter()
+    result.reconciled = reconcile(db, run.id, run.window, channels,
+                                  settings.dispatch.public_url, now())
+    clock["reconcile"] = time.perf_counter() - started
+    started = time.perf_counter()
+    rows, result.planned = plan_now(db, run, gate, settings, now())
+    result.problems += result.planned.pop("problems", [])
+    clock["plan"] = time.perf_counter() - started
+    started = time.perf_counter()
+    result.enqueued = enqueue(
+        get_engine(settings.db_url), run.id, run.window, rows, now(),
+        on_chunk=(lambda n: progress("queued", n)) if progress else None)
+    clock["enqueue"] = time.perf_counter() - started
     result.seconds = {k: round(v, 3) for k, v in clock.items()}
+    return result
+
+
+def send_run(db: Session, result: DispatchResult, settings: Settings, channels: Channels, *,
+             now: Callable[[], datetime], max_wait_s: float = 0.0,
+             sleep: Callable[[float], None] = time.sleep,
+             progress: Callable[[str, int], None] | None = None,
+             partition: tuple[int, int] | None = None) -> DispatchResult:
+    """Send the due pending rows of ``result``'s run (only those of ``partition`` = (part,
+    n_parts) when given), adding outcomes and problems to ``result``. The caller holds the
+    run's lock: exclusive, or shared plus the partition's (see
+    :func:`~pipeline.dispatch.partitions.partition_lock`)."""
+    started = time.perf_counter()
+    _send_all(db, result.run_id, result.window, channels, settings, now, result, max_wait_s,
+              sleep, progress, partition)
+    result.seconds["send"] = round(time.perf_counter() - started, 3)
     return result
 
 
@@ -371,18 +450,19 @@ def plan_now(db: Session, run: Run, gate: Gate, settings: Settings,
 
 def _send_all(db: Session, run_id: str, window: str, channels: Channels, settings: Settings,
               now: Callable[[], datetime], result: DispatchResult, max_wait_s: float,
-              sleep: Callable[[float], None], progress) -> None:  # type: ignore[no-untyped-def]
+              sleep: Callable[[float], None], progress,  # type: ignore[no-untyped-def]
+              partition: tuple[int, int] | None = None) -> None:
     deadline = time.monotonic() + max_wait_s
     while True:
         rows = due_rows(db, run_id, window, now(), settings.dispatch.batch_size,
-                        skip_channels=channels.broken)
+                        skip_channels=channels.broken, partition=partition)
         if rows:
             before = result.outcomes["sent"]
             _send_rows(db, rows, channels, settings, now, result)
             if progress:
                 progress("sent", result.outcomes["sent"] - before)
             continue
-        retry_at = next_retry(db, run_id, window)
+        retry_at = next_retry(db, run_id, window, partition)
         if retry_at is None:
             break
         wait = (utc(retry_at) - now()).total_seconds()

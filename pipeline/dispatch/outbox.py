@@ -6,6 +6,10 @@ after a transient error). The row is written, and committed, before anything is 
 marked ``sending`` (committed) right before the channel is called and ``sent`` right after.
 A crash therefore leaves at most the rows of one claim in ``sending``; on the next start
 :func:`reconcile` asks the channel which of them it already has and sends only the others.
+
+The claim is atomic (``pending`` → ``sending`` only if still pending), so senders working on
+the same run at once — the partitions of :mod:`pipeline.dispatch.partitions`, each reading
+only its subscribers (:func:`in_partition`) — never both send one row.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline.dispatch.channels.base import Outgoing
 from pipeline.dispatch.models import Delivery, Subscriber
@@ -71,28 +76,62 @@ def enqueue(engine: Engine, run_id: str, window: str, rows: pd.DataFrame, now: d
     return written
 
 
+def in_partition(query: Select, partition: tuple[int, int] | None) -> Select:
+    """``query`` limited to the deliveries of partition ``(part, n_parts)``: those whose
+    ``subscriber_id % n_parts == part`` (None, or one partition: all of them).
+
+    By subscriber, so a subscriber's deliveries on all channels fall in one partition.
+    """
+    if partition is None:
+        return query
+    part, n_parts = partition
+    if not 0 <= part < n_parts:
+        raise ValueError(f"partition {part} of {n_parts}: need 0 <= part < n_parts")
+    if n_parts == 1:
+        return query
+    return query.where(Delivery.subscriber_id % n_parts == part)
+
+
 def due_rows(db: Session, run_id: str, window: str, now: datetime, limit: int,
-             skip_channels: Iterable[str] = ()) -> list[Delivery]:
-    """Up to ``limit`` pending rows whose (retry) time has come, oldest first."""
-    query = select(Delivery).where(
+             skip_channels: Iterable[str] = (),
+             partition: tuple[int, int] | None = None) -> list[Delivery]:
+    """Up to ``limit`` pending rows whose (retry) time has come, oldest first; only those of
+    ``partition`` = (part, n_parts) when given (see :func:`in_partition`)."""
+    query = in_partition(select(Delivery).where(
         Delivery.run_id == run_id, Delivery.window == window, Delivery.status == "pending",
-        (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
+        (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now)), partition)
     if skip := list(skip_channels):
         query = query.where(Delivery.channel.not_in(skip))
     return list(db.scalars(query.order_by(Delivery.id).limit(limit)
                            .execution_options(populate_existing=True)))
 
 
-def mark_sending(db: Session, rows: Sequence[Delivery], now: datetime) -> None:
+def mark_sending(db: Session, rows: Sequence[Delivery], now: datetime) -> list[Delivery]:
     """Claim rows right before the channel is called: ``sending``, one more attempt (commits).
 
     Only what is about to be handed to the channel is ever in ``sending``: one row, or one
     batch for channels that take a batch, so a crash leaves little to reconcile.
+
+    The claim is atomic: a row is taken only if it is still ``pending`` (one UPDATE … WHERE
+    status = 'pending' RETURNING id), so of two senders that read the same pending row only
+    one gets it. Returns the rows this call claimed (all of them unless another sender got
+    there first); send only those.
     """
-    mark(db, [r.id for r in rows], now, status="sending", attempts=Delivery.attempts + 1)
+    ids = [r.id for r in rows]
+    claimed: set[int] = set()
+    for start in range(0, len(ids), 20_000):
+        claimed.update(db.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start:start + 20_000]), Delivery.status == "pending")
+            .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)))
     db.commit()
-    for row in rows:
-        row.attempts += 1
+    mine = [r for r in rows if r.id in claimed]
+    for row in mine:  # what the UPDATE wrote, without marking the objects dirty (no re-flush)
+        set_committed_value(row, "status", "sending")
+        set_committed_value(row, "attempts", row.attempts + 1)
+    return mine
 
 
 def stuck(db: Session, run_id: str, window: str) -> list[Delivery]:
@@ -102,11 +141,14 @@ def stuck(db: Session, run_id: str, window: str) -> list[Delivery]:
         .order_by(Delivery.id)))
 
 
-def next_retry(db: Session, run_id: str, window: str) -> datetime | None:
-    """When the earliest pending retry is due (None: nothing waits for a retry)."""
-    return db.scalar(select(Delivery.next_attempt_at).where(
+def next_retry(db: Session, run_id: str, window: str,
+               partition: tuple[int, int] | None = None) -> datetime | None:
+    """When the earliest pending retry is due (None: nothing waits for a retry); only among
+    the rows of ``partition`` = (part, n_parts) when given."""
+    return db.scalar(in_partition(select(Delivery.next_attempt_at).where(
         Delivery.run_id == run_id, Delivery.window == window, Delivery.status == "pending",
-        Delivery.next_attempt_at.is_not(None)).order_by(Delivery.next_attempt_at).limit(1))
+        Delivery.next_attempt_at.is_not(None)), partition)
+        .order_by(Delivery.next_attempt_at).limit(1))
 
 
 def subscriber_status(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -120,12 +162,19 @@ def subscriber_status(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, s
     return out
 
 
-def mark(db: Session, ids: Sequence[int], now: datetime, **values) -> None:  # type: ignore[no-untyped-def]
-    """Set ``values`` on the rows ``ids`` (does not commit)."""
+def mark(db: Session, ids: Sequence[int], now: datetime, *, if_status: str | None = None,
+         **values) -> int:  # type: ignore[no-untyped-def]
+    """Set ``values`` on the rows ``ids`` (does not commit); with ``if_status``, only on those
+    still in that status. Returns the number of rows changed."""
+    changed = 0
     for start in range(0, len(ids), 20_000):
-        db.execute(update(Delivery).where(Delivery.id.in_(list(ids[start:start + 20_000])))
-                   .values(updated_at=now, **values)
-                   .execution_options(synchronize_session=False))
+        statement = update(Delivery).where(Delivery.id.in_(list(ids[start:start + 20_000])))
+        if if_status is not None:
+            statement = statement.where(Delivery.status == if_status)
+        result = db.execute(statement.values(updated_at=now, **values)
+                            .execution_options(synchronize_session=False))
+        changed += result.rowcount  # type: ignore[attr-defined]
+    return changed
 
 
 def outgoing(row: Delivery, public_url: str, token: str | None,

@@ -29,6 +29,10 @@ class RateLimiter:
         Seconds on a monotonic clock.
     sleep : callable taking float, default time.sleep
         How to wait; tests pass a fake that advances their fake clock.
+    full : bool, default True
+        Start with ``burst`` tokens; False starts empty, so the first call already waits
+        ``1 / per_second`` (several limiters sharing one provider limit — the partitions of
+        a dispatch — then do not all burst at once when they start).
 
     Notes
     -----
@@ -38,14 +42,14 @@ class RateLimiter:
 
     def __init__(self, per_second: float, burst: int = 1,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, full: bool = True) -> None:
         if burst < 1:
             raise ValueError(f"burst must be at least 1, got {burst}")
         self.per_second = per_second
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
-        self._tokens = float(burst)
+        self._tokens = float(burst) if full else 0.0
         self._updated = clock()
         self._lock = threading.Lock()
 

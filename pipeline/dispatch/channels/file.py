@@ -6,6 +6,13 @@ without its newline. Readers ignore such a line (and any other that does not par
 that reopens the file first ends a dangling line with a marker that keeps it unparseable (a
 complete line always ends in ``}``), so the cut-short message is never counted as written.
 
+A run dispatched in partitions (:mod:`pipeline.dispatch.partitions`) writes one file per
+partition next to the run's file: ``<run>.jsonl`` is the single-call (and one-partition)
+file, ``<run>.part-<p>-of-<n>.jsonl`` partition ``p`` of ``n``. Each file has one writer at a
+time (the partition's lock), which holds on any file system, also one where ``O_APPEND`` is
+not atomic (NFS). :func:`read_outbox` and :meth:`FileChannel.already_sent` on the run's file
+read all of them: :func:`outbox_files`.
+
 Line format (ASCII; ``key`` first, which lets :meth:`FileChannel.already_sent` read a million
 lines without parsing each one in full)::
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from json.decoder import scanstring  # type: ignore[attr-defined]  # C-accelerated, untyped
 from pathlib import Path
@@ -27,6 +35,32 @@ _KEY_PREFIX = '{"key":"'
 # ends a dangling line: JSON never ends so, so the line stays unreadable (and its key unseen)
 _CUT = b"\t#cut\n"
 _READ_BLOCK = 8 << 20  # bytes read at a time when collecting keys
+
+
+def part_path(path: str | os.PathLike[str], part: int, n_parts: int) -> Path:
+    """The outbox file of partition ``part`` of ``n_parts`` of the run whose (single-call)
+    outbox file is ``path``: ``<run>.part-<p>-of-<n>.jsonl``; ``path`` itself for one part."""
+    path = Path(path)
+    if n_parts == 1:
+        return path
+    return path.with_name(f"{path.stem}.part-{part}-of-{n_parts}{path.suffix}")
+
+
+def outbox_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The run's existing outbox files: ``path`` (if it exists), then its partition files
+    (see :func:`part_path`) by number of partitions, then partition."""
+    path = Path(path)
+    pattern = re.compile(re.escape(path.stem) + r"\.part-(\d+)-of-(\d+)"
+                         + re.escape(path.suffix))
+    parts = []
+    try:
+        with os.scandir(path.parent) as entries:
+            for entry in entries:
+                if (match := pattern.fullmatch(entry.name)) and entry.is_file():
+                    parts.append(((int(match[2]), int(match[1])), Path(entry.path)))
+    except FileNotFoundError:
+        return []
+    return ([path] if path.is_file() else []) + [p for _, p in sorted(parts)]
 
 
 def outbox_line(message: Outgoing) -> bytes:
@@ -52,31 +86,34 @@ def _complete_lines(data: bytes) -> Iterator[str]:
 
 
 def read_outbox(path: str | os.PathLike[str]) -> list[dict]:
-    """Every complete, readable line of an outbox file, in order.
+    """Every complete, readable line of a run's outbox, in order.
 
     Parameters
     ----------
     path : path-like
-        The outbox file; a missing file reads as empty.
+        The run's outbox file ``<run>.jsonl``; the run's partition files
+        ``<run>.part-<p>-of-<n>.jsonl`` beside it are read too, after it (see
+        :func:`outbox_files`). No file reads as empty.
 
     Returns
     -------
     list of dict
-        One dict per message; a trailing partial line (a write cut short) and unreadable
-        lines are skipped.
+        One dict per message, file by file in the order of :func:`outbox_files`; a trailing
+        partial line (a write cut short) and unreadable lines are skipped.
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return []
     records = []
-    for line in _complete_lines(data):
+    for file in outbox_files(path):
         try:
-            record = json.loads(line)
-        except ValueError:
+            data = file.read_bytes()
+        except FileNotFoundError:
             continue
-        if isinstance(record, dict):
-            records.append(record)
+        for line in _complete_lines(data):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
     return records
 
 
@@ -106,12 +143,13 @@ class FileChannel:
     ----------
     path : path-like
         The outbox file, e.g. ``<outbox_dir>/<run_id>.jsonl``; parent folders are created on
-        the first write.
+        the first write. A partition writes to its own file (:func:`part_path`).
 
     Notes
     -----
     ``send`` and ``send_many`` never raise PermanentError; a failed write (disk full) is a
-    TransientError.
+    TransientError. :meth:`already_sent` looks in every file of :func:`outbox_files`
+    ``(path)``, so on the run's file it also sees what partitions wrote.
     """
 
     name = "file"
@@ -119,8 +157,8 @@ class FileChannel:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fd: int | None = None
-        self._keys: set[str] = set()  # keys seen in the file up to _read_offset
-        self._read_offset = 0
+        self._keys: set[str] = set()  # keys seen in the files up to their _offsets
+        self._offsets: dict[Path, int] = {}
 
     def _open(self) -> int:
         if self._fd is None:
@@ -157,18 +195,28 @@ class FileChannel:
         return [Sent() for _ in messages]
 
     def sent_keys(self) -> set[str]:
-        """Every key in the file so far.
+        """Every key in the run's outbox files so far (:func:`outbox_files`).
 
         Read incrementally (only lines added since the last call are parsed) and in blocks,
         so a million-line outbox costs a few seconds once and little memory beyond the keys.
+        A file that shrank or went away makes it start over.
         """
+        files = outbox_files(self.path)
+        if not set(self._offsets) <= set(files) or not all(self._scan(f) for f in files):
+            self._keys.clear()
+            self._offsets.clear()
+            for file in files:
+                self._scan(file)
+        return self._keys
+
+    def _scan(self, path: Path) -> bool:
+        """Add the keys of lines of ``path`` past its offset; False if it shrank or vanished."""
+        offset = self._offsets.get(path, 0)
         try:
-            with open(self.path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size < self._read_offset:  # truncated or replaced: start over
-                    self._keys.clear()
-                    self._read_offset = 0
-                handle.seek(self._read_offset)
+            with open(path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size < offset:  # truncated or replaced
+                    return False
+                handle.seek(offset)
                 carry = b""
                 while block := handle.read(_READ_BLOCK):
                     block = carry + block
@@ -177,12 +225,13 @@ class FileChannel:
                         key = _line_key(line)
                         if key is not None:
                             self._keys.add(key)
-                    self._read_offset += complete
+                    offset += complete
                     carry = block[complete:]
         except FileNotFoundError:
-            self._keys.clear()
-            self._read_offset = 0
-        return self._keys
+            self._offsets.pop(path, None)
+            return False
+        self._offsets[path] = offset
+        return True
 
     def already_sent(self, messages: Sequence[Outgoing]) -> dict[str, str | None]:
         """Of ``messages``, those whose key is already in the file (key -> None)."""
