@@ -56,18 +56,22 @@ def run_command(
                                  "or glob).")
     ] = None,
     replay: Annotated[
-        str | None, typer.Option(help="Rerun from a stored ingest snapshot, e.g. "
-                                 "synthetic/20260115T0900Z (see `zipcast snapshots`).")
+        str | None, typer.Option(help="Recompute a stored run (RUN_ID, see `zipcast runs`) "
+                                 "from its snapshot with its own parameters and check the "
+                                 "slots are identical; or rerun today's parameters on an "
+                                 "ingest snapshot (e.g. synthetic/20260115T0900Z).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the twice-daily job once: forecasts → slots, stored under data/runs/<run_id>/."""
     _quiet_prefect(verbose)
+    from flows.runners import with_runner
     from flows.twice_daily import twice_daily
+    from pipeline.settings import get_settings
 
     state_list = [s for s in states.split(",") if s.strip()] if states else None
-    summary = twice_daily(
+    summary = with_runner(twice_daily, get_settings().flows)(
         source=source, issue_time=issue_time, window=window, max_slots=max_slots,
         target_truth=target_truth, states=state_list, seed=seed, path=path, replay=replay,
         with_baselines=baselines,
@@ -141,6 +145,8 @@ app.add_typer(subscribers, name="subscribers")
 def users_add(
     name: Annotated[str, typer.Argument(help="Sign-in name.")],
     role: Annotated[str, typer.Option(help="editor or lead.")] = "editor",
+    email: Annotated[str | None, typer.Option(help="Address for 'sheet ready' mail (and "
+                                             "deadline alerts, for leads).")] = None,
 ) -> None:
     """Create an editor (or reset one), reading the password from stdin."""
     from pipeline.review.cli import add_user
@@ -151,7 +157,7 @@ def users_add(
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        add_user(get_settings().db_url, name, role, password)
+        add_user(get_settings().db_url, name, role, password, email)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -231,6 +237,28 @@ def dispatch_command(
         console.print(line, highlight=False)
     if result.problems:
         raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve_command(
+    show: Annotated[bool, typer.Option("--show", help="Only print the deployments and their "
+                                       "schedules.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Run zipcast on a schedule: the twice-daily flow and the dispatch flow, served by Prefect.
+
+    Uses Prefect's embedded server unless PREFECT_API_URL points at one (`prefect server
+    start`). Times and the Dask cluster come from ZIPCAST_FLOWS__* settings.
+    """
+    _quiet_prefect(verbose)
+    from flows.serve import describe, serve
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    for line in describe(settings):
+        typer.echo(line)
+    if not show:
+        serve(settings)
 
 
 def main() -> None:

@@ -1,20 +1,43 @@
 """The twice-daily run: forecasts for every ZIP → message slots, as a Prefect flow.
 
-The body reads like the data flow: sources → validate → features → cluster → slots → store.
-Each task calls one library function; big frames pass in memory, so tasks skip input hashing.
+The body reads like the data flow: sources → validate → features → cluster → slots → store →
+review (artifacts, "sheet ready" mail). Each task calls one library function; big frames pass
+in memory, so tasks skip input hashing.
+
+* **Ingest** is one cached task per (source, issue time) — plus the ZIPs, path and seed asked —
+  whose ZIP partitions are fetched as ``fetch`` tasks with retries and a timeout (on Dask
+  workers when the flow runs on Dask). A partition that still fails falls back to each ZIP's
+  last good forecast while it is fresh (the quality step reports it), and such an incomplete
+  ingest is fetched again by the next run rather than reused from the cache.
+* **Lineage**: summary.json records source, issue time, snapshot id and hash, every parameter,
+  the git commit and package versions; ``replay=RUN_ID`` recomputes a stored run from its
+  snapshot with its own parameters and reports whether the slots are identical.
+* **Idempotent**: the run id is a hash of the parameters, so rerunning a crashed or finished
+  run replaces its folder and rows, and editors' messages (keyed by slot id) survive.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+import pandas as pd
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
+from flows.runners import dask_address, dask_client
 from pipeline import geo, ingest, maps, run, slots, sources, store
 from pipeline.features import build_series, zip_facts
-from pipeline.settings import get_settings
+from pipeline.review import notify
+from pipeline.settings import Settings, get_settings
+from pipeline.store.snapshots import SnapshotNotFound, load_snapshot
 
 
 def _task(fn, name: str, **options):
@@ -22,30 +45,194 @@ def _task(fn, name: str, **options):
 
 
 load_zips = _task(geo.load_zips, "gazetteer")
-fetch = _task(sources.fetch_raw, "ingest", retries=2, retry_delay_seconds=[5, 30],
-              timeout_seconds=1800)
 check = _task(ingest.check_and_keep, "quality")
-replay_snapshot = _task(ingest.replay, "replay")
 features = _task(build_series, "features")
 facts = _task(zip_facts, "facts")
-plan = _task(run.cluster_locations, "cluster")
 baselines = _task(run.baselines, "baselines")
 make_slots = _task(slots.build_slots, "slots")
 previous_run = _task(store.previous_run, "previous-run")
 write_folder = _task(store.write_run_folder, "run-folder")
 draw_map = _task(maps.slots_svg, "map")
 save = _task(store.save_run, "store")
+tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
+                     retry_delay_seconds=[10, 60])
 
 
-def _fetch_or_nothing(params: run.RunParams, zips, settings):
-    """The source's raw rows; after the task's retries, nothing (the checks then fall back to
-    each ZIP's last good forecast while it is fresh, or report it left out)."""
+@task(name="cluster", cache_policy=NONE)
+def plan(series, zip_fact_rows, states_of, params, rules, *, on_slot, n_jobs,  # type: ignore[no-untyped-def]
+         address) -> run.Clustering:
+    """Plan the slots; on the flow's Dask cluster when there is one."""
+    with dask_client(address) as client:
+        return run.cluster_locations(series, zip_fact_rows, states_of, params, rules,
+                                     on_slot=on_slot, n_jobs=n_jobs, client=client)
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+@task(name="fetch", cache_policy=NONE)
+def fetch(source: str, zips: pd.DataFrame, issue_time: str, seed: int, hours: int,
+          path: str | None, settings: Any) -> pd.DataFrame:
+    """One partition's raw rows from the source (retries and timeout: see ingest_forecasts)."""
+    return sources.fetch_raw(source, zips, issue_time, seed=seed, hours=hours, path=path,
+                             settings=settings)
+
+
+@dataclass
+class IngestRef:
+    """What the cached ingest task keeps: the snapshot, not the rows (those are in Parquet)."""
+
+    snapshot_id: str
+    issue_time: str
+    quality: dict[str, Any]
+    log_lines: list[str] = field(default_factory=list)
+    sha256: str = ""
+    failed_partitions: list[str] = field(default_factory=list)
+    made_by: str | None = None  # the flow run that fetched it
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_partitions
+
+
+def ingest_key(params: run.RunParams, settings: Settings) -> str:
+    """The ingest cache key: source and issue time, plus what else changes the rows (and the
+    data folder whose snapshot store the cached result points into)."""
+    options = json.dumps({"states": params.states, "path": params.path, "seed": params.seed,
+                          "hours": params.horizon_hours,
+                          "data": str(Path(settings.data_dir).resolve())}, sort_keys=True)
+    digest = hashlib.sha256(options.encode()).hexdigest()[:10]
+    return (f"ingest-{params.source}-{sources.to_utc(params.issue_time):%Y%m%dT%H%MZ}-"
+            f"{digest}")
+
+
+@task(name="ingest", persist_result=True,
+      cache_key_fn=lambda context, parameters: ingest_key(parameters["params"],
+                                                          parameters["settings"]))
+def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> IngestRef:
+    """Fetch every partition of ZIPs (tasks with retries and a timeout), check, snapshot."""
+    from prefect.runtime import flow_run
+
+    log = get_run_logger()
+    flows = settings.flows
+    parts = geo.split(zips, flows.ingest_partitions)
+    fetch_part = fetch.with_options(retries=flows.ingest_retries,
+                                    retry_delay_seconds=flows.ingest_retry_delays_s,
+                                    timeout_seconds=flows.ingest_timeout_s)
+    futures = fetch_part.map(
+        unmapped(params.source), parts, unmapped(params.issue_time), unmapped(params.seed),
+        unmapped(params.horizon_hours), unmapped(params.path), unmapped(settings.sources),
+    )
+    raws, failed = [], []
+    for part, future in zip(parts, futures, strict=True):
+        where = f"ZIPs {part['zip'].iloc[0]}–{part['zip'].iloc[-1]}"
+        try:
+            raws.append(future.result())
+        except sources.UnknownSource:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure: fall back, loudly
+            failed.append(where)
+            log.error("ingest of %s failed after %d retries, falling back to the last good "
+                      "forecast: %s: %s", where, flows.ingest_retries, type(err).__name__, err)
+    raw = pd.concat(raws, ignore_index=True) if raws else ingest.empty_forecast()
+    got = check(raw, zips, source=params.source, issue_time=params.issue_time,
+                settings=settings,
+                options={"path": params.path, "seed": params.seed, "states": params.states})
+    return IngestRef(got.snapshot_id, got.issue_time.isoformat(), got.quality, got.log_lines,
+                     got.sha256, failed, flow_run.id)
+
+
+def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> ingest.Ingest:
+    """The cached ingest, fetched again when the cached one was incomplete or is gone."""
+    from prefect.runtime import flow_run
+
+    cached = ingest_forecasts.with_options(
+        cache_expiration=timedelta(hours=settings.flows.ingest_cache_hours))
+    if not settings.flows.ingest_cache_hours:
+        cached = cached.with_options(refresh_cache=True)
+    ref = cached(params, zips, settings)
+    reused = ref.made_by != flow_run.id
+    if reused and not ref.complete:
+        get_run_logger().warning("cached ingest %s was incomplete (%s); fetching again",
+                                 ref.snapshot_id, ", ".join(ref.failed_partitions))
+        ref = cached.with_options(refresh_cache=True)(params, zips, settings)
+        reused = False
     try:
-        return fetch(params.source, zips, params.issue_time, seed=params.seed,
-                     hours=params.horizon_hours, path=params.path, settings=settings.sources)
-    except sources.ForecastUnavailable as err:
-        get_run_logger().error("ingest failed after retries, falling back: %s", err)
-        return ingest.empty_forecast()
+        forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+    except SnapshotNotFound:
+        get_run_logger().warning("cached ingest %s lost its snapshot; fetching again",
+                                 ref.snapshot_id)
+        ref = cached.with_options(refresh_cache=True)(params, zips, settings)
+        forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+        reused = False
+    forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
+    lines = list(ref.log_lines)
+    if reused:
+        lines.insert(0, f"reusing the ingest of {ref.snapshot_id} (cached by source and issue "
+                        "time)")
+    return ingest.Ingest(forecast=forecast, issue_time=sources.to_utc(ref.issue_time),
+                         snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
+                         sha256=snap.sha256)
+
+
+def _replay(replay: str, settings: Settings) -> tuple[run.RunParams | None, dict | None,
+                                                      ingest.Ingest]:
+    """``replay`` is a snapshot id ("source/stamp") or a stored run id."""
+    if "/" in replay:
+        return None, None, ingest.replay(replay, settings)
+    original = store.load_run(settings.db_url, replay)
+    params = run.replay_params(original)
+    got = ingest.replay(params.replay or "", settings)
+    recorded = (original["summary"] or {}).get("snapshot_sha256")
+    if recorded and recorded != got.sha256:
+        got.log_lines.append(f"warning: snapshot {got.snapshot_id} changed since run {replay} "
+                             f"(sha256 {recorded[:12]}… then, {got.sha256[:12]}… now)")
+    return params, original, got
+
+
+# -- review hand-off ---------------------------------------------------------------------
+
+
+@task(name="artifacts", cache_policy=NONE)
+def publish(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
+            settings: Settings) -> str:
+    """A table of slots with their truthfulness, and a markdown summary linking to the sheet."""
+    true_share = assignments.groupby("slot_id")["fits"].mean()
+    rows = [{"slot": s.slot_id, "name": s.name, "ZIPs": s.n_zips,
+             "states": ", ".join(list(s.states)[:6]),
+             "truthfulness": f"{true_share.get(s.slot_id, 0.0):.1%}",
+             "draft message": s.draft_message} for s in run_slots]
+    create_table_artifact(rows, key=artifact_key("slots", summary["window"]),
+                          description=f"Slots of {summary['run_id']}: the automatic statement "
+                                      "is true for this share of each slot's ZIPs")
+    url = notify.sheet_url(settings, summary["run_id"])
+    truth = summary.get("truthfulness", {})
+    under = truth.get("states_under_floor") or []
+    lines = [
+        f"# {summary['window'].title()} run `{summary['run_id']}`",
+        "",
+        f"**[Open the review sheet]({url})** — {summary['n_slots']} slots for "
+        f"{summary['n_zips']:,} ZIPs.",
+        "",
+        "| | |", "|---|---|",
+        f"| truthfulness | {truth.get('national', 0):.1%} (target "
+        f"{truth.get('target', 0):.0%}) |",
+        f"| states under the floor | {', '.join(map(str, under)) or 'none'} |",
+        f"| source | {summary['source']}, snapshot `{summary.get('snapshot')}` |",
+        f"| forecast issued | {summary.get('forecast_issue_time')} |",
+        f"| code | `{(summary.get('code') or {}).get('git_commit')}` |",
+        f"| seconds | {summary.get('seconds', {}).get('total', '?')} |",
+    ]
+    if summary.get("replay_of"):
+        rep = summary["replay_of"]
+        lines += ["", f"Replay of `{rep['run_id']}`: "
+                      f"{'identical slots' if rep['identical'] else 'DIFFERENT slots'}."]
+    made = create_markdown_artifact("\n".join(lines), key=artifact_key("run", summary["window"]),
+                                    description=f"Run {summary['run_id']}")
+    return str(made)
+
+
+# -- the flow ----------------------------------------------------------------------------
 
 
 @flow(name="twice-daily", log_prints=True)
@@ -61,29 +248,35 @@ def twice_daily(
     replay: str | None = None,
     with_baselines: bool = True,
     show_progress: bool = False,
+    notify_editors: bool = True,
 ) -> dict[str, Any]:
-    """Plan truthful message slots for every ZIP's forecast; store and return the summary."""
+    """Plan truthful message slots for every ZIP's forecast; store them and tell the editors.
+
+    ``replay`` takes a stored run id (recompute it from its snapshot with its own parameters)
+    or an ingest snapshot id (today's parameters on that forecast).
+    """
     settings = get_settings()
-    replayed = replay_snapshot(replay, settings) if replay else None
-    if replayed is not None:  # the snapshot says which source and issue time
-        source, issue_time = replayed.snapshot_id.split("/")[0], replayed.issue_time.isoformat()
-    params = run.RunParams.from_settings(
-        settings, source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-        target_truth=target_truth, states=states, seed=seed, path=path, replay=replay,
-    )
+    store.migrate(settings.db_url)
+    replayed = original = None
+    if replay:
+        params_of_run, original, replayed = _replay(replay, settings)
+    if original is not None and params_of_run is not None:
+        params = params_of_run
+    else:
+        if replayed is not None:  # the snapshot says which source and issue time
+            source, issue_time = replayed.snapshot_id.split("/")[0], replayed.issue_time.isoformat()
+        params = run.RunParams.from_settings(
+            settings, source=source, issue_time=issue_time, window=window, max_slots=max_slots,
+            target_truth=target_truth, states=states, seed=seed, path=path, replay=replay,
+        )
     display = RunDisplay(params, enabled=show_progress)
     clock = run.StepClock(on_done=display.step_done)
-    store.migrate(settings.db_url)
 
     with clock.step("gazetteer") as s:
         zips = load_zips(params.states)
         s.detail = f"{len(zips):,} ZIPs"
     with clock.step("ingest") as s:
-        got = replayed or check(
-            _fetch_or_nothing(params, zips, settings), zips, source=params.source,
-            issue_time=params.issue_time, settings=settings,
-            options={"path": params.path, "seed": params.seed, "states": params.states},
-        )
+        got = replayed or _ingest(params, zips, settings)
         forecast = got.forecast
         s.detail = (f"{len(forecast):,} contract rows from {got.snapshot_id}, coverage "
                     f"{got.quality.get('coverage', 1):.1%}")
@@ -102,7 +295,7 @@ def twice_daily(
     states_of = zips["state"].to_numpy()
     with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
         clustering = plan(series, zip_fact_rows, states_of, params, settings.truth,
-                          on_slot=tick, n_jobs=settings.cluster_jobs)
+                          on_slot=tick, n_jobs=settings.cluster_jobs, address=dask_address())
         s.detail = (f"{len(clustering.statements)} slots, truthfulness "
                     f"{clustering.truth:.1%} (target {params.target_truth:.0%})")
     scores = {}
@@ -111,7 +304,9 @@ def twice_daily(
             scores = baselines(clustering, zip_fact_rows, settings.truth, series.step_hours)
             s.detail = ", ".join(f"{k} {v['truthfulness']:.1%}" for k, v in scores.items())
     with clock.step("slots") as s:
-        before = previous_run(settings.db_url, params)
+        follows = ((original or {}).get("summary") or {}).get("previous_run_id")
+        before = (previous_run(settings.db_url, params, run_id=follows) if follows
+                  else previous_run(settings.db_url, params))
         run_slots, assignments = make_slots(
             series, zip_fact_rows, zips, clustering.labels, clustering.fits,
             clustering.statements, clustering.distances,
@@ -133,9 +328,17 @@ def twice_daily(
         summary["n_zips_asked"] = int(got.quality.get("n_asked", len(zips)))
         summary["data_quality"] = got.quality
         summary["snapshot"] = got.snapshot_id
+        summary["snapshot_sha256"] = got.sha256
         summary["forecast_issue_time"] = got.issue_time.isoformat()
+        summary["previous_run_id"] = before.run_id if before else None
         run_dir = write_folder(settings.runs_dir, params.run_id, forecast, assignments,
                                run_slots, summary, extra_files={"map.svg": svg})
+        if original is not None:
+            summary["replay_of"] = {"run_id": original["id"],
+                                    **run.compare_runs(original["run_dir"], run_dir)}
+            display.note(f"replay of {original['id']}: "
+                         + ("identical slots" if summary["replay_of"]["identical"] else
+                            "DIFFERENT: " + "; ".join(summary["replay_of"]["differences"])))
         save(settings.db_url, run_id=params.run_id,
              issue_time=sources.to_utc(params.issue_time), source=params.source,
              window=params.window, params=params.__dict__, summary=summary, run_dir=run_dir,
@@ -144,5 +347,29 @@ def twice_daily(
     summary["seconds"] = dict(clock.seconds)
     summary["seconds"]["total"] = round(sum(clock.seconds.values()), 3)
     store.write_summary(run_dir, summary)
+    _hand_over(summary, run_slots, assignments, settings, notify_editors and not replay)
     display.finish(summary, run_slots)
     return summary
+
+
+def _hand_over(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
+               settings: Settings, tell: bool) -> None:
+    """Artifacts for Prefect; mail for the editors; an alert when the run itself is late."""
+    from prefect.runtime import deployment
+
+    log = get_run_logger()
+    publish(summary, run_slots, assignments, settings)
+    publish_gate(settings, summary["run_id"], datetime.now(UTC))
+    if not tell:
+        return
+    try:
+        told = tell_editors(settings, summary)
+        if told.error:
+            log.warning("sheet-ready mail: %s", told.error)
+    except Exception as err:  # noqa: BLE001 - the run is stored; mail is best effort
+        log.error("could not tell the editors the sheet is ready: %s", err)
+    if deployment.id:  # a scheduled run: finishing after the send time is an incident
+        now = datetime.now(UTC)
+        late = notify.late_run(settings, summary["run_id"], now)
+        if late is not None:
+            log.error("DEADLINE MISSED: %s", late.subject)

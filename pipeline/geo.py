@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import zipcodes
 
@@ -128,3 +129,15 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
 def covered(zips: gpd.GeoDataFrame, forecast: pd.DataFrame) -> gpd.GeoDataFrame:
     """The gazetteer rows that have forecast rows, in gazetteer order."""
     return zips[zips["zip"].isin(forecast["zip"].unique())].reset_index(drop=True)
+
+
+def split(zips: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:
+    """``zips`` in ``n`` consecutive, near-equal parts (ingest partitions), in gazetteer order.
+
+    Sources give a ZIP the same series whatever else is asked with it, so the parts' rows
+    concatenated equal one call for all of them.
+    """
+    n = max(1, min(int(n), len(zips)))
+    bounds = np.linspace(0, len(zips), n + 1).astype(int)
+    return [zips.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                  strict=True)]

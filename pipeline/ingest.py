@@ -38,6 +38,7 @@ class Ingest:
     quality: dict[str, Any]
     log_lines: list[str] = field(default_factory=list)
     replayed: bool = False
+    sha256: str = ""  # of the snapshot file, for lineage
 
 
 def empty_forecast() -> pd.DataFrame:
@@ -78,7 +79,7 @@ def check_and_keep(
     for line in lines:
         log.warning(line) if result.quarantined else log.info(line)
     return Ingest(forecast=forecast, issue_time=forecast_issue, snapshot_id=snapshot.id,
-                  quality=report, log_lines=lines)
+                  quality=report, log_lines=lines, sha256=snapshot.sha256)
 
 
 def _checked(
@@ -117,5 +118,5 @@ def replay(snapshot: str, settings: Settings) -> Ingest:
     """The forecast of an earlier ingest, exactly as it was used."""
     forecast, snap = load_snapshot(settings.snapshots_dir, snapshot)
     return Ingest(forecast=forecast, issue_time=to_utc(snap.issue_time), snapshot_id=snap.id,
-                  quality=snap.meta.get("quality", {}), replayed=True,
+                  quality=snap.meta.get("quality", {}), replayed=True, sha256=snap.sha256,
                   log_lines=[f"replaying snapshot {snap.id} (sha256 {snap.sha256[:12]}…)"])

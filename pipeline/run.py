@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from pipeline.features import SeriesSet, scale_series
 from pipeline.settings import REPO_ROOT, Settings, TruthRules, VariableScale
 from pipeline.sources import to_utc
 from pipeline.truth import FactArrays, Statement, truthfulness
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -107,15 +110,19 @@ def cluster_locations(
     weights: np.ndarray | None = None,
     on_slot: Callable[[int, float], None] | None = None,
     n_jobs: int | None = None,
+    client: Client | None = None,
 ) -> Clustering:
-    """Plan truthful slots over every ZIP's scaled window — the whole nation, no subsample."""
+    """Plan truthful slots over every ZIP's scaled window — the whole nation, no subsample.
+
+    With a Dask ``client`` the heavy DTW work runs on its workers; the plan is identical.
+    """
     X, names = scale_series(series, params.scale_specs())
     window = max(0, params.dtw_window_hours // series.step_hours)
     plan = plan_slots(
         X, FactArrays.from_frame(facts), states, weights=weights,
         max_slots=params.max_slots, target=params.target_truth, rules=rules,
         step_hours=series.step_hours, window=window, random_state=params.seed, n_jobs=n_jobs,
-        on_slot=on_slot,
+        on_slot=on_slot, client=client,
     )
     return Clustering(
         labels=plan.labels, fits=plan.fits, statements=plan.statements,
@@ -150,6 +157,53 @@ def unscale_centers(
             factor *= step_hours
         out[:, :, j] = clustering.centers[:, :, j] * factor
     return out
+
+
+def replay_params(stored: dict[str, Any]) -> RunParams:
+    """The parameters of a stored run (``store.load_run``), reading its ingest snapshot.
+
+    Every parameter comes from the run's own record, not from today's settings, so
+    ``zipcast run --replay RUN_ID`` recomputes the run exactly as it was made.
+    """
+    snapshot = (stored.get("summary") or {}).get("snapshot")
+    if not snapshot:
+        raise ValueError(f"run {stored['id']} recorded no ingest snapshot, so it cannot be "
+                         "replayed; runs made since snapshots exist can")
+    known = set(RunParams.__dataclass_fields__)
+    values = {k: v for k, v in (stored.get("params") or {}).items() if k in known}
+    values["replay"] = snapshot
+    return RunParams(**values)
+
+
+def compare_runs(original: Path, replayed: Path, limit: int = 10) -> dict[str, Any]:
+    """Do two run folders hold identical slots? Membership (ZIP → slot), each ZIP's fit and
+    distance, and each slot's name, facts, statement and draft message are compared."""
+    differences: list[str] = []
+    a = pd.read_parquet(Path(original) / "assignments.parquet").set_index("zip").sort_index()
+    b = pd.read_parquet(Path(replayed) / "assignments.parquet").set_index("zip").sort_index()
+    if not a.index.equals(b.index):
+        differences.append(f"ZIPs differ: {len(a.index.symmetric_difference(b.index))} "
+                           "in only one run")
+    else:
+        for column in sorted(set(a.columns) & set(b.columns)):
+            left, right = a[column], b[column]
+            same = (left == right) | (left.isna() & right.isna())
+            if not same.all():
+                bad = same.index[~same.to_numpy()][:3]
+                differences.append(f"{column} differs for {int((~same).sum())} ZIPs, e.g. "
+                                   + ", ".join(f"{z}: {left[z]!r} vs {right[z]!r}" for z in bad))
+    slots_a = json.loads((Path(original) / "slots.json").read_text())
+    slots_b = json.loads((Path(replayed) / "slots.json").read_text())
+    if len(slots_a) != len(slots_b):
+        differences.append(f"{len(slots_a)} slots vs {len(slots_b)}")
+    for x, y in zip(slots_a, slots_b, strict=False):
+        for key in sorted(set(x) | set(y)):
+            if key in ("run_id",):
+                continue
+            if x.get(key) != y.get(key):
+                differences.append(f"slot {x.get('slot_id')}: {key} differs")
+    return {"identical": not differences, "n_slots": len(slots_b),
+            "n_zips": int(len(b)), "differences": differences[:limit]}
 
 
 class StepClock:

@@ -11,7 +11,7 @@ from pipeline.review.security import hash_password
 from pipeline.store.db import migrate, session_scope
 
 
-def add_user(url: str, name: str, role: str, password: str) -> Editor:
+def add_user(url: str, name: str, role: str, password: str, email: str | None = None) -> Editor:
     """Create an editor, or reset the role and password of an existing one.
 
     Parameters
@@ -20,6 +20,7 @@ def add_user(url: str, name: str, role: str, password: str) -> Editor:
     name : sign-in name, unique
     role : ``editor`` or ``lead``
     password : at least 8 characters
+    email : where staff notices go (sheet ready; deadline alerts for leads); optional
     """
     name = name.strip()
     if role not in ROLES:
@@ -28,6 +29,10 @@ def add_user(url: str, name: str, role: str, password: str) -> Editor:
         raise ValueError("name must be 1 to 64 characters")
     if len(password) < 8:
         raise ValueError("password must be at least 8 characters")
+    if email is not None:
+        email = email.strip() or None
+        if email and ("@" not in email or any(c in email for c in " ,\r\n")):
+            raise ValueError(f"email {email!r} is not an address like name@example.com")
     migrate(url)
     with session_scope(url) as db:
         editor = db.scalars(select(Editor).where(Editor.name == name)).first()
@@ -37,6 +42,8 @@ def add_user(url: str, name: str, role: str, password: str) -> Editor:
             db.add(editor)
         else:
             editor.role, editor.password_hash = role, hash_password(password)
+        if email is not None:
+            editor.email = email
         db.flush()
         return editor
 

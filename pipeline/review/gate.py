@@ -111,3 +111,14 @@ def set_policy(db: Session, run_id: str, policy: str, editor_name: str,
     db.add(AuditEntry(slot_id=f"{run_id}/*", editor=editor_name, at=now, action="policy",
                       old_text=old, new_text=policy))
     db.commit()
+
+
+def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=36)
+              ) -> list[Run]:
+    """The runs dispatch still works on: the newest run of each window issued within
+    ``lookback`` (a morning run's last time zones get their message many hours after issue)."""
+    newest: dict[str, Run] = {}
+    for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback)
+                          .order_by(Run.issue_time, Run.created_at)):
+        newest[run.window] = run
+    return sorted(newest.values(), key=lambda r: (utc(r.issue_time), r.window))

@@ -24,6 +24,7 @@ class Editor(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for staff notices
 
 
 class Message(Base):
@@ -68,3 +69,24 @@ class RunGate(Base):
     policy: Mapped[str] = mapped_column(String(16))  # hold, automatic
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+class Notice(Base):
+    """A staff email (sheet ready, deadline missed), recorded so it goes out once.
+
+    ``key`` names the occasion, e.g. ``"sheet-ready/<run_id>"``: a rerun, a retried flow or the
+    next five-minute dispatch finds the row and does not send again. ``sent_at`` stays empty
+    while the mail could not be sent (``error`` says why); the next occasion retries it.
+    """
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # sheet_ready, deadline_missed
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[str] = mapped_column(Text)  # comma-separated addresses
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -155,17 +155,22 @@ def save_run(
         )
 
 
-def previous_run(url: str, params: Any) -> PreviousRun | None:
-    """The newest stored run before this one with the same source, window and states."""
+def previous_run(url: str, params: Any, *, run_id: str | None = None) -> PreviousRun | None:
+    """The newest stored run before this one with the same source, window and states; or,
+    given ``run_id`` (a replay names the one its original followed), that run."""
     with session_scope(url) as session:
-        candidates = session.scalars(
-            select(Run)
-            .where(Run.source == params.source, Run.window == params.window,
-                   Run.id != params.run_id,
-                   Run.issue_time < pd.Timestamp(params.issue_time).to_pydatetime())
-            .order_by(Run.issue_time.desc(), Run.created_at.desc())
-        )
-        run = next((r for r in candidates if r.params.get("states") == params.states), None)
+        if run_id is not None:
+            run = session.get(Run, run_id)
+        else:
+            candidates = session.scalars(
+                select(Run)
+                .where(Run.source == params.source, Run.window == params.window,
+                       Run.id != params.run_id,
+                       Run.issue_time < pd.Timestamp(params.issue_time).to_pydatetime())
+                .order_by(Run.issue_time.desc(), Run.created_at.desc())
+            )
+            run = next((r for r in candidates if r.params.get("states") == params.states),
+                       None)
         if run is None:
             return None
         members = session.execute(
@@ -199,6 +204,8 @@ def load_run(url: str, run_id: str | None = None) -> dict[str, Any]:
             "n_zips": run.n_zips,
             "n_slots": run.n_slots,
             "summary": run.summary,
+            "params": run.params,
+            "run_dir": run.run_dir,
             "slots": [
                 {"slot_id": s.slot_id, "name": s.name, "n_zips": s.n_zips, "states": s.states,
                  "facts": s.facts, "draft_message": s.draft_message}

@@ -1,0 +1,59 @@
+"""Where a flow's tasks run: in the flow's own process, or on Dask through prefect-dask.
+
+``ZIPCAST_FLOWS__DASK_ADDRESS=tcp://scheduler:8786`` uses an existing Dask cluster;
+``ZIPCAST_FLOWS__DASK_WORKERS=N`` starts a local cluster of N worker processes for the run.
+With neither, tasks run in the flow's process (Prefect's default thread pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pipeline.settings import FlowSettings
+
+
+def task_runner(flows: FlowSettings) -> Any:
+    """A ``DaskTaskRunner`` for these settings, or None (keep the flow's default)."""
+    if not flows.dask:
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if flows.dask_address:
+        return DaskTaskRunner(address=flows.dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": flows.dask_workers,
+                                          "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})
+
+
+def with_runner(flow_obj: Any, flows: FlowSettings) -> Any:
+    runner = task_runner(flows)
+    return flow_obj if runner is None else flow_obj.with_options(task_runner=runner)
+
+
+def dask_address() -> str | None:
+    """The scheduler address when the current flow run's tasks run on Dask, else None."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = getattr(context, "task_runner", None)
+    client = getattr(runner, "_client", None)
+    if client is None:
+        return None
+    return client.scheduler.address
+
+
+@contextmanager
+def dask_client(address: str | None) -> Iterator[Any]:
+    """A client of the run's Dask cluster (None without one), closed afterwards."""
+    if address is None:
+        yield None
+        return
+    from distributed import Client
+
+    client = Client(address, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
