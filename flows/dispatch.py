@@ -60,8 +60,18 @@ def send(settings: Settings, run_id: str, part: int, n_parts: int, now: str | No
 
 @task(name="deadlines", cache_policy=NONE)
 def deadlines(settings: Settings, now: str | None) -> list[str]:
-    """Log and mail (once) every missed deadline."""
-    found = notify.alert_missed(settings, _clock(now)())
+    """Mail again what staff mail is still owed; log and mail (once) every missed deadline."""
+    log = get_run_logger()
+    moment = _clock(now)()
+    for retried in notify.retry_unsent(settings, moment):
+        if not retried.already:
+            log.warning("staff mail %s: %s", retried.key,
+                        "sent" if retried.sent else f"still not sent: {retried.error}")
+    found = notify.alert_missed(settings, moment)
+    for missed, sent in found:
+        if not sent.already:
+            log.error("DEADLINE MISSED: %s (alert mail: %s)", missed.message,
+                      "sent" if sent.sent else sent.error)
     return [missed.message for missed, _ in found]
 
 
@@ -81,29 +91,42 @@ def dispatch_flow(run_id: str | None = None, now: str | None = None, dry_run: bo
     if not run_ids:
         log.info("no open runs: nothing to dispatch")
     report: dict[str, Any] = {"runs": {}}
-    for rid in run_ids:
-        gate_state = gate(settings, rid, now)
-        try:
-            prepared = prepare_run(settings, rid, now, dry_run)
-        except DispatchBusy as err:  # the previous five-minute run is still at it
-            log.warning("%s", err)
-            report["runs"][rid] = {"gate": gate_state, "busy": str(err)}
-            continue
-        futures = send.map(unmapped(settings), unmapped(rid), list(range(n_parts)),
-                           unmapped(n_parts), unmapped(now), unmapped(dry_run))
-        results, failed = [prepared], []
-        for part, future in enumerate(futures):
+    try:
+        for rid in run_ids:
             try:
-                results.append(future.result())
-            except Exception as err:  # noqa: BLE001 - the other partitions still count
-                failed.append(f"partition {part}: {type(err).__name__}: {err}")
-                log.error("send partition %d of %s failed: %s", part, rid, err)
-        total = merge_results(results)
-        for line in total.lines():
-            print(line)
-        report["runs"][rid] = {"gate": gate_state, "enqueued": total.enqueued,
-                               "outcomes": dict(total.outcomes), "planned": total.planned,
-                               "problems": total.problems + failed,
-                               "outbox": total.outbox}
-    report["missed_deadlines"] = deadlines(settings, now)
+                report["runs"][rid] = _dispatch_run(settings, rid, now, dry_run, n_parts)
+            except DispatchBusy as err:  # the previous five-minute run is still at it
+                log.warning("%s", err)
+                report["runs"][rid] = {"busy": str(err)}
+            except Exception as err:  # noqa: BLE001 - the other runs and the alerts still go
+                log.error("dispatch of %s failed: %s: %s", rid, type(err).__name__, err)
+                report["runs"][rid] = {"error": f"{type(err).__name__}: {err}"}
+    finally:
+        report["missed_deadlines"] = deadlines(settings, now)
+    failed = [rid for rid, r in report["runs"].items() if "error" in r]
+    if failed:
+        raise RuntimeError(f"dispatch failed for {', '.join(failed)}; see the log")
     return report
+
+
+def _dispatch_run(settings: Settings, rid: str, now: str | None, dry_run: bool,
+                  n_parts: int) -> dict[str, Any]:
+    """Gate, prepare, send partitions and their total for one run."""
+    log = get_run_logger()
+    gate_state = gate(settings, rid, now)
+    prepared = prepare_run(settings, rid, now, dry_run)
+    futures = send.map(unmapped(settings), unmapped(rid), list(range(n_parts)),
+                       unmapped(n_parts), unmapped(now), unmapped(dry_run))
+    results, failed = [prepared], []
+    for part, future in enumerate(futures):
+        try:
+            results.append(future.result())
+        except Exception as err:  # noqa: BLE001 - the other partitions still count
+            failed.append(f"partition {part}: {type(err).__name__}: {err}")
+            log.error("send partition %d of %s failed: %s", part, rid, err)
+    total = merge_results(results)
+    for line in total.lines():
+        print(line)
+    return {"gate": gate_state, "enqueued": total.enqueued,
+            "outcomes": dict(total.outcomes), "planned": total.planned,
+            "problems": total.problems + failed, "outbox": total.outbox}

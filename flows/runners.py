@@ -35,13 +35,13 @@ def with_runner(flow_obj: Any, flows: FlowSettings) -> Any:
 def dask_address() -> str | None:
     """The scheduler address when the current flow run's tasks run on Dask, else None."""
     from prefect.context import FlowRunContext
+    from prefect_dask import DaskTaskRunner
 
     context = FlowRunContext.get()
     runner = getattr(context, "task_runner", None)
-    client = getattr(runner, "_client", None)
-    if client is None:
+    if not isinstance(runner, DaskTaskRunner):
         return None
-    return client.scheduler.address
+    return runner.client.scheduler.address  # the client starts on first use
 
 
 @contextmanager

@@ -92,7 +92,10 @@ class IngestRef:
 
     @property
     def complete(self) -> bool:
-        return not self.failed_partitions
+        """Every ZIP fetched fresh: no failed partition, no stale fallback, none left out
+        (sources that fail per ZIP do not raise, so the quality counts tell)."""
+        return not (self.failed_partitions or self.quality.get("n_stale")
+                    or self.quality.get("n_left_out"))
 
 
 def ingest_key(params: run.RunParams, settings: Settings) -> str:
@@ -153,8 +156,10 @@ def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> in
     ref = cached(params, zips, settings)
     reused = ref.made_by != flow_run.id
     if reused and not ref.complete:
-        get_run_logger().warning("cached ingest %s was incomplete (%s); fetching again",
-                                 ref.snapshot_id, ", ".join(ref.failed_partitions))
+        get_run_logger().warning(
+            "cached ingest %s was incomplete (%s failed partitions, %s stale and %s left-out "
+            "ZIPs); fetching again", ref.snapshot_id, len(ref.failed_partitions),
+            ref.quality.get("n_stale", 0), ref.quality.get("n_left_out", 0))
         ref = cached.with_options(refresh_cache=True)(params, zips, settings)
         reused = False
     try:
@@ -255,8 +260,15 @@ def twice_daily(
     ``replay`` takes a stored run id (recompute it from its snapshot with its own parameters)
     or an ingest snapshot id (today's parameters on that forecast).
     """
+    from prefect.runtime import flow_run
+
     settings = get_settings()
     store.migrate(settings.db_url)
+    if issue_time is None and not replay:
+        # this hour of the *scheduled* start, so a crashed run retried later is the same run
+        started = pd.Timestamp(str(flow_run.scheduled_start_time or pd.Timestamp.now("UTC")))
+        issue_time = (started.tz_convert("UTC") if started.tzinfo else
+                      started.tz_localize("UTC")).floor("h").isoformat()
     replayed = original = None
     if replay:
         params_of_run, original, replayed = _replay(replay, settings)
@@ -269,6 +281,7 @@ def twice_daily(
             settings, source=source, issue_time=issue_time, window=window, max_slots=max_slots,
             target_truth=target_truth, states=states, seed=seed, path=path, replay=replay,
         )
+    settings = params.settings_for(settings)  # a replay's own rules; else today's, unchanged
     display = RunDisplay(params, enabled=show_progress)
     clock = run.StepClock(on_done=display.step_done)
 
@@ -342,14 +355,34 @@ def twice_daily(
         save(settings.db_url, run_id=params.run_id,
              issue_time=sources.to_utc(params.issue_time), source=params.source,
              window=params.window, params=params.__dict__, summary=summary, run_dir=run_dir,
-             slots=run_slots, assignments=assignments)
+             slots=run_slots, assignments=assignments,
+             status="replay" if original is not None else "complete")
         s.detail = str(run_dir)
     summary["seconds"] = dict(clock.seconds)
     summary["seconds"]["total"] = round(sum(clock.seconds.values()), 3)
     store.write_summary(run_dir, summary)
-    _hand_over(summary, run_slots, assignments, settings, notify_editors and not replay)
+    if original is not None:
+        _report_replay(summary)
+    else:
+        _hand_over(summary, run_slots, assignments, settings,
+                   notify_editors and not replay)
     display.finish(summary, run_slots)
     return summary
+
+
+def _report_replay(summary: dict[str, Any]) -> None:
+    """A replay's verdict as an artifact (``replay-<window>``); the run's own are untouched."""
+    verdict = summary["replay_of"]
+    lines = [f"# Replay of `{verdict['run_id']}`", "",
+             f"**{'Identical slots' if verdict['identical'] else 'DIFFERENT slots'}** — "
+             f"{verdict['n_slots']} slots, {verdict['n_zips']:,} ZIPs, replay run "
+             f"`{summary['run_id']}` from snapshot `{summary.get('snapshot')}`."]
+    lines += [f"- {d}" for d in verdict["differences"]]
+    create_markdown_artifact("\n".join(lines), key=artifact_key("replay", summary["window"]),
+                             description=f"Replay of {verdict['run_id']}")
+    if not verdict["identical"]:
+        get_run_logger().error("replay of %s differs: %s", verdict["run_id"],
+                               "; ".join(verdict["differences"]))
 
 
 def _hand_over(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,

@@ -24,7 +24,14 @@ import pandas as pd
 from pipeline.cluster.baselines import score_baselines
 from pipeline.cluster.truthful import plan_slots
 from pipeline.features import SeriesSet, scale_series
-from pipeline.settings import REPO_ROOT, Settings, TruthRules, VariableScale
+from pipeline.settings import (
+    REPO_ROOT,
+    FactRules,
+    Settings,
+    TruthRules,
+    VariableScale,
+    WindowSpec,
+)
 from pipeline.sources import to_utc
 from pipeline.truth import FactArrays, Statement, truthfulness
 
@@ -49,6 +56,9 @@ class RunParams:
     path: str | None = None  # source files (table, gridded)
     replay: str | None = None  # snapshot id the forecast was replayed from
     scales: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the rules that shape the result: facts, truth, windows (quality is the ingest's, in the
+    # snapshot); recorded so a replay applies the run's own rules, not today's settings
+    rules: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RunParams:
@@ -64,6 +74,9 @@ class RunParams:
             "cluster_max_iter": settings.cluster_max_iter,
             "target_truth": settings.truth.target,
             "scales": {k: v.model_dump() for k, v in settings.scales.items()},
+            "rules": {"facts": settings.facts.model_dump(),
+                      "truth": settings.truth.model_dump(),
+                      "windows": {k: v.model_dump() for k, v in settings.windows.items()}},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("states"):
@@ -78,6 +91,16 @@ class RunParams:
         ).hexdigest()[:8]
         stamp = to_utc(self.issue_time).strftime("%Y%m%dT%H%MZ")
         return f"{stamp}-{self.window}-{self.source}-{digest}"
+
+    def settings_for(self, settings: Settings) -> Settings:
+        """``settings`` with this run's recorded rules (facts, truth, windows) in force."""
+        if not self.rules:
+            return settings
+        return settings.model_copy(update={
+            "facts": FactRules(**self.rules["facts"]),
+            "truth": TruthRules(**self.rules["truth"]),
+            "windows": {k: WindowSpec(**v) for k, v in self.rules["windows"].items()},
+        })
 
     def scale_specs(self) -> dict[str, VariableScale]:
         return {k: VariableScale(**v) for k, v in self.scales.items()}

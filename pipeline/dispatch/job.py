@@ -154,13 +154,14 @@ def run_lock(data_dir: Path, run_id: str, *, shared: bool = False) -> Iterator[N
 
 
 def pick_run(db: Session, run_id: str | None) -> Run:
-    """The run to dispatch: ``run_id``, or the newest run by issue time."""
+    """The run to dispatch: ``run_id``, or the newest run by issue time (not a replay)."""
     if run_id:
         run = db.get(Run, run_id)
         if run is None:
             raise RunMissing(f"no run {run_id!r}; see `zipcast runs`")
         return run
-    run = db.scalars(select(Run).order_by(Run.issue_time.desc(), Run.created_at.desc())
+    run = db.scalars(select(Run).where(Run.status != "replay")
+                     .order_by(Run.issue_time.desc(), Run.created_at.desc())
                      .limit(1)).first()
     if run is None:
         raise RunMissing("no runs stored yet: run `zipcast run` first")

@@ -115,10 +115,15 @@ def set_policy(db: Session, run_id: str, policy: str, editor_name: str,
 
 def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=36)
               ) -> list[Run]:
-    """The runs dispatch still works on: the newest run of each window issued within
-    ``lookback`` (a morning run's last time zones get their message many hours after issue)."""
-    newest: dict[str, Run] = {}
-    for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback)
-                          .order_by(Run.issue_time, Run.created_at)):
-        newest[run.window] = run
-    return sorted(newest.values(), key=lambda r: (utc(r.issue_time), r.window))
+    """The runs dispatch still works on: per window, the newest national run issued within
+    ``lookback`` (a morning run's last time zones get their message many hours after issue), or
+    the newest run of some states when there is no national one. Replays never go out."""
+    best: dict[str, Run] = {}
+    for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback,
+                                            Run.status != "replay")):
+        rank = (not (run.params or {}).get("states"), utc(run.issue_time), utc(run.created_at))
+        held = best.get(run.window)
+        if held is None or rank > (not (held.params or {}).get("states"),
+                                   utc(held.issue_time), utc(held.created_at)):
+            best[run.window] = run
+    return sorted(best.values(), key=lambda r: (utc(r.issue_time), r.window))

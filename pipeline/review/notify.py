@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.dispatch.channels.base import Channel, Outgoing, PermanentError, TransientError
-from pipeline.review.gate import Gate, gate_of, send_time, utc
+from pipeline.review.gate import Gate, gate_of, open_runs, send_time, utc
 from pipeline.review.models import Editor, Notice
 from pipeline.settings import Settings
 from pipeline.store import get_engine, migrate
@@ -59,6 +60,16 @@ def editor_addresses(db: Session, settings: Settings, *, leads_only: bool = Fals
     return list(dict.fromkeys(a.strip() for a in found if a and a.strip()))
 
 
+NOBODY = ("nobody to tell: give editors an email (zipcast users add NAME --email ADDRESS) or "
+          "set ZIPCAST_REVIEW__NOTIFY_EMAILS / ZIPCAST_REVIEW__ALERT_EMAILS")
+SENDING = "sending"  # the error column while a process holds the notice
+STALE_CLAIM = timedelta(minutes=15)  # a claim this old belonged to a process that died
+
+
+class NoticeNotSent(RuntimeError):
+    """Some recipients could not be mailed (the notice keeps them for the next try)."""
+
+
 def send_notice(
     settings: Settings,
     *,
@@ -71,42 +82,86 @@ def send_notice(
     now: datetime | None = None,
     channel_factory: Callable[[Settings], Channel] = _email_channel,
 ) -> Sent:
-    """Mail ``subject``/``body`` to ``recipients`` once for ``key``; record the outcome."""
+    """Mail ``subject``/``body`` to ``recipients`` once for ``key``; record the outcome.
+
+    The notice row is claimed (inserted, or its error set to ``sending``, in one committed
+    statement) before any mail goes out, so two processes never both send it. Recipients
+    that fail stay on the row and are the only ones a later call (:func:`retry_unsent`) mails.
+    """
     moment = now or datetime.now(UTC)
     migrate(settings.db_url)
     with Session(get_engine(settings.db_url)) as db:
         notice = db.get(Notice, key)
-        if notice is not None and notice.sent_at is not None:
-            return Sent(key, notice.subject, notice.recipients.split(","), True, True)
         if notice is None:
             notice = Notice(key=key, kind=kind, run_id=run_id, subject=subject, body=body,
-                            recipients=",".join(recipients), created_at=moment)
+                            recipients=",".join(recipients), created_at=moment,
+                            error=SENDING if recipients else NOBODY)
             db.add(notice)
-        notice.subject, notice.body, notice.recipients = subject, body, ",".join(recipients)
-        if not recipients:
-            notice.error = ("nobody to tell: give editors an email (zipcast users add NAME "
-                            "--email ADDRESS) or set ZIPCAST_REVIEW__NOTIFY_EMAILS / "
-                            "ZIPCAST_REVIEW__ALERT_EMAILS")
+            try:
+                db.commit()
+            except IntegrityError:  # another process claimed it a moment ago
+                db.rollback()
+                return Sent(key, subject, list(recipients), False, True, SENDING)
+            todo = list(recipients)
+        elif notice.sent_at is not None:
+            return Sent(key, notice.subject, notice.recipients.split(","), True, True)
+        else:
+            owed = [a for a in notice.recipients.split(",") if a] or list(recipients)
+            if notice.error == SENDING and moment - utc(notice.created_at) < STALE_CLAIM:
+                return Sent(key, subject, owed, False, True, SENDING)  # being sent now
+            claimed = db.execute(
+                update(Notice).where(Notice.key == key, Notice.sent_at.is_(None),
+                                     Notice.error == notice.error)
+                .values(error=SENDING, recipients=",".join(owed))).rowcount  # type: ignore[attr-defined]
             db.commit()
-            return Sent(key, subject, [], False, False, notice.error)
-        errors = []
+            if not claimed:
+                return Sent(key, subject, owed, False, True, SENDING)
+            db.refresh(notice)
+            todo = owed
+        if not todo:
+            return Sent(key, subject, [], False, False, NOBODY)
+        failed: dict[str, str] = {}
         channel = channel_factory(settings)
         try:
-            for address in recipients:
+            for address in todo:
                 outgoing = Outgoing(key=f"notice/{key}/{address}", delivery_id=0,
                                     channel="email", address=address, body=body,
                                     subject=subject, meta={"kind": kind, "run_id": run_id or ""})
                 try:
                     channel.send(outgoing)
                 except (TransientError, PermanentError) as err:
-                    errors.append(f"{address}: {err}")
+                    failed[address] = str(err)
         finally:
             channel.close()
-        notice.error = "; ".join(errors) or None
-        notice.sent_at = moment if len(errors) < len(recipients) else None
-        db.commit()
-        return Sent(key, subject, list(recipients), notice.sent_at is not None, False,
-                    notice.error)
+            notice.recipients = ",".join(failed)  # what is still owed
+            notice.error = "; ".join(f"{a}: {e}" for a, e in failed.items()) or None
+            notice.sent_at = None if failed else moment
+            db.commit()
+        return Sent(key, subject, todo, not failed, False, notice.error)
+
+
+def retry_unsent(settings: Settings, now: datetime, *,
+                 lookback: timedelta = timedelta(hours=24),
+                 channel_factory: Callable[[Settings], Channel] = _email_channel,
+                 ) -> list[Sent]:
+    """Mail again the notices of the last ``lookback`` that still owe someone a copy."""
+    with Session(get_engine(settings.db_url)) as db:
+        keys = list(db.scalars(select(Notice.key).where(
+            Notice.sent_at.is_(None), Notice.recipients != "",
+            Notice.created_at >= now - lookback)))
+    out = []
+    for key in keys:
+        with Session(get_engine(settings.db_url)) as db:
+            notice = db.get(Notice, key)
+            if notice is None:
+                continue
+            kind, subject, body, run_id = (notice.kind, notice.subject, notice.body,
+                                           notice.run_id)
+            owed = [a for a in notice.recipients.split(",") if a]
+        out.append(send_notice(settings, key=key, kind=kind, subject=subject, body=body,
+                               recipients=owed, run_id=run_id, now=now,
+                               channel_factory=channel_factory))
+    return out
 
 
 def sheet_url(settings: Settings, run_id: str) -> str:
@@ -121,7 +176,10 @@ def _local(moment: datetime, settings: Settings) -> str:
 def sheet_ready(settings: Settings, summary: dict[str, Any], *,
                 now: datetime | None = None,
                 channel_factory: Callable[[Settings], Channel] = _email_channel) -> Sent:
-    """Tell the editors that a run's sheet is ready, with the link and the send time."""
+    """Tell the editors that a run's sheet is ready, with the link and the send time.
+
+    Raises NoticeNotSent when some editor could not be mailed (so a Prefect task retries;
+    the next dispatch's :func:`retry_unsent` tries again too)."""
     run_id = summary["run_id"]
     with Session(get_engine(settings.db_url)) as db:
         run = db.get(Run, run_id)
@@ -145,9 +203,12 @@ def sheet_ready(settings: Settings, summary: dict[str, Any], *,
         f"{'held' if settings.review.unapproved_policy == 'hold' else 'sent the automatic message'}"
         " unless the lead changes the run's policy on the sheet.",
     ])
-    return send_notice(settings, key=f"sheet-ready/{run_id}", kind="sheet_ready",
+    sent = send_notice(settings, key=f"sheet-ready/{run_id}", kind="sheet_ready",
                        subject=subject, body=body, recipients=to, run_id=run_id, now=now,
                        channel_factory=channel_factory)
+    if to and not sent.sent and not sent.already:
+        raise NoticeNotSent(f"sheet-ready mail for {run_id} not sent to everyone: {sent.error}")
+    return sent
 
 
 @dataclass(frozen=True)
@@ -165,9 +226,10 @@ def missed_deadlines(settings: Settings, now: datetime, *,
     subscribers get nothing), and scheduled runs that never arrived by their send time."""
     out: list[Missed] = []
     with Session(get_engine(settings.db_url)) as db:
-        runs = list(db.scalars(select(Run).where(Run.issue_time >= now - lookback)
+        runs = list(db.scalars(select(Run).where(Run.issue_time >= now - lookback,
+                                                 Run.status != "replay")
                                .order_by(Run.issue_time)))
-        for run in runs:
+        for run in open_runs(db, now, lookback):
             gate = gate_of(db, run, settings.review, now)
             if gate.held:
                 out.append(Missed(
@@ -219,11 +281,12 @@ def alert_missed(settings: Settings, now: datetime, *,
         to = editor_addresses(db, settings, leads_only=True)
     out = []
     for missed in missed_deadlines(settings, now):
-        log.error("DEADLINE MISSED: %s", missed.message)
         sent = send_notice(settings, key=missed.key, kind="deadline_missed",
                            subject=f"zipcast ALERT: {missed.message[:120]}",
                            body=missed.message, recipients=to, run_id=missed.run_id, now=now,
                            channel_factory=channel_factory)
+        if not sent.already:
+            log.error("DEADLINE MISSED: %s", missed.message)
         out.append((missed, sent))
     return out
 

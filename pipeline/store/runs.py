@@ -98,8 +98,13 @@ def save_run(
     run_dir: Path,
     slots: list[Slot],
     assignments: pd.DataFrame,
+    status: str = "complete",
 ) -> None:
-    """Insert the run, its slots and members in one transaction (replacing a rerun's rows)."""
+    """Insert the run, its slots and members in one transaction (replacing a rerun's rows).
+
+    ``status`` is ``complete``, or ``replay`` for a recomputation (``--replay``), which is kept
+    for comparison only: dispatch, deadlines and the next run's slot ids ignore it.
+    """
     with session_scope(url) as session:
         session.execute(delete(SlotMember).where(SlotMember.run_id == run_id))
         session.execute(delete(SlotRow).where(SlotRow.run_id == run_id))
@@ -111,7 +116,7 @@ def save_run(
                 issue_time=issue_time.to_pydatetime(),
                 source=source,
                 window=window,
-                status="complete",
+                status=status,
                 n_zips=int(len(assignments)),
                 n_slots=len(slots),
                 params=json.loads(json.dumps(params, default=_json_default)),
@@ -165,7 +170,7 @@ def previous_run(url: str, params: Any, *, run_id: str | None = None) -> Previou
             candidates = session.scalars(
                 select(Run)
                 .where(Run.source == params.source, Run.window == params.window,
-                       Run.id != params.run_id,
+                       Run.id != params.run_id, Run.status != "replay",
                        Run.issue_time < pd.Timestamp(params.issue_time).to_pydatetime())
                 .order_by(Run.issue_time.desc(), Run.created_at.desc())
             )

@@ -239,6 +239,16 @@ def test_failed_ingest_is_retried_then_falls_back(world, prefect_harness, monkey
     assert calls["n"] == 6  # incomplete: fetched again, not taken from the cache
 
 
+def test_an_ingest_with_stale_zips_is_incomplete():
+    """Sources that fail per ZIP do not raise; stale or left-out ZIPs still mean "fetch again"."""
+    from flows.twice_daily import IngestRef
+
+    assert IngestRef("s/1", "t", {"n_stale": 0, "n_left_out": 0}).complete
+    assert not IngestRef("s/1", "t", {"n_stale": 3, "n_left_out": 0}).complete
+    assert not IngestRef("s/1", "t", {"n_stale": 0, "n_left_out": 1}).complete
+    assert not IngestRef("s/1", "t", {}, failed_partitions=["ZIPs 1–2"]).complete
+
+
 def test_replay_by_run_id_reproduces_identical_slots(world, prefect_harness):
     """`zipcast run --replay RUN_ID` recomputes a stored run from its snapshot with the run's
     own parameters — even after the settings changed — and reports identical slots."""
@@ -260,6 +270,19 @@ def test_replay_by_run_id_reproduces_identical_slots(world, prefect_harness):
     assert replayed["snapshot_sha256"] == original["snapshot_sha256"]
     for key in ("source", "issue_time", "snapshot", "params", "code"):
         assert original[key] is not None and replayed[key] is not None
+    assert replayed["params"]["rules"]["truth"] == original["params"]["rules"]["truth"]
+    # the replay is kept for comparison only: dispatch and deadlines still see the original
+    from sqlalchemy.orm import Session
+
+    from pipeline.dispatch.job import pick_run
+    from pipeline.review.gate import open_runs
+    from pipeline.store import get_engine
+
+    settings = get_settings()
+    with Session(get_engine(settings.db_url)) as db:
+        assert [r.id for r in open_runs(db, datetime(2026, 1, 15, 12, tzinfo=UTC))] == [
+            original["run_id"]]
+        assert pick_run(db, None).id == original["run_id"]
 
 
 def test_serve_shows_both_deployments_with_schedules(prefect_harness, monkeypatch):
@@ -297,16 +320,18 @@ def test_prefect_yaml_matches_serve():
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     by_name = {d["name"]: d for d in spec["deployments"]}
-    assert by_name["twice-daily"]["entrypoint"] == "flows/twice_daily.py:twice_daily"
-    assert by_name["dispatch"]["entrypoint"] == "flows/dispatch.py:dispatch_flow"
+    assert by_name["twice-daily"]["entrypoint"] == "flows/deployed.py:twice_daily"
+    assert by_name["dispatch"]["entrypoint"] == "flows/deployed.py:dispatch_flow"
     defaults = Settings().flows
     assert sorted((s["cron"], s["timezone"], s["parameters"]["window"])
                   for s in by_name["twice-daily"]["schedules"]) == sorted(
         (cron_of(at), defaults.timezone, w) for w, at in defaults.runs.items())
     assert by_name["dispatch"]["schedules"][0]["interval"] == defaults.dispatch_every_minutes * 60
+    from prefect.flows import load_flow_from_entrypoint
+
     for deployment in spec["deployments"]:
-        path, name = deployment["entrypoint"].split(":")
-        assert (REPO / path).exists() and f"def {name}(" in (REPO / path).read_text()
+        loaded = load_flow_from_entrypoint(str(REPO / deployment["entrypoint"]))
+        assert loaded.name == deployment["name"]
         assert deployment["work_pool"]["name"] == "zipcast"
 
 

@@ -61,6 +61,33 @@ def test_a_failed_notice_is_kept_and_retried(staff, smtp_server):  # noqa: F811
     assert retried.sent and len(smtp_server.messages) == 1
 
 
+def test_only_the_recipients_that_failed_are_mailed_again(staff, smtp_server):  # noqa: F811
+    smtp_server.refuse("eli@newsroom.example", "451 4.3.0 try later")
+    first = notify.send_notice(staff, key="k2", kind="sheet_ready", subject="s", body="b",
+                               recipients=["dana@newsroom.example", "eli@newsroom.example"],
+                               now=NOW)
+    assert not first.sent and "eli@newsroom.example" in first.error
+    smtp_server.refusals.clear()
+    retried = notify.retry_unsent(staff, NOW)
+    assert [r.sent for r in retried] == [True]
+    assert sorted(m["To"] for m in smtp_server.messages) == ["dana@newsroom.example",
+                                                             "eli@newsroom.example"]
+    assert notify.retry_unsent(staff, NOW) == []
+
+
+def test_a_notice_being_sent_elsewhere_is_not_sent_again(staff, smtp_server):  # noqa: F811
+    """A claim by another process (row in `sending`, fresh) is respected."""
+    from pipeline.review.models import Notice
+
+    with session_scope(staff.db_url) as db:
+        db.add(Notice(key="k3", kind="deadline_missed", subject="s", body="b",
+                      recipients="dana@newsroom.example", created_at=NOW,
+                      error=notify.SENDING))
+    got = notify.send_notice(staff, key="k3", kind="deadline_missed", subject="s", body="b",
+                             recipients=["dana@newsroom.example"], now=NOW)
+    assert got.already and smtp_server.messages == []
+
+
 def test_nobody_to_tell_says_how_to_fix_it(tmp_path):
     settings = Settings(data_dir=tmp_path)
     got = notify.send_notice(settings, key="k", kind="sheet_ready", subject="s", body="b",
