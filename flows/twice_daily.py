@@ -29,6 +29,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
@@ -40,8 +41,23 @@ from pipeline.settings import Settings, get_settings
 from pipeline.store.snapshots import SnapshotNotFound, load_snapshot
 
 
-def _task(fn, name: str, **options):
-    return task(fn, name=name, cache_policy=NONE, **options)
+class _Step:
+    """A library function as a Prefect task whose arguments Prefect does not walk.
+
+    Prefect visits every argument of a task call looking for futures; the run's big inputs
+    (slot lists with 41k ZIP ids, series sets) cost seconds of that per call, and a flow
+    body that calls tasks directly passes no futures. ``quote`` skips the walk.
+    """
+
+    def __init__(self, fn, name: str, **options) -> None:  # type: ignore[no-untyped-def]
+        self.task = task(fn, name=name, cache_policy=NONE, **options)
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.task(*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
+
+
+def _task(fn, name: str, **options) -> _Step:  # type: ignore[no-untyped-def]
+    return _Step(fn, name, **options)
 
 
 load_zips = _task(geo.load_zips, "gazetteer")
@@ -58,13 +74,15 @@ tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
                      retry_delay_seconds=[10, 60])
 
 
-@task(name="cluster", cache_policy=NONE)
-def plan(series, zip_fact_rows, states_of, params, rules, *, on_slot, n_jobs,  # type: ignore[no-untyped-def]
+def _cluster(series, zip_fact_rows, states_of, params, rules, *, on_slot, n_jobs,  # type: ignore[no-untyped-def]
          address) -> run.Clustering:
     """Plan the slots; on the flow's Dask cluster when there is one."""
     with dask_client(address) as client:
         return run.cluster_locations(series, zip_fact_rows, states_of, params, rules,
                                      on_slot=on_slot, n_jobs=n_jobs, client=client)
+
+
+plan = _task(_cluster, "cluster")
 
 
 # -- ingest ------------------------------------------------------------------------------
@@ -96,6 +114,11 @@ class IngestRef:
         (sources that fail per ZIP do not raise, so the quality counts tell)."""
         return not (self.failed_partitions or self.quality.get("n_stale")
                     or self.quality.get("n_left_out"))
+
+
+# rows an ingest task fetched in this process, handed to its own flow run without a re-read
+# of the snapshot it just wrote: (flow run id, snapshot id) -> contract rows
+_FRESH: dict[tuple[str, str], pd.DataFrame] = {}
 
 
 def ingest_key(params: run.RunParams, settings: Settings) -> str:
@@ -141,6 +164,7 @@ def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame, settings: Settin
     got = check(raw, zips, source=params.source, issue_time=params.issue_time,
                 settings=settings,
                 options={"path": params.path, "seed": params.seed, "states": params.states})
+    _FRESH[(flow_run.id, got.snapshot_id)] = got.forecast
     return IngestRef(got.snapshot_id, got.issue_time.isoformat(), got.quality, got.log_lines,
                      got.sha256, failed, flow_run.id)
 
@@ -162,14 +186,19 @@ def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> in
             ref.quality.get("n_stale", 0), ref.quality.get("n_left_out", 0))
         ref = cached.with_options(refresh_cache=True)(params, zips, settings)
         reused = False
-    try:
-        forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
-    except SnapshotNotFound:
-        get_run_logger().warning("cached ingest %s lost its snapshot; fetching again",
-                                 ref.snapshot_id)
-        ref = cached.with_options(refresh_cache=True)(params, zips, settings)
-        forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
-        reused = False
+    fresh = _FRESH.pop((flow_run.id, ref.snapshot_id), None)
+    if fresh is not None and not reused:
+        forecast, sha = fresh, ref.sha256
+    else:
+        try:
+            forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+        except SnapshotNotFound:
+            get_run_logger().warning("cached ingest %s lost its snapshot; fetching again",
+                                     ref.snapshot_id)
+            ref = cached.with_options(refresh_cache=True)(params, zips, settings)
+            forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+            reused = False
+        sha = snap.sha256
     forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
     lines = list(ref.log_lines)
     if reused:
@@ -177,7 +206,7 @@ def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> in
                         "time)")
     return ingest.Ingest(forecast=forecast, issue_time=sources.to_utc(ref.issue_time),
                          snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
-                         sha256=snap.sha256)
+                         sha256=sha)
 
 
 def _replay(replay: str, settings: Settings) -> tuple[run.RunParams | None, dict | None,
@@ -198,8 +227,7 @@ def _replay(replay: str, settings: Settings) -> tuple[run.RunParams | None, dict
 # -- review hand-off ---------------------------------------------------------------------
 
 
-@task(name="artifacts", cache_policy=NONE)
-def publish(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
+def _publish(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
             settings: Settings) -> str:
     """A table of slots with their truthfulness, and a markdown summary linking to the sheet."""
     true_share = assignments.groupby("slot_id")["fits"].mean()
@@ -235,6 +263,9 @@ def publish(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
     made = create_markdown_artifact("\n".join(lines), key=artifact_key("run", summary["window"]),
                                     description=f"Run {summary['run_id']}")
     return str(made)
+
+
+publish = _task(_publish, "artifacts")
 
 
 # -- the flow ----------------------------------------------------------------------------
