@@ -10,7 +10,6 @@ the squared distances (tslearn's inertia definition).
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import machine_info as _machine_info  # noqa: E402
 
 from pipeline.cluster import DTWKMeans, cdist_dtw  # noqa: E402
 from pipeline.cluster._lloyd import dedup_rows, kmeans_plusplus  # noqa: E402
@@ -117,33 +118,10 @@ def score(X, centers, window):
 def machine_info():
     """CPU, memory and library versions."""
     import dtaidistance
-    import numba
     import sklearn
     import tslearn
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_model": cpu,
-        "logical_cores": psutil.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 2),
-        "load_avg_at_start": os.getloadavg(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.config.NUMBA_NUM_THREADS,
-        "scikit_learn": sklearn.__version__,
-        "tslearn": tslearn.__version__,
-        "dtaidistance": dtaidistance.__version__,
-    }
+    return _machine_info(scikit_learn=sklearn, tslearn=tslearn, dtaidistance=dtaidistance)
 
 
 _COMPILE_SNIPPET = """

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_cluster import VARIABLES, weather_series  # noqa: E402
+from machine import machine_info as _machine_info  # noqa: E402
 
 from pipeline.cluster import DTWKMeans  # noqa: E402
 from pipeline.cluster.partitioned import fit_partitioned  # noqa: E402
@@ -81,28 +81,7 @@ def machine_info() -> dict[str, Any]:
     import dask
     import distributed
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_model": cpu,
-        "logical_cores": psutil.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 2),
-        "load_avg_at_start": os.getloadavg(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.config.NUMBA_NUM_THREADS,
-        "dask": dask.__version__,
-        "distributed": distributed.__version__,
-    }
+    return _machine_info(dask=dask, distributed=distributed)
 
 
 def timed_fit(fit, label: str) -> tuple[DTWKMeans, dict[str, Any]]:
