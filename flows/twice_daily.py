@@ -145,15 +145,20 @@ def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame, settings: Settin
     fetch_part = fetch.with_options(retries=flows.ingest_retries,
                                     retry_delay_seconds=flows.ingest_retry_delays_s,
                                     timeout_seconds=flows.ingest_timeout_s)
-    futures = fetch_part.map(
-        unmapped(params.source), parts, unmapped(params.issue_time), unmapped(params.seed),
-        unmapped(params.horizon_hours), unmapped(params.path), unmapped(settings.sources),
-    )
+    same = (params.source, params.issue_time, params.seed, params.horizon_hours, params.path,
+            settings.sources)
+    if len(parts) == 1:  # in this thread, where the timeout can interrupt the call
+        outcomes = [_outcome(lambda: fetch_part(same[0], parts[0], *same[1:]))]
+    else:  # one task per partition, side by side (on the Dask workers with a DaskTaskRunner)
+        futures = fetch_part.map(unmapped(same[0]), parts, *(unmapped(x) for x in same[1:]))
+        outcomes = [_outcome(future.result) for future in futures]
     raws, failed = [], []
-    for part, future in zip(parts, futures, strict=True):
+    for part, (raw_part, error) in zip(parts, outcomes, strict=True):
         where = f"ZIPs {part['zip'].iloc[0]}–{part['zip'].iloc[-1]}"
         try:
-            raws.append(future.result())
+            if error is not None:
+                raise error
+            raws.append(raw_part)
         except sources.UnknownSource:
             raise
         except Exception as err:  # noqa: BLE001 - any failure: fall back, loudly
@@ -167,6 +172,13 @@ def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame, settings: Settin
     _FRESH[(flow_run.id, got.snapshot_id)] = got.forecast
     return IngestRef(got.snapshot_id, got.issue_time.isoformat(), got.quality, got.log_lines,
                      got.sha256, failed, flow_run.id)
+
+
+def _outcome(call) -> tuple[pd.DataFrame | None, BaseException | None]:  # type: ignore[no-untyped-def]
+    try:
+        return call(), None
+    except Exception as err:  # noqa: BLE001 - sorted out by the caller
+        return None, err
 
 
 def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> ingest.Ingest:
