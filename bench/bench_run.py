@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# measure the whole job every time: no reuse of a cached ingest of the same issue time
+os.environ.setdefault("ZIPCAST_FLOWS__INGEST_CACHE_HOURS", "0")
 
 
 def machine() -> dict:
