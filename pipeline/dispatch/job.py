@@ -20,6 +20,7 @@ exclusive lock.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch.channels import make_channel
@@ -136,9 +137,39 @@ def _flock(path: Path, exclusive: bool, busy: str) -> Iterator[None]:
         os.close(fd)
 
 
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a lock file's name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 @contextmanager
-def run_lock(data_dir: Path, run_id: str, *, shared: bool = False) -> Iterator[None]:
-    """The run's dispatch lock (flock: released by the kernel if the process dies).
+def _pg_lock(db_url: str | None, name: str, exclusive: bool, busy: str) -> Iterator[None]:
+    """On PostgreSQL, also take the advisory lock for ``name`` without waiting, on a
+    connection held for the duration (the server releases it if the process or host dies),
+    so dispatchers on *different machines* exclude each other too. Elsewhere: nothing."""
+    if not db_url or not db_url.startswith("postgresql"):
+        yield
+        return
+    suffix = "" if exclusive else "_shared"
+    key = advisory_key(name)
+    with get_engine(db_url).connect() as connection:
+        got = connection.execute(text(f"SELECT pg_try_advisory_lock{suffix}(:k)"),
+                                 {"k": key}).scalar()
+        connection.commit()
+        if not got:
+            raise DispatchBusy(busy)
+        try:
+            yield
+        finally:
+            connection.execute(text(f"SELECT pg_advisory_unlock{suffix}(:k)"), {"k": key})
+            connection.commit()
+
+
+@contextmanager
+def run_lock(data_dir: Path, run_id: str, *, shared: bool = False,
+             db_url: str | None = None) -> Iterator[None]:
+    """The run's dispatch lock (flock: released by the kernel if the process dies; on
+    PostgreSQL ``db_url`` also an advisory lock, which holds across machines).
 
     Exclusive (default) for whatever plans, reconciles and may send the whole run:
     :func:`dispatch` and :func:`~pipeline.dispatch.partitions.prepare`. Shared for a
@@ -149,7 +180,7 @@ def run_lock(data_dir: Path, run_id: str, *, shared: bool = False) -> Iterator[N
     busy = (f"run {run_id} is being prepared or dispatched (lock {path}); wait for it to "
             f"finish" if shared else
             f"another dispatcher is sending run {run_id} (lock {path}); wait for it to finish")
-    with _flock(path, not shared, busy):
+    with _flock(path, not shared, busy), _pg_lock(db_url, path.name, not shared, busy):
         yield
 
 
@@ -384,7 +415,7 @@ def dispatch(settings: Settings, run_id: str | None = None, *, dry_run: bool = F
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as db:
         run_id = pick_run(db, run_id).id
-    with run_lock(settings.data_dir, run_id), factory() as db:
+    with run_lock(settings.data_dir, run_id, db_url=settings.db_url), factory() as db:
         channels = Channels(settings, run_id, dry_run, channel_factory, sleep)
         try:
             result = prepare_run(db, run_id, settings, channels, now=now, progress=progress)

@@ -63,6 +63,7 @@ from pipeline.dispatch.job import (
     DispatchBusy,
     DispatchResult,
     _flock,
+    _pg_lock,
     lock_path,
     outbox_path,
     pick_run,
@@ -82,13 +83,15 @@ def _utc_now() -> datetime:
 
 
 @contextmanager
-def partition_lock(data_dir: Path, run_id: str, part: int, n_parts: int) -> Iterator[None]:
+def partition_lock(data_dir: Path, run_id: str, part: int, n_parts: int, *,
+                   db_url: str | None = None) -> Iterator[None]:
     """What a send partition holds: the run's lock shared (no prepare or dispatch meanwhile)
-    and its own partition's exclusively (no second copy of it). Raises DispatchBusy."""
+    and its own partition's exclusively (no second copy of it); on PostgreSQL also as
+    advisory locks, across machines. Raises DispatchBusy."""
     path = lock_path(data_dir, run_id, f".part-{part}-of-{n_parts}")
-    with run_lock(data_dir, run_id, shared=True), _flock(
-            path, True, f"partition {part} of {n_parts} of run {run_id} is already sending "
-                        f"(lock {path})"):
+    busy = f"partition {part} of {n_parts} of run {run_id} is already sending (lock {path})"
+    with run_lock(data_dir, run_id, shared=True, db_url=db_url), _flock(path, True, busy), \
+            _pg_lock(db_url, path.name, True, busy):
         yield
 
 
@@ -125,7 +128,7 @@ def prepare(settings: Settings, run_id: str | None = None, *,
     factory = sessionmaker(get_engine(settings.db_url), expire_on_commit=False)
     with factory() as db:
         run_id = pick_run(db, run_id).id
-    with run_lock(settings.data_dir, run_id), factory() as db:
+    with run_lock(settings.data_dir, run_id, db_url=settings.db_url), factory() as db:
         channels = Channels(settings, run_id, dry_run, channel_factory)
         try:
             return prepare_run(db, run_id, settings, channels, now=now, progress=progress)
@@ -170,7 +173,8 @@ def send_partition(settings: Settings, run_id: str, part: int, n_parts: int, *,
     # no migrate: the prepare did it, and Alembic's global context is not thread-safe (a
     # thread task runner starts the partitions side by side in one process)
     factory = sessionmaker(get_engine(settings.db_url), expire_on_commit=False)
-    with partition_lock(settings.data_dir, run_id, part, n_parts), factory() as db:
+    with partition_lock(settings.data_dir, run_id, part, n_parts, db_url=settings.db_url), \
+            factory() as db:
         run = pick_run(db, run_id)
         result = DispatchResult(run.id, run.window, dry_run, gate="",
                                 partition=(part, n_parts))

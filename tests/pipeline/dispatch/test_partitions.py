@@ -283,6 +283,31 @@ def test_partitions_at_once_on_postgresql(tmp_path, postgres_url):
     assert not [r for r in rows(settings) if r[3] in ("pending", "sending") and r[2]]
 
 
+@pytest.mark.postgres
+def test_locks_hold_across_machines_on_postgresql(tmp_path, postgres_url):
+    """Two machines (each its own lock files) on one PostgreSQL: the advisory locks exclude a
+    second dispatcher of the run, a second copy of a partition, and a prepare beside
+    partitions; partitions side by side are fine; everything is released on exit."""
+    a, b = tmp_path / "host-a", tmp_path / "host-b"
+    with run_lock(a, RUN_ID, db_url=postgres_url):
+        with pytest.raises(DispatchBusy, match="another dispatcher"), \
+                run_lock(b, RUN_ID, db_url=postgres_url):
+            pass
+        with pytest.raises(DispatchBusy, match="prepared"), \
+                partition_lock(b, RUN_ID, 1, N, db_url=postgres_url):
+            pass
+    with partition_lock(a, RUN_ID, 0, N, db_url=postgres_url), \
+            partition_lock(b, RUN_ID, 1, N, db_url=postgres_url):
+        with pytest.raises(DispatchBusy, match="partition 0 of 3"), \
+                partition_lock(b, RUN_ID, 0, N, db_url=postgres_url):
+            pass
+        with pytest.raises(DispatchBusy, match="another dispatcher"), \
+                run_lock(b, RUN_ID, db_url=postgres_url):
+            pass
+    with run_lock(b, RUN_ID, db_url=postgres_url):  # all released
+        pass
+
+
 def test_a_claim_is_atomic(split):
     prepare(split, dry_run=True, now=NOW)
     engine = get_engine(split.db_url)
