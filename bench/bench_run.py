@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -29,19 +29,12 @@ os.environ.setdefault("ZIPCAST_FLOWS__INGEST_CACHE_HOURS", "0")
 
 
 def machine() -> dict:
-    import numba
-    import numpy
+    """The machine (see bench/machine.py) and the commit measured."""
+    from machine import machine_info
 
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )
-    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem,
-            "python": platform.python_version(), "numpy": numpy.__version__,
-            "numba": numba.__version__, "platform": platform.platform(), "git_commit": commit}
+    return {**machine_info(), "git_commit": commit}
 
 
 def main() -> None:

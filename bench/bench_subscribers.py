@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -32,12 +31,9 @@ TARGET_S = 60.0
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform(),
-            "load_avg_at_start": list(os.getloadavg())}
+    from machine import machine_info
+
+    return machine_info()
 
 
 def timed(fn, *args, **kwargs):
