@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+from flows.env import quiet_prefect  # noqa: E402
+
+quiet_prefect()
 # measure the whole job every time: no reuse of a cached ingest of the same issue time
 os.environ.setdefault("ZIPCAST_FLOWS__INGEST_CACHE_HOURS", "0")
 

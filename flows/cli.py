@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Annotated
 
 import typer
 
+from flows.env import quiet_prefect
 from flows.subscribers_cli import subscribers
 
 app = typer.Typer(
@@ -16,15 +16,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _quiet_prefect(verbose: bool) -> None:
-    """Set Prefect's environment before it is imported (analytics off, logs to taste)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # the embedded server can take ~30 s to start on a busy 2-core machine (default limit 20 s)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 @app.command("run")
@@ -65,7 +56,7 @@ def run_command(
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the twice-daily job once: forecasts → slots, stored under data/runs/<run_id>/."""
-    _quiet_prefect(verbose)
+    quiet_prefect(verbose)
     from flows.runners import with_runner
     from flows.twice_daily import twice_daily
     from pipeline.settings import get_settings
@@ -250,7 +241,7 @@ def serve_command(
     Uses Prefect's embedded server unless PREFECT_API_URL points at one (`prefect server
     start`). Times and the Dask cluster come from ZIPCAST_FLOWS__* settings.
     """
-    _quiet_prefect(verbose)
+    quiet_prefect(verbose)
     from flows.serve import describe, serve
     from pipeline.settings import get_settings
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from flows.env import quiet_prefect
+
 # Tests never write into the repo's data/: every session gets its own data folder.
 _DATA = Path(tempfile.mkdtemp(prefix="zipcast-test-data-"))
 os.environ.setdefault("ZIPCAST_DATA_DIR", str(_DATA))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+quiet_prefect()
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_FORECASTS = SHARED / "data" / "real-forecasts"
