@@ -22,8 +22,7 @@ def publish_gate(settings: Settings, run_id: str, now: datetime) -> dict[str, An
     (progress); the same words as the sheet's banner."""
     state = notify.gate_now(settings, run_id, now)
     total = len(state.approved) + len(state.pending)
-    window = run_id.split("-")[1] if run_id.count("-") >= 2 else "run"
-    key = artifact_key("gate", window)
+    key = artifact_key("gate", state.window)
     url = notify.sheet_url(settings, run_id)
     set_by = f" (set by {state.policy_set_by})" if state.policy_set_by else " (default)"
     create_markdown_artifact(

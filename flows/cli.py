@@ -190,6 +190,7 @@ def dispatch_command(
     from pipeline.dispatch.job import DispatchBusy, RunMissing, dispatch
     from pipeline.dispatch.job import report as delivery_report
     from pipeline.settings import get_settings
+    from pipeline.sources import to_utc
 
     settings = get_settings()
     console = Console()
@@ -207,10 +208,7 @@ def dispatch_command(
             totals = frame.groupby("status")["n"].sum()
             console.print(", ".join(f"{n:,} {s}" for s, n in totals.items()) or "")
             return
-        moment = None
-        if now is not None:
-            parsed = datetime.fromisoformat(now)
-            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        moment = to_utc(now).to_pydatetime() if now is not None else None
         clock = (lambda: moment) if moment else (lambda: datetime.now(UTC))
         with console.status("dispatching…") as status:
             done = {"queued": 0, "sent": 0}

@@ -28,14 +28,14 @@ from pipeline.dispatch.partitions import merge_results, prepare, send_partition
 from pipeline.review import notify
 from pipeline.review.gate import open_runs
 from pipeline.settings import Settings, get_settings
+from pipeline.sources import to_utc
 
 
 def _clock(now: str | None):  # type: ignore[no-untyped-def]
     """The wall clock, or a fixed moment (rehearsals, tests)."""
     if now is None:
         return lambda: datetime.now(UTC)
-    moment = datetime.fromisoformat(now)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = to_utc(now).to_pydatetime()
     return lambda: moment
 
 

@@ -56,8 +56,7 @@ class _Step:
         return self.task(*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
 
 
-def _task(fn, name: str, **options) -> _Step:  # type: ignore[no-untyped-def]
-    return _Step(fn, name, **options)
+_task = _Step
 
 
 load_zips = _task(geo.load_zips, "gazetteer")
@@ -185,40 +184,39 @@ def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> in
     """The cached ingest, fetched again when the cached one was incomplete or is gone."""
     from prefect.runtime import flow_run
 
+    log = get_run_logger()
     cached = ingest_forecasts.with_options(
         cache_expiration=timedelta(hours=settings.flows.ingest_cache_hours))
     if not settings.flows.ingest_cache_hours:
         cached = cached.with_options(refresh_cache=True)
     ref = cached(params, zips, settings)
-    reused = ref.made_by != flow_run.id
-    if reused and not ref.complete:
-        get_run_logger().warning(
-            "cached ingest %s was incomplete (%s failed partitions, %s stale and %s left-out "
-            "ZIPs); fetching again", ref.snapshot_id, len(ref.failed_partitions),
-            ref.quality.get("n_stale", 0), ref.quality.get("n_left_out", 0))
+    if ref.made_by != flow_run.id:  # from the cache: use it if it is whole and still there
+        if ref.complete:
+            try:
+                forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+                lines = [f"reusing the ingest of {ref.snapshot_id} (cached by source and "
+                         "issue time)", *ref.log_lines]
+                return _ingested(ref, forecast, zips, lines, snap.sha256)
+            except SnapshotNotFound:
+                log.warning("cached ingest %s lost its snapshot; fetching again",
+                            ref.snapshot_id)
+        else:
+            log.warning("cached ingest %s was incomplete (%s failed partitions, %s stale and "
+                        "%s left-out ZIPs); fetching again", ref.snapshot_id,
+                        len(ref.failed_partitions), ref.quality.get("n_stale", 0),
+                        ref.quality.get("n_left_out", 0))
         ref = cached.with_options(refresh_cache=True)(params, zips, settings)
-        reused = False
-    fresh = _FRESH.pop((flow_run.id, ref.snapshot_id), None)
-    if fresh is not None and not reused:
-        forecast, sha = fresh, ref.sha256
-    else:
-        try:
-            forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
-        except SnapshotNotFound:
-            get_run_logger().warning("cached ingest %s lost its snapshot; fetching again",
-                                     ref.snapshot_id)
-            ref = cached.with_options(refresh_cache=True)(params, zips, settings)
-            forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
-            reused = False
-        sha = snap.sha256
+    # fetched by this flow run, in this process: the rows are at hand, no re-read
+    forecast = _FRESH.pop((flow_run.id, ref.snapshot_id))
+    return _ingested(ref, forecast, zips, list(ref.log_lines), ref.sha256)
+
+
+def _ingested(ref: IngestRef, forecast: pd.DataFrame, zips: pd.DataFrame, lines: list[str],
+              sha256: str) -> ingest.Ingest:
     forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
-    lines = list(ref.log_lines)
-    if reused:
-        lines.insert(0, f"reusing the ingest of {ref.snapshot_id} (cached by source and issue "
-                        "time)")
     return ingest.Ingest(forecast=forecast, issue_time=sources.to_utc(ref.issue_time),
                          snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
-                         sha256=sha)
+                         sha256=sha256)
 
 
 def _replay(replay: str, settings: Settings) -> tuple[run.RunParams | None, dict | None,
@@ -239,13 +237,12 @@ def _replay(replay: str, settings: Settings) -> tuple[run.RunParams | None, dict
 # -- review hand-off ---------------------------------------------------------------------
 
 
-def _publish(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
-            settings: Settings) -> str:
+def _publish(summary: dict[str, Any], run_slots: list, settings: Settings) -> str:
     """A table of slots with their truthfulness, and a markdown summary linking to the sheet."""
-    true_share = assignments.groupby("slot_id")["fits"].mean()
+    per_slot = summary["truthfulness"]["per_slot"]
     rows = [{"slot": s.slot_id, "name": s.name, "ZIPs": s.n_zips,
              "states": ", ".join(list(s.states)[:6]),
-             "truthfulness": f"{true_share.get(s.slot_id, 0.0):.1%}",
+             "truthfulness": f"{per_slot.get(s.slot_id, 0.0):.1%}",
              "draft message": s.draft_message} for s in run_slots]
     create_table_artifact(rows, key=artifact_key("slots", summary["window"]),
                           description=f"Slots of {summary['run_id']}: the automatic statement "
@@ -309,14 +306,12 @@ def twice_daily(
     store.migrate(settings.db_url)
     if issue_time is None and not replay:
         # this hour of the *scheduled* start, so a crashed run retried later is the same run
-        started = pd.Timestamp(str(flow_run.scheduled_start_time or pd.Timestamp.now("UTC")))
-        issue_time = (started.tz_convert("UTC") if started.tzinfo else
-                      started.tz_localize("UTC")).floor("h").isoformat()
-    replayed = original = None
-    if replay:
-        params_of_run, original, replayed = _replay(replay, settings)
-    if original is not None and params_of_run is not None:
-        params = params_of_run
+        started = flow_run.scheduled_start_time or pd.Timestamp.now("UTC")
+        issue_time = sources.to_utc(str(started)).floor("h").isoformat()
+    replayed_params, original, replayed = (_replay(replay, settings) if replay
+                                           else (None, None, None))
+    if replayed_params is not None:  # a stored run: its own parameters
+        params = replayed_params
     else:
         if replayed is not None:  # the snapshot says which source and issue time
             source, issue_time = replayed.snapshot_id.split("/")[0], replayed.issue_time.isoformat()
@@ -407,7 +402,7 @@ def twice_daily(
     if original is not None:
         _report_replay(summary)
     else:
-        _hand_over(summary, run_slots, assignments, settings,
+        _hand_over(summary, run_slots, settings,
                    notify_editors and not replay)
     display.finish(summary, run_slots)
     return summary
@@ -428,13 +423,13 @@ def _report_replay(summary: dict[str, Any]) -> None:
                                "; ".join(verdict["differences"]))
 
 
-def _hand_over(summary: dict[str, Any], run_slots: list, assignments: pd.DataFrame,
-               settings: Settings, tell: bool) -> None:
+def _hand_over(summary: dict[str, Any], run_slots: list, settings: Settings,
+               tell: bool) -> None:
     """Artifacts for Prefect; mail for the editors; an alert when the run itself is late."""
     from prefect.runtime import deployment
 
     log = get_run_logger()
-    publish(summary, run_slots, assignments, settings)
+    publish(summary, run_slots, settings)
     publish_gate(settings, summary["run_id"], datetime.now(UTC))
     if not tell:
         return

@@ -31,6 +31,7 @@ class Gate:
     """The gate of one run at one moment."""
 
     run_id: str
+    window: str
     send_at: datetime
     policy: str  # hold, automatic
     policy_set_by: str | None  # None: the default from settings
@@ -89,7 +90,7 @@ def gate_of(db: Session, run: Run, review: ReviewSettings, now: datetime) -> Gat
                                       Message.status == "approved"))}
     row = db.get(RunGate, run.id)
     send_at = send_time(run, review)
-    return Gate(run_id=run.id, send_at=send_at,
+    return Gate(run_id=run.id, window=run.window, send_at=send_at,
                 policy=row.policy if row else review.unapproved_policy,
                 policy_set_by=row.updated_by if row else None,
                 approved=frozenset(approved), pending=frozenset(set(ids.values()) - approved),
@@ -118,12 +119,12 @@ def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=
     """The runs dispatch still works on: per window, the newest national run issued within
     ``lookback`` (a morning run's last time zones get their message many hours after issue), or
     the newest run of some states when there is no national one. Replays never go out."""
+    def rank(run: Run) -> tuple[bool, datetime, datetime]:
+        return (not (run.params or {}).get("states"), utc(run.issue_time), utc(run.created_at))
+
     best: dict[str, Run] = {}
     for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback,
                                             Run.status != "replay")):
-        rank = (not (run.params or {}).get("states"), utc(run.issue_time), utc(run.created_at))
-        held = best.get(run.window)
-        if held is None or rank > (not (held.params or {}).get("states"),
-                                   utc(held.issue_time), utc(held.created_at)):
+        if run.window not in best or rank(run) > rank(best[run.window]):
             best[run.window] = run
     return sorted(best.values(), key=lambda r: (utc(r.issue_time), r.window))

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.dispatch.channels.base import Channel, Outgoing, PermanentError, TransientError
+from pipeline.dispatch.job import pick_run
 from pipeline.review.gate import Gate, gate_of, open_runs, send_time, utc
 from pipeline.review.models import Editor, Notice
 from pipeline.settings import Settings
@@ -182,9 +183,7 @@ def sheet_ready(settings: Settings, summary: dict[str, Any], *,
     the next dispatch's :func:`retry_unsent` tries again too)."""
     run_id = summary["run_id"]
     with Session(get_engine(settings.db_url)) as db:
-        run = db.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} is not stored")
+        run = pick_run(db, run_id)
         due = send_time(run, settings.review)
         to = editor_addresses(db, settings)
     truth = summary.get("truthfulness", {})
@@ -295,9 +294,7 @@ def late_run(settings: Settings, run_id: str, now: datetime, *,
              channel_factory: Callable[[Settings], Channel] = _email_channel) -> Sent | None:
     """Alert leads and on-call (once) when a run is stored after its own send time."""
     with Session(get_engine(settings.db_url)) as db:
-        run = db.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} is not stored")
+        run = pick_run(db, run_id)
         due = send_time(run, settings.review)
         to = editor_addresses(db, settings, leads_only=True)
     if now <= due:
@@ -314,7 +311,5 @@ def late_run(settings: Settings, run_id: str, now: datetime, *,
 def gate_now(settings: Settings, run_id: str, now: datetime) -> Gate:
     """The gate of ``run_id`` now (for Prefect's gate artifact)."""
     with Session(get_engine(settings.db_url)) as db:
-        run = db.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} is not stored")
+        run = pick_run(db, run_id)
         return gate_of(db, run, settings.review, now)
