@@ -72,6 +72,12 @@ class RunDisplay:
             f"{'reached' if truth['reached_target'] else 'NOT reached'}); states below "
             f"{truth['state_floor']:.0%}: {floor}; automatic messages: {truth['n_automatic']:,}"
         )
+        bound = truth.get("upper_bound")
+        if bound:
+            self.console.print(
+                f"upper bound: no {bound['k']} slots can be true for more than "
+                f"{bound['value']:.1%} under this rule"
+                + ("" if bound["converged"] else " (LP cut short: a looser bound)"))
         if summary["baselines"]:
             self.console.print("baselines at the same slot count: " + ", ".join(
                 f"{k} {v['truthfulness']:.1%}" for k, v in summary["baselines"].items()))

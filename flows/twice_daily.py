@@ -74,11 +74,12 @@ tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
 
 
 def _cluster(series, zip_fact_rows, states_of, params, rules, *, on_slot, n_jobs,  # type: ignore[no-untyped-def]
-         address) -> run.Clustering:
+         address, bound_seconds) -> run.Clustering:
     """Plan the slots; on the flow's Dask cluster when there is one."""
     with dask_client(address) as client:
         return run.cluster_locations(series, zip_fact_rows, states_of, params, rules,
-                                     on_slot=on_slot, n_jobs=n_jobs, client=client)
+                                     on_slot=on_slot, n_jobs=n_jobs, client=client,
+                                     bound_seconds=bound_seconds)
 
 
 plan = _task(_cluster, "cluster")
@@ -249,7 +250,7 @@ def _publish(summary: dict[str, Any], run_slots: list, settings: Settings) -> st
                                       "is true for this share of each slot's ZIPs")
     url = notify.sheet_url(settings, summary["run_id"])
     truth = summary.get("truthfulness", {})
-    under = truth.get("states_under_floor") or []
+    under = truth.get("states_below_floor") or []
     lines = [
         f"# {summary['window'].title()} run `{summary['run_id']}`",
         "",
@@ -346,13 +347,15 @@ def twice_daily(
     states_of = zips["state"].to_numpy()
     with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
         clustering = plan(series, zip_fact_rows, states_of, params, settings.truth,
-                          on_slot=tick, n_jobs=settings.cluster_jobs, address=dask_address())
+                          on_slot=tick, n_jobs=settings.cluster_jobs, address=dask_address(),
+                          bound_seconds=settings.bound_seconds)
         s.detail = (f"{len(clustering.statements)} slots, truthfulness "
-                    f"{clustering.truth:.1%} (target {params.target_truth:.0%})")
+                    f"{clustering.truth:.1%} (target {params.target_truth:.0%}; at most "
+                    f"{clustering.bound.value:.1%} with {clustering.bound.k} slots)")
     scores = {}
     if with_baselines:
         with clock.step("baselines") as s:
-            scores = baselines(clustering, zip_fact_rows, settings.truth, series.step_hours)
+            scores = baselines(clustering, zip_fact_rows, settings.truth)
             s.detail = ", ".join(f"{k} {v['truthfulness']:.1%}" for k, v in scores.items())
     with clock.step("slots") as s:
         follows = ((original or {}).get("summary") or {}).get("previous_run_id")

@@ -79,21 +79,32 @@ class FactRules(BaseModel):
 
 
 class TruthRules(BaseModel):
-    """When is a slot's message true for a member? NWS zone-combination practice.
+    """When is a slot's message true for a member? Every claim it makes must hold.
 
-    A member fits when its high and low are each within ``temperature_tolerance_f`` of the
-    slot's stated value (a stated range is at most ``stated_range_f`` wide), it has the same
-    precipitation yes/no and type, its onset is within ``onset_tolerance_h`` (coarser steps:
-    ``onset_tolerance_coarse_h``), the same wind category, and no hazard the slot leaves out.
+    A member fits when its high lies in the stated range widened by ``temperature_slack_f`` on
+    each side (a stated range is at most ``stated_range_f`` wide; "near 71°F" is 69–73), the
+    same for its low; dry means dry, otherwise the same precipitation type with onset within
+    ``onset_tolerance_h`` of the stated time (``onset_tolerance_coarse_h`` for 3-hourly or
+    coarser data); the same wind category; the same sky category when sky is stated; and
+    hazards both ways (every stated hazard holds, every hazard it has is stated). Numbers are
+    whole °F and hours, so stated values are whole numbers and the search is exact.
     """
 
-    temperature_tolerance_f: float = 5.0
-    stated_range_f: float = 5.0
-    onset_tolerance_h: float = 2.0
-    onset_tolerance_coarse_h: float = 3.0  # for 3-hourly (or coarser) data
-    hazard_min_share: float = 0.05  # a slot states a hazard held by at least this share
-    state_floor: float = 0.85  # a state below this is flagged even if the nation is fine
-    target: float = 0.95  # --target-truth default
+    temperature_slack_f: float = Field(default=2.0, ge=0)
+    stated_range_f: float = Field(default=5.0, ge=0)
+    onset_tolerance_h: float = Field(default=2.0, ge=0)
+    onset_tolerance_coarse_h: float = Field(default=3.0, ge=0)  # 3-hourly (or coarser) data
+    state_floor: float = Field(default=0.85, ge=0, le=1)  # a state below is flagged
+    target: float = Field(default=0.97, ge=0, le=1)  # --target-truth default
+
+    @field_validator("temperature_slack_f", "stated_range_f", "onset_tolerance_h",
+                     "onset_tolerance_coarse_h")
+    @classmethod
+    def _whole(cls, value: float) -> float:
+        if value != int(value):
+            raise ValueError("must be a whole number (°F or hours): messages state whole "
+                             f"numbers, so a slack of {value} cannot be said")
+        return value
 
 
 class ReviewSettings(BaseModel):
@@ -179,6 +190,10 @@ class Settings(BaseSettings):
     cluster_max_iter: int = Field(default=20, gt=0)
     cluster_n_init: int = Field(default=1, gt=0)
     cluster_jobs: int | None = None
+    # the LP upper bound on truthfulness at the run's slot count (pipeline.truth.bound), whose
+    # statements the planner chooses from: a safety-net time limit (the bound stays valid when
+    # cut short, but the plan may then differ between reruns)
+    bound_seconds: float = Field(default=300.0, gt=0)
     windows: dict[str, WindowSpec] = Field(default_factory=_default_windows)
     scales: dict[str, VariableScale] = Field(default_factory=_default_scales)
 

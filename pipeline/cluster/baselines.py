@@ -45,11 +45,11 @@ def baseline_labels(
 
 def score_baselines(
     groupings: dict[str, np.ndarray], facts: FactArrays, weights: np.ndarray | None,
-    rules: TruthRules, step_hours: int,
+    rules: TruthRules,
 ) -> dict[str, dict[str, Any]]:
     """Truthfulness and slot count of each baseline grouping."""
     out = {}
     for name, labels in groupings.items():
-        truth, _ = score_grouping(labels, facts, weights, rules, step_hours)
+        truth, _ = score_grouping(labels, facts, weights, rules)
         out[name] = {"truthfulness": truth, "n_slots": int(len(np.unique(labels)))}
     return out

@@ -1,31 +1,37 @@
-"""Truthful slot planning: the fewest slots whose messages are true for the most subscribers.
+"""Truthful slot planning: the slots whose messages are true for the most subscribers.
 
 Clustering raw shapes is not enough: a slot's message must be *true* for each member
-(:mod:`pipeline.truth`). The method works in two passes.
+(:mod:`pipeline.truth`). The method works in three passes.
 
 1. **Cover by what messages say.** Greedily add the slot statement (high and low ranges,
    precipitation type and onset, wind, hazards) that fits the most not-yet-covered subscriber
-   weight — :func:`pipeline.truth.best_statement` finds it exactly with prefix sums. ZIPs in
-   states under the floor weigh more, so no state is left behind. Stop at the target (the
-   fewest slots that reach it) or at the editors' budget.
-2. **Shape by DTW.** Many ZIPs fit several statements. Each joins, among the slots that fit
+   weight -- :class:`pipeline.truth.StatementSearch` finds it exactly with prefix sums. ZIPs
+   in states under the floor weigh more, so no state is left behind. Stop at the target (the
+   fewest slots that reach it) or at the editors' budget: that sets the slot count k.
+2. **Choose the best k.** Column generation for the LP upper bound at k
+   (:mod:`pipeline.truth.bound`) collects the statements that matter; a small integer program
+   over them, the greedy's and the baselines' (:mod:`pipeline.cluster.select`) picks the best
+   k. Greedy maximum coverage stops where one more set helps most and pays for its early
+   choices; the program does not, and its result sits next to the bound it is judged by.
+3. **Shape by DTW.** Many ZIPs fit several statements. Each joins, among the slots that fit
    it, the one whose DTW barycenter (banded DBA, :class:`DTWKMeans`) is nearest: same facts,
    and the same shape of the day and timing. ZIPs that fit no slot join the nearest slot by DTW
-   and are flagged for an automatic factual message of their own.
+   and are flagged for an automatic factual message of their own. A slot states its sky when
+   every member that chose it and fits it shares one.
 
 With a Dask ``client`` (:func:`plan_slots`) the DTW work runs on its workers -- the DTW-only
 baseline fit partitioned (:func:`~pipeline.cluster.fit_partitioned`), the slots' barycenters
 as worker tasks (a slot with at least ``PARTITION_MIN_ROWS`` members partitioned in turn), the
 DTW from every ZIP to the barycenters in scattered row blocks
 (:mod:`pipeline.cluster.partitioned`) -- and the plan is bit-identical to the single-process
-one. The statement search (greedy cover, refinement) stays in this process.
+one. The statement search stays in this process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,8 +44,18 @@ from pipeline.cluster.partitioned import (
     fit_partitioned,
     own_center_dtw,
 )
+from pipeline.cluster.select import plan_value, select_statements
 from pipeline.settings import TruthRules
-from pipeline.truth import FactArrays, Statement, best_statement, fits
+from pipeline.truth import (
+    SKY_CATEGORIES,
+    CoverageBound,
+    FactArrays,
+    Statement,
+    StatementPool,
+    StatementSearch,
+    best_statement,
+    fits,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -66,6 +82,7 @@ class SlotPlan:
     coverage_curve: list[float] = field(default_factory=list)  # truth after each slot added
     chosen_from: str = "greedy"  # which statement set won: greedy, kmeans_raw or dtw_kmeans
     baseline_groupings: dict[str, np.ndarray] = field(default_factory=dict)
+    bound: CoverageBound | None = None  # the LP bound at len(statements) slots
 
 
 def _state_weights(
@@ -89,13 +106,21 @@ def _state_weights(
 
 
 def _score(fit_matrix: np.ndarray, w: np.ndarray, state_codes: np.ndarray,
-           floor: float) -> tuple[int, float]:
-    """(-states under the floor, weight that fits): compare plans floor first, then truth."""
+           floor: float) -> float:
+    """The plan's value (:func:`pipeline.cluster.select.plan_value`): weight made true, with
+    states under the floor weighing ``STATE_BOOST`` times up to their floor."""
+    return plan_value(np.asarray(fit_matrix.any(axis=1)), w, state_codes, floor, STATE_BOOST)
+
+
+def _meets(fit_matrix: np.ndarray, w: np.ndarray, state_codes: np.ndarray, target: float,
+           floor: float) -> bool:
+    """The national target and every state's floor hold."""
     fitting = fit_matrix.any(axis=1)
     n_states = int(state_codes.max()) + 1
     total = np.bincount(state_codes, weights=w, minlength=n_states)
     done = np.bincount(state_codes, weights=w * fitting, minlength=n_states)
-    return -int((done < floor * total - 1e-9).sum()), float(w[fitting].sum())
+    return bool(w[fitting].sum() >= target * w.sum() - 1e-9
+                and (done >= floor * total - 1e-9).all())
 
 
 def greedy_statements(
@@ -106,8 +131,8 @@ def greedy_statements(
     max_slots: int,
     target: float,
     rules: TruthRules,
-    step_hours: int,
     on_slot: Callable[[int, float], None] | None = None,
+    search: StatementSearch | None = None,
 ) -> tuple[list[Statement], np.ndarray, list[float]]:
     """Add statements until the target and state floor hold, the budget is spent, or no gain.
 
@@ -117,6 +142,7 @@ def greedy_statements(
     fit_matrix : ndarray of bool, shape (n_locations, n_slots)
     curve : truthfulness after each statement
     """
+    search = search or StatementSearch(facts, rules)
     covered = np.zeros(len(facts), dtype=bool)
     total = weights.sum()
     statements: list[Statement] = []
@@ -128,7 +154,11 @@ def greedy_statements(
                                   national_done)
         if national_done and not priority.any():
             break  # the target and every state's floor hold: the fewest slots that do
-        statement, mask = best_statement(facts, priority * ~covered, rules, step_hours)
+        residual = priority * ~covered
+        if not residual.any():
+            break
+        _, statement = search.best(residual)
+        mask = fits(facts, statement, rules)
         if not (mask & ~covered).any():
             break  # nothing left that a new statement can make true
         statements.append(statement)
@@ -137,7 +167,113 @@ def greedy_statements(
         curve.append(round(float(weights[covered].sum() / total), 4))
         if on_slot:
             on_slot(len(statements), curve[-1])
+    if not columns:
+        return [], np.zeros((len(facts), 0), dtype=bool), []
     return statements, np.stack(columns, axis=1), curve
+
+
+@dataclass
+class StatementPlan:
+    """The statement half of a plan (see :func:`plan_statements`)."""
+
+    statements: list[Statement]
+    fit_matrix: np.ndarray  # (n_locations, n_slots) bool
+    curve: list[float]  # the greedy's truthfulness after each slot
+    bound: CoverageBound  # at len(statements) slots
+    chosen_from: str  # "program", or the start it could not improve on
+    greedy_k: int
+    pool: StatementPool = field(repr=False)
+
+
+def plan_statements(
+    facts: FactArrays, states: np.ndarray, *, weights: np.ndarray | None = None,
+    max_slots: int = 60, target: float = 0.97, rules: TruthRules | None = None,
+    candidates_for: Callable[[int], dict[str, list[Statement]]] | None = None,
+    on_slot: Callable[[int, float], None] | None = None,
+    bound_rounds: int = 300, bound_seconds: float = 300.0,
+) -> StatementPlan:
+    """Greedy cover for k, then the best k statements of the pool, with the LP bound at k.
+
+    Truthfulness depends only on the statements (membership picks among fitting slots), so
+    this is also what a truthfulness-vs-slots curve needs, without the DTW work.
+
+    Parameters
+    ----------
+    candidates_for : callable, optional
+        ``k -> {name: statements}``: more plans to start from (the baselines').
+    bound_rounds, bound_seconds : column generation limits (rounds are deterministic; the
+        time limit is a safety net, and a bound cut short is still a bound)
+    """
+    rules = rules or TruthRules()
+    w = np.ones(len(facts)) if weights is None else np.asarray(weights, dtype=float)
+    _, codes = np.unique(states, return_inverse=True)
+    pool = StatementPool(facts, w, rules, groups=codes)
+    search = StatementSearch(facts, rules)
+    greedy, greedy_matrix, curve = greedy_statements(
+        facts, w, codes, max_slots=max_slots, target=target, rules=rules, on_slot=on_slot,
+        search=search)
+    if not greedy:
+        raise ValueError("no ZIP has the facts a statement needs (high and low)")
+    k = len(greedy)
+    starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
+    matrices = {name: greedy_matrix if name == "greedy" else _fit_matrix(facts, sts, rules)
+                for name, sts in starts.items()}
+    best = max(matrices, key=lambda n: (_score(matrices[n], w, codes, rules.state_floor),
+                                        n == "greedy"))
+    bound = pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
+    pool.add([s for sts in starts.values() for s in sts])
+    # Where the greedy met the target and every floor, the program keeps both (states under
+    # the floor weigh more, and a choice that breaks them is refused); elsewhere it maximises
+    # the truthfulness itself: measured on national runs, weighing states more there left as
+    # many states under the floor and cost up to a point nationally.
+    floors = _meets(matrices[best], w, codes, target, rules.state_floor)
+    boost = STATE_BOOST if floors else 1.0
+    statements = select_statements(pool, k, starts[best], floor=rules.state_floor,
+                                   boost=boost)
+    matrix = _fit_matrix(facts, statements, rules)
+    if floors and not _meets(matrix, w, codes, target, rules.state_floor):
+        statements, matrix = starts[best], matrices[best]
+    chosen = "program" if statements != starts[best] else best
+    # the fewest slots: while the target and floors hold with one slot fewer, drop one
+    while floors and len(statements) > 1:
+        fewer = select_statements(pool, len(statements) - 1,
+                                  _drop_weakest(statements, matrix, w),
+                                  floor=rules.state_floor, boost=boost)
+        fewer_matrix = _fit_matrix(facts, fewer, rules)
+        if not _meets(fewer_matrix, w, codes, target, rules.state_floor):
+            break
+        statements, matrix, chosen = fewer, fewer_matrix, "program"
+    if len(statements) != bound.k:
+        bound = pool.bound(len(statements), max_rounds=bound_rounds,
+                           time_limit_s=bound_seconds)
+    return StatementPlan(statements, matrix, curve, bound, chosen, k, pool)
+
+
+def _drop_weakest(statements: list[Statement], matrix: np.ndarray, w: np.ndarray
+                  ) -> list[Statement]:
+    """The statements without the one whose removal loses the least weight."""
+    count = matrix.sum(axis=1)
+    alone = [(w * (matrix[:, i] & (count == 1))).sum() for i in range(len(statements))]
+    drop = int(np.argmin(alone))
+    return statements[:drop] + statements[drop + 1:]
+
+
+def state_sky(
+    facts: FactArrays, statements: list[Statement], labels: np.ndarray, fit: np.ndarray,
+) -> list[Statement]:
+    """Each slot states the sky where every member that chose it, and fits it, shares one.
+
+    Stating the sky can only narrow a statement, so the search never does; here it costs
+    nothing: the members it is said to are exactly those it is true for.
+    """
+    out = []
+    for slot, statement in enumerate(statements):
+        rows = np.flatnonzero((labels == slot) & fit)
+        skies = np.unique(facts.sky[rows])
+        if len(rows) and len(skies) == 1 and skies[0] >= 0:
+            statement = replace(statement, sky=SKY_CATEGORIES[int(skies[0])])
+        out.append(statement)
+    return out
 
 
 def _barycenters(
@@ -185,7 +321,7 @@ def _fit_center(model: DTWKMeans, members: np.ndarray) -> np.ndarray:
 
 def _statement_sets(
     X: np.ndarray, facts: FactArrays, w: np.ndarray, states: np.ndarray, k: int,
-    rules: TruthRules, step_hours: int, window: int | None, seed: int, n_jobs: int | None,
+    rules: TruthRules, window: int | None, seed: int, n_jobs: int | None,
     client: Client | None = None,
 ) -> tuple[dict[str, list[Statement]], dict[str, np.ndarray]]:
     """Each baseline grouping at k slots, and the best statement of each of its groups."""
@@ -195,16 +331,15 @@ def _statement_sets(
     for name in ("kmeans_raw", "dtw_kmeans"):
         labels = groupings[name]
         sets[name] = [
-            best_statement(facts.take(rows), w[rows], rules, step_hours)[0]
+            best_statement(facts.take(rows), w[rows], rules)[0]
             for rows in (np.flatnonzero(labels == g) for g in np.unique(labels))
         ]
     return sets, groupings
 
 
-def _fit_matrix(
-    facts: FactArrays, statements: list[Statement], rules: TruthRules, step_hours: int
-) -> np.ndarray:
-    return np.stack([fits(facts, s, rules, step_hours) for s in statements], axis=1)
+def _fit_matrix(facts: FactArrays, statements: list[Statement], rules: TruthRules
+                ) -> np.ndarray:
+    return np.stack([fits(facts, s, rules) for s in statements], axis=1)
 
 
 def _assign(fit_matrix: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -214,31 +349,6 @@ def _assign(fit_matrix: np.ndarray, distances: np.ndarray) -> np.ndarray:
                     distances.argmin(axis=1))
 
 
-def _refine(
-    facts: FactArrays, w: np.ndarray, state_codes: np.ndarray, statements: list[Statement],
-    fit_matrix: np.ndarray, distances: np.ndarray, rules: TruthRules, step_hours: int,
-    rounds: int = 3,
-) -> tuple[list[Statement], np.ndarray, np.ndarray]:
-    """Lloyd-style: restate each slot for its current members while that helps — never at
-    the cost of a state falling under the floor."""
-    labels = _assign(fit_matrix, distances)
-    best = _score(fit_matrix, w, state_codes, rules.state_floor)
-    for _ in range(rounds):
-        restated = [
-            best_statement(facts.take(rows), w[rows], rules, step_hours)[0] if len(rows)
-            else statements[s]
-            for s, rows in enumerate(np.flatnonzero(labels == s)
-                                     for s in range(len(statements)))
-        ]
-        matrix = _fit_matrix(facts, restated, rules, step_hours)
-        score = _score(matrix, w, state_codes, rules.state_floor)
-        if score <= best:
-            break
-        statements, fit_matrix, best = restated, matrix, score
-        labels = _assign(fit_matrix, distances)
-    return statements, fit_matrix, labels
-
-
 def plan_slots(
     X: np.ndarray,
     facts: FactArrays,
@@ -246,22 +356,22 @@ def plan_slots(
     *,
     weights: np.ndarray | None = None,
     max_slots: int = 60,
-    target: float = 0.95,
+    target: float = 0.97,
     rules: TruthRules | None = None,
-    step_hours: int = 1,
     window: int | None = 3,
     random_state: int = 0,
     n_jobs: int | None = None,
     on_slot: Callable[[int, float], None] | None = None,
     client: Client | None = None,
+    bound_rounds: int = 300,
+    bound_seconds: float = 300.0,
 ) -> SlotPlan:
-    """Plan slots for every ZIP: statements by greedy cover, membership by DTW.
+    """Plan slots for every ZIP: statements by :func:`plan_statements`, membership by DTW.
 
     After the greedy cover settles the slot count k, the raw k-means and DTW-only groupings at
-    the same k also propose statements (each group's best); the set with the fewest states
-    under the floor, then the most subscribers' messages true, wins and is refined
-    Lloyd-style. So the plan is never less truthful than those baselines (unless one of them
-    leaves more states under the floor), whose labels it returns for scoring.
+    the same k also propose statements (each group's best); they join the pool the integer
+    program chooses from and can be its start, so the plan is never worse than them by its
+    objective. Their labels come back for scoring as baselines.
 
     Parameters
     ----------
@@ -279,24 +389,23 @@ def plan_slots(
         Run the DTW work on this Dask cluster's workers (see the module docstring); the plan
         is bit-identical to the one without. Workers use one numba thread per task, so start
         them with one thread per core.
+    bound_rounds, bound_seconds : column generation limits for the LP bound
     """
     rules = rules or TruthRules()
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
     _, state_codes = np.unique(states, return_inverse=True)
-    greedy, greedy_matrix, curve = greedy_statements(
-        facts, w, state_codes, max_slots=max_slots, target=target, rules=rules,
-        step_hours=step_hours, on_slot=on_slot,
-    )
-    k = len(greedy)
-    candidates, groupings = _statement_sets(X, facts, w, states, k, rules, step_hours,
-                                            window, random_state, n_jobs, client)
-    candidates["greedy"] = greedy
-    matrices = {name: (greedy_matrix if name == "greedy"
-                       else _fit_matrix(facts, sts, rules, step_hours))
-                for name, sts in candidates.items()}
-    chosen = max(matrices, key=lambda n: (*_score(matrices[n], w, state_codes,
-                                                   rules.state_floor), n == "greedy"))
-    statements, fit_matrix = candidates[chosen], matrices[chosen]
+    groupings: dict[str, np.ndarray] = {}
+
+    def baseline_statements(k: int) -> dict[str, list[Statement]]:
+        sets, found = _statement_sets(X, facts, w, states, k, rules, window, random_state,
+                                      n_jobs, client)
+        groupings.update(found)
+        return sets
+
+    found = plan_statements(facts, states, weights=w, max_slots=max_slots, target=target,
+                            rules=rules, candidates_for=baseline_statements, on_slot=on_slot,
+                            bound_rounds=bound_rounds, bound_seconds=bound_seconds)
+    statements, fit_matrix, chosen = found.statements, found.fit_matrix, found.chosen_from
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
     # With a client, X goes to the workers once, in row blocks, for both distance passes.
     blocks: Any = nullcontext(X) if client is None else RowBlocks(client, X)
@@ -304,19 +413,23 @@ def plan_slots(
         centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
                                client)
         distances = cdist_partitioned(rows, centers, window=window, n_jobs=n_jobs)
-        statements, fit_matrix, labels = _refine(facts, w, state_codes, statements,
-                                                 fit_matrix, distances, rules, step_hours)
+        labels = _assign(fit_matrix, distances)
         labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
                                                               fit_matrix)
         centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs,
                                client)
         dist = own_center_dtw(rows, centers, labels, window=window, n_jobs=n_jobs)
     fit = fit_matrix[np.arange(len(X)), labels]
+    statements = state_sky(facts, statements, labels, fit)
     truth = float(w[fit].sum() / w.sum())
+    bound = found.bound
+    if bound.k != len(statements):  # a slot no ZIP chose was dropped: bound the plan's k
+        bound = found.pool.bound(len(statements), max_rounds=bound_rounds,
+                                 time_limit_s=bound_seconds)
     return SlotPlan(labels=labels, fits=fit, statements=statements, centers=centers,
                     distances=dist, truth=round(truth, 4), target=target,
-                    reached_target=truth >= target, coverage_curve=curve,
-                    chosen_from=chosen, baseline_groupings=groupings)
+                    reached_target=truth >= target, coverage_curve=found.curve,
+                    chosen_from=chosen, baseline_groupings=groupings, bound=bound)
 
 
 def _drop_empty(

@@ -34,7 +34,7 @@ from pipeline.dispatch.config import DispatchSettings
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.review.gate import Gate
 from pipeline.review.render import _ENV, member_context
-from pipeline.slots.messages import automatic_message
+from pipeline.truth.wording import automatic_message
 
 CHANNEL_COLUMNS = {"sms": "phone", "email": "email", "webhook": "webhook_url"}
 

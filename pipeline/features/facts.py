@@ -6,6 +6,8 @@ category, its sky and its hazards. Thresholds live in :class:`pipeline.settings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -24,12 +26,15 @@ FACT_COLUMNS = [
     "precip_start_hour",
     "precip_end_hour",
     "precip_start_offset_h",
+    "precip_onset_h",
     "wind_max_mph",
     "gust_max_mph",
     "wind_category",
     "cloud_mean",
     "sky",
     "hazards",
+    "step_hours",
+    "window_hours",
 ]
 
 WIND_CATEGORIES = ["calm", "breezy", "windy", "very windy"]
@@ -106,6 +111,7 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
     high = np.nanmax(temp, axis=1)
     low = np.nanmin(temp, axis=1)
     precip_total = np.nansum(series.var("precip_in"), axis=1)
+    window_hours = wet.shape[1] * series.step_hours
     facts = pd.DataFrame(
         {
             "zip": series.zips,
@@ -122,6 +128,8 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
             "precip_end_hour": end_hour,
             # hours from the window's start: comparable across time zones and past midnight
             "precip_start_offset_h": np.where(any_wet, first * series.step_hours, np.nan),
+            # what a message's "from about 2 pm" is checked against (see onset_hours)
+            "precip_onset_h": onset_hours(series, first, any_wet),
             "wind_max_mph": wind_max,
             "gust_max_mph": gust_max,
             "wind_category": categorize(
@@ -134,7 +142,28 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
         }
     )
     facts["hazards"] = _hazards(high, low, precip_total, gust_max, rules)
+    facts["step_hours"] = series.step_hours
+    facts["window_hours"] = window_hours
     return facts[FACT_COLUMNS]
+
+
+def onset_hours(series: SeriesSet, first: np.ndarray, any_wet: Any) -> np.ndarray:
+    """The onset a subscriber reads: local clock hour of the first wet step.
+
+    A window of at most 24 hours holds each clock hour once, so "from about 2 pm" needs no day
+    and the clock hour (0–24) is compared on a circle. A longer window (``--window full`` on a
+    long horizon) needs the day too: the value is then 24 × (local days after the window's
+    first local date) + clock hour, compared on a line.
+    """
+    rows = np.arange(len(first))
+    clock = series.local_hour[rows, first]
+    if series.values.shape[1] * series.step_hours <= 24:
+        return np.where(any_wet, clock, np.nan)
+    # local hours since midnight of the window's first local date; rounding to whole days
+    # absorbs a daylight-saving hour between the window's start and the onset
+    since = series.local_hour[:, 0] + first * series.step_hours
+    day = np.round((since - clock) / 24.0)
+    return np.where(any_wet, day * 24.0 + clock, np.nan)
 
 
 def _hazards(

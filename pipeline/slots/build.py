@@ -17,9 +17,9 @@ import pandas as pd
 
 from pipeline.features import SeriesSet
 from pipeline.slots.identity import PreviousRun, assign_ids, carry_over
-from pipeline.slots.messages import automatic_message, headline, statement_message
 from pipeline.slots.naming import region_name, unique_names
 from pipeline.truth import Statement
+from pipeline.truth.wording import automatic_message, headline, message
 
 REPRESENTATIVE_VARIABLES = ["temperature_f", "precip_probability", "precip_in", "wind_mph"]
 
@@ -90,15 +90,11 @@ def member_facts(members: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def stated_facts(statement: Statement, fitting: pd.DataFrame) -> dict[str, Any]:
-    """The statement plus the wording details taken from the members it fits."""
+def stated_facts(statement: Statement) -> dict[str, Any]:
+    """What the slot's message states (``facts["stated"]``), with its onset as a clock hour."""
     stated = statement.to_json()
-    source = fitting if len(fitting) else None
-    stated["onset_clock"] = (
-        float(fitting["precip_start_hour"].median())
-        if statement.precip and source is not None else None
-    )
-    stated["sky"] = _majority(fitting["sky"]) if source is not None else None
+    stated["onset_clock"] = (None if statement.onset_h is None
+                             else float(statement.onset_h % 24))
     return stated
 
 
@@ -147,12 +143,10 @@ def build_slots(
     members_of = [np.flatnonzero(labels == c) for c in order]
     inherited = carry_over([series.zips[rows] for rows in members_of], previous)
     ids = assign_ids(inherited, previous)
-    drafts = []
-    for cluster, rows in zip(order, members_of, strict=True):
-        fitting = facts.iloc[rows[fits[rows]]]
-        drafts.append(stated_facts(statements[cluster], fitting))
+    long_window = bool(len(facts)) and int(facts["window_hours"].iloc[0]) > 24
+    drafts = [stated_facts(statements[cluster]) for cluster in order]
     regions = [region_name(zips.iloc[rows], zips) for rows in members_of]
-    heads = [headline(s) for s in drafts]
+    heads = [headline(statements[c], long_window=long_window) for c in order]
     names = unique_names(regions, heads)
     slots: list[Slot] = []
     for i, (cluster, rows) in enumerate(zip(order, members_of, strict=True)):
@@ -171,7 +165,7 @@ def build_slots(
                 "medoid": _series_dict(series.values[medoid], series.variables),
                 "medoid_zip": str(series.zips[medoid]),
             },
-            draft_message=statement_message(drafts[i]),
+            draft_message=message(statements[cluster], long_window=long_window),
             medoid_zip=str(series.zips[medoid]), carried_over=bool(inherited[i]),
             carried_from=f"{previous.run_id}/{inherited[i]}" if previous and inherited[i]
             else None,

@@ -36,7 +36,7 @@ def test_every_fitting_member_really_fits_its_slot(region):
     _, facts, _ = region
     for s, statement in enumerate(result.statements):
         rows = np.flatnonzero(result.labels == s)
-        recomputed = fits(facts.take(rows), statement, SETTINGS.truth, 1)
+        recomputed = fits(facts.take(rows), statement, SETTINGS.truth)
         assert (recomputed == result.fits[rows]).all()
     assert result.truth == round(result.fits.mean(), 4)
 
@@ -46,7 +46,7 @@ def test_reaches_the_target_within_budget_and_beats_baselines(region):
     result = plan(region, max_slots=30, target=0.95)
     assert result.reached_target and len(result.statements) <= 30
     _, facts, _ = region
-    scores = score_baselines(result.baseline_groupings, facts, None, SETTINGS.truth, 1)
+    scores = score_baselines(result.baseline_groupings, facts, None, SETTINGS.truth)
     assert result.truth >= scores["kmeans_raw"]["truthfulness"]
     assert result.truth >= scores["dtw_kmeans"]["truthfulness"]
 
@@ -63,3 +63,51 @@ def test_same_seed_same_plan(region):
     """A fixed seed gives identical slots."""
     a, b = plan(region, max_slots=8, random_state=3), plan(region, max_slots=8, random_state=3)
     assert (a.labels == b.labels).all() and a.statements == b.statements
+
+
+def test_plan_is_within_a_point_of_the_lp_bound(region):
+    """At the same slot count no plan can beat the LP bound; ours is within one point, and
+    the bound it reports is the one an independent bound computation finds."""
+    from pipeline.truth import coverage_bound
+
+    result = plan(region, max_slots=15, target=1.0)
+    _, facts, _ = region
+    bound = coverage_bound(facts, None, SETTINGS.truth, len(result.statements))
+    assert result.bound.k == len(result.statements)
+    assert result.bound.value == pytest.approx(bound.value, abs=1e-6)
+    assert result.truth <= bound.value + 1e-9
+    assert bound.value - result.truth <= 0.01, (bound, result.truth)
+
+
+def test_the_program_never_does_worse_than_its_start(region):
+    """The integer program's choice is at least as good as the greedy's, by its objective."""
+    from pipeline.cluster.select import plan_value, select_statements
+    from pipeline.cluster.truthful import STATE_BOOST, greedy_statements
+    from pipeline.truth import StatementPool
+
+    zips, facts, _ = region
+    _, codes = np.unique(zips["state"].to_numpy(), return_inverse=True)
+    w = np.ones(len(facts))
+    greedy, matrix, _ = greedy_statements(facts, w, codes, max_slots=10, target=1.0,
+                                          rules=SETTINGS.truth)
+    pool = StatementPool(facts, w, SETTINGS.truth, groups=codes)
+    pool.bound(10)
+    chosen = select_statements(pool, 10, greedy, floor=0.85, boost=STATE_BOOST)
+    assert len(chosen) <= 10
+    after = np.stack([fits(facts, s, SETTINGS.truth) for s in chosen], axis=1)
+    value = lambda m: plan_value(m.any(axis=1), w, codes, 0.85, STATE_BOOST)  # noqa: E731
+    assert value(after) >= value(matrix)
+
+
+def test_sky_is_stated_only_where_every_fitting_member_shares_it(region):
+    """A slot says "sunny" only when each member it fits (and that chose it) is sunny."""
+    from pipeline.truth import SKY_CATEGORIES
+
+    result = plan(region, max_slots=12, target=1.0)
+    _, facts, _ = region
+    for s, statement in enumerate(result.statements):
+        rows = np.flatnonzero((result.labels == s) & result.fits)
+        if statement.sky is not None:
+            assert (facts.sky[rows] == SKY_CATEGORIES.index(statement.sky)).all()
+        else:
+            assert len(set(facts.sky[rows].tolist())) != 1 or len(rows) == 0

@@ -38,10 +38,11 @@ def _assignments() -> pd.DataFrame:
                      "fits": True, "automatic": False, "automatic_message": None,
                      "high_f": high, "low_f": low, "pop_max": 90.0, "precip_total_in": 0.3,
                      "snow_total_in": 2.5 if kind == "snow" else 0.0, "precip": True,
-                     "precip_type": kind, "precip_start_hour": start,
+                     "precip_type": kind, "precip_start_hour": start, "precip_onset_h": start,
                      "precip_end_hour": 20.0, "precip_start_offset_h": 1.0,
                      "wind_max_mph": 12.0, "gust_max_mph": 24.6, "wind_category": "breezy",
-                     "cloud_mean": 90.0, "sky": "overcast", "hazards": ""})
+                     "cloud_mean": 90.0, "sky": "overcast", "hazards": "",
+                     "step_hours": 1, "window_hours": 18})
     return pd.DataFrame(rows)
 
 

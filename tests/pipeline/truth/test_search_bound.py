@@ -1,0 +1,111 @@
+"""The exact statement search and the LP bound, against brute force over every statement."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import LinearConstraint, linprog, milp
+
+from pipeline.settings import TruthRules
+from pipeline.truth import FactArrays, best_statement, coverage_bound, fits
+from tests.pipeline.truth.conftest import facts
+
+RULES = TruthRules()
+
+
+def random_facts(seed: int, n: int = 50) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(["none", "rain", "snow"], n, p=[0.5, 0.35, 0.15])
+    return facts(
+        high_f=np.round(rng.normal(50, 6, n), 1), low_f=np.round(rng.normal(33, 5, n), 1),
+        precip_type=kind,
+        precip_onset_h=np.where(kind != "none", rng.integers(6, 24, n), np.nan).astype(float),
+        wind_category=rng.choice(["calm", "breezy"], n, p=[0.8, 0.2]),
+        hazards=np.where(rng.random(n) < 0.2, "freeze", ""),
+    )
+
+
+def every_statement(f: pd.DataFrame) -> list[np.ndarray]:
+    """The member set of every statement the rule allows, written out again: every category
+    present, every whole-degree box, every whole onset hour (distinct sets only)."""
+    high, low = f["high_f"].to_numpy(), f["low_f"].to_numpy()
+    onset = f["precip_onset_h"].to_numpy()
+    sets: set[tuple[int, ...]] = set()
+    for kind, wind, hazards in {tuple(r) for r in
+                                f[["precip_type", "wind_category", "hazards"]].values}:
+        same = ((f["precip_type"] == kind) & (f["wind_category"] == wind)
+                & (f["hazards"] == hazards)).to_numpy()
+        for a, c in itertools.product(range(int(high.min()) - 9, int(high.max()) + 3),
+                                      range(int(low.min()) - 9, int(low.max()) + 3)):
+            ok = same & (high >= a - 2) & (high <= a + 7) & (low >= c - 2) & (low <= c + 7)
+            if kind == "none":
+                sets.add(tuple(np.flatnonzero(ok)))
+                continue
+            for s in range(24):
+                d = np.abs(onset - s)
+                sets.add(tuple(np.flatnonzero(ok & (np.minimum(d, 24 - d) <= 2))))
+    return [np.array(s, dtype=int) for s in sets if s]
+
+
+def incidence(sets: list[np.ndarray], n: int) -> np.ndarray:
+    a = np.zeros((n, len(sets)))
+    for j, members in enumerate(sets):
+        a[members, j] = 1
+    return a
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_best_statement_is_the_best_of_every_statement(seed):
+    """The prefix-sum search fits as many members as the best of all statements."""
+    f = random_facts(seed)
+    statement, mask = best_statement(f, None, RULES)
+    assert mask.sum() == max(len(s) for s in every_statement(f))
+    assert statement.high_f[1] - statement.high_f[0] == RULES.stated_range_f
+    assert (fits(f, statement, RULES) == mask).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_search_is_exact(seed):
+    """With uneven weights too (the greedy's and the LP's), the search finds the maximum."""
+    f = random_facts(seed)
+    w = np.random.default_rng(seed + 10).random(len(f))
+    _, mask = best_statement(f, w, RULES)
+    assert w[mask].sum() == pytest.approx(max(w[s].sum() for s in every_statement(f)))
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_bound_is_the_lp_over_every_statement_and_above_the_best_plan(k):
+    """Column generation reaches the LP optimum over all statements; that bound is above the
+    true best k statements (a MILP over all of them), which is above the greedy's."""
+    f = random_facts(3, n=60)
+    n = len(f)
+    sets = every_statement(f)
+    a = incidence(sets, n)
+    m = len(sets)
+    # LP relaxation over every statement, solved directly
+    c = np.concatenate([np.zeros(m), -np.ones(n)])
+    a_ub = np.block([[-a, np.eye(n)], [np.ones((1, m)), np.zeros((1, n))]])
+    b_ub = np.concatenate([np.zeros(n), [k]])
+    lp = -linprog(c, A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs").fun / n
+    # the true optimum
+    exact = milp(c, constraints=LinearConstraint(a_ub, -np.inf, b_ub),
+                 integrality=np.concatenate([np.ones(m), np.zeros(n)]), bounds=(0, 1))
+    best = -exact.fun / n
+    bound = coverage_bound(FactArrays.from_frame(f), None, RULES, k)
+    assert bound.converged
+    assert bound.value == pytest.approx(lp, abs=1e-6)
+    assert bound.value >= best - 1e-9
+    covered = np.zeros(n, bool)  # the greedy, for comparison
+    for _ in range(k):
+        _, mask = best_statement(f, (~covered).astype(float), RULES)
+        covered |= mask
+    assert covered.mean() <= best + 1e-9
+
+
+def test_a_bound_cut_short_is_still_a_bound():
+    """Stopped after one round of column generation, the bound is weaker but still valid."""
+    f = random_facts(4, n=60)
+    full = coverage_bound(FactArrays.from_frame(f), None, RULES, 3)
+    short = coverage_bound(FactArrays.from_frame(f), None, RULES, 3, max_rounds=1)
+    assert short.value >= full.value - 1e-9
