@@ -66,11 +66,10 @@ def truth_curve(run_dir: Path, ks: tuple[int, ...]) -> list[dict]:
     points = []
     for k in ks:
         start = time.perf_counter()
-        statements, matrix = plan_statements(facts, states, max_slots=k, target=1.0,
-                                             rules=rules)
-        planned = float(matrix.any(axis=1).mean())
+        found = plan_statements(facts, states, max_slots=k, target=1.0, rules=rules)
+        planned = float(found.fit_matrix.any(axis=1).mean())
         plan_s = time.perf_counter() - start
-        bound = coverage_bound(facts, None, rules, k, start=statements, time_limit_s=300)
+        bound = coverage_bound(facts, None, rules, k, start=found.statements, time_limit_s=300)
         points.append({"k": k, "planner": round(planned, 4), "bound": round(bound.value, 4),
                        "bound_converged": bound.converged,
                        "gap_points": round(100 * (bound.value - planned), 2),

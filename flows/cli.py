@@ -31,7 +31,7 @@ def run_command(
     ] = None,
     max_slots: Annotated[int | None, typer.Option(help="Editors' budget of slots.")] = None,
     target_truth: Annotated[
-        float | None, typer.Option(help="Truthfulness goal, 0–1 (default 0.95); the run "
+        float | None, typer.Option(help="Truthfulness goal, 0–1 (default 0.97); the run "
                                    "stops adding slots once it and the state floor hold.")
     ] = None,
     baselines: Annotated[

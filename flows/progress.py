@@ -71,6 +71,8 @@ class RunDisplay:
             f"truthfulness {truth['national']:.1%} (target {truth['target']:.0%}, "
             f"{'reached' if truth['reached_target'] else 'NOT reached'}); states below "
             f"{truth['state_floor']:.0%}: {floor}; automatic messages: {truth['n_automatic']:,}"
+            + (f" (with them {truth['with_automatic']:.1%} read a true message)"
+               if "with_automatic" in truth else "")
         )
         bound = truth.get("upper_bound")
         if bound:

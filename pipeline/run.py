@@ -37,8 +37,10 @@ from pipeline.truth import (
     CoverageBound,
     FactArrays,
     Statement,
+    fits,
     truthfulness,
 )
+from pipeline.truth.wording import own_statement
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -189,6 +191,18 @@ def unscale_centers(
     return out
 
 
+def with_automatic(assignments: pd.DataFrame, rules: TruthRules,
+                   weights: np.ndarray | None = None) -> float:
+    """The share told the truth counting automatic messages: a ZIP whose slot does not fit
+    reads its own automatic message, checked here against its own facts like any other."""
+    w = np.ones(len(assignments)) if weights is None else np.asarray(weights, dtype=float)
+    true = assignments["fits"].to_numpy(bool).copy()
+    for i in np.flatnonzero(~true):
+        row = assignments.iloc[[i]]
+        true[i] = bool(fits(row, own_statement(row.iloc[0].to_dict()), rules)[0])
+    return round(float(w[true].sum() / w.sum()), 4)
+
+
 def rule_words(rules: TruthRules) -> str:
     """The fit rule in one line, for summaries and artifacts."""
     return (f"highs and lows within the stated range (at most {rules.stated_range_f:g} F "
@@ -284,6 +298,7 @@ def run_summary(
     truth["target"] = params.target_truth
     truth["reached_target"] = truth["national"] >= params.target_truth
     truth["n_automatic"] = int(assignments["automatic"].sum())
+    truth["with_automatic"] = with_automatic(assignments, rules, weights)
     truth["coverage_curve"] = clustering.coverage_curve
     truth["rule"] = rule_words(rules)
     bound = clustering.bound

@@ -44,7 +44,7 @@ from pipeline.cluster.partitioned import (
     fit_partitioned,
     own_center_dtw,
 )
-from pipeline.cluster.select import plan_value, select_statements
+from pipeline.cluster.select import select_statements
 from pipeline.settings import TruthRules
 from pipeline.truth import (
     SKY_CATEGORIES,
@@ -65,6 +65,9 @@ STATE_BOOST = 4.0  # extra weight on uncovered ZIPs of states under the floor
 #: With a Dask client, a slot with at least this many members fits its barycenter partitioned
 #: over the workers; smaller slots are fitted whole, one worker task (one thread) per slot.
 PARTITION_MIN_ROWS = 5000
+
+#: branch-and-bound nodes for each probe of the fewest-slots bisection (a deterministic limit)
+PROBE_NODES = 1000
 
 
 @dataclass
@@ -106,10 +109,13 @@ def _state_weights(
 
 
 def _score(fit_matrix: np.ndarray, w: np.ndarray, state_codes: np.ndarray,
-           floor: float) -> float:
-    """The plan's value (:func:`pipeline.cluster.select.plan_value`): weight made true, with
-    states under the floor weighing ``STATE_BOOST`` times up to their floor."""
-    return plan_value(np.asarray(fit_matrix.any(axis=1)), w, state_codes, floor, STATE_BOOST)
+           floor: float) -> tuple[int, float]:
+    """(-states under the floor, weight that fits): compare plans floor first, then truth."""
+    fitting = fit_matrix.any(axis=1)
+    n_states = int(state_codes.max()) + 1
+    total = np.bincount(state_codes, weights=w, minlength=n_states)
+    done = np.bincount(state_codes, weights=w * fitting, minlength=n_states)
+    return -int((done < floor * total - 1e-9).sum()), float(w[fitting].sum())
 
 
 def _meets(fit_matrix: np.ndarray, w: np.ndarray, state_codes: np.ndarray, target: float,
@@ -222,40 +228,53 @@ def plan_statements(
                                         n == "greedy"))
     bound = pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
     pool.add([s for sts in starts.values() for s in sts])
-    # Where the greedy met the target and every floor, the program keeps both (states under
-    # the floor weigh more, and a choice that breaks them is refused); elsewhere it maximises
-    # the truthfulness itself: measured on national runs, weighing states more there left as
-    # many states under the floor and cost up to a point nationally.
+    # Where the greedy met the target and every floor, the program must keep every floor;
+    # elsewhere it maximises the truthfulness itself (measured on national runs: weighing
+    # states under the floor more there left as many of them under it, and cost up to a
+    # point nationally)
     floors = _meets(matrices[best], w, codes, target, rules.state_floor)
-    boost = STATE_BOOST if floors else 1.0
-    statements = select_statements(pool, k, starts[best], floor=rules.state_floor,
-                                   boost=boost)
+    floor = rules.state_floor if floors else None
+    statements = select_statements(pool, k, starts[best], floor=floor)
     matrix = _fit_matrix(facts, statements, rules)
-    if floors and not _meets(matrix, w, codes, target, rules.state_floor):
-        statements, matrix = starts[best], matrices[best]
     chosen = "program" if statements != starts[best] else best
-    # the fewest slots: while the target and floors hold with one slot fewer, drop one
-    while floors and len(statements) > 1:
-        fewer = select_statements(pool, len(statements) - 1,
-                                  _drop_weakest(statements, matrix, w),
-                                  floor=rules.state_floor, boost=boost)
-        fewer_matrix = _fit_matrix(facts, fewer, rules)
-        if not _meets(fewer_matrix, w, codes, target, rules.state_floor):
-            break
-        statements, matrix, chosen = fewer, fewer_matrix, "program"
+    if floors:  # the fewest slots that still hold the target and every floor
+        statements, matrix = _fewest(pool, facts, w, codes, statements, matrix, target, rules)
+        chosen = "program" if statements != starts[best] else chosen
     if len(statements) != bound.k:
         bound = pool.bound(len(statements), max_rounds=bound_rounds,
                            time_limit_s=bound_seconds)
     return StatementPlan(statements, matrix, curve, bound, chosen, k, pool)
 
 
-def _drop_weakest(statements: list[Statement], matrix: np.ndarray, w: np.ndarray
+def _fewest(
+    pool: StatementPool, facts: FactArrays, w: np.ndarray, codes: np.ndarray,
+    statements: list[Statement], matrix: np.ndarray, target: float, rules: TruthRules,
+) -> tuple[list[Statement], np.ndarray]:
+    """Bisect the slot count: the smallest k whose program still meets target and floors."""
+    lo, hi = 0, len(statements)  # hi meets them; lo is not known to
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        start = _drop_weakest(statements, matrix, w, mid)
+        fewer = select_statements(pool, mid, start, floor=rules.state_floor,
+                                  max_nodes=PROBE_NODES)
+        fewer_matrix = _fit_matrix(facts, fewer, rules)
+        if _meets(fewer_matrix, w, codes, target, rules.state_floor):
+            hi, statements, matrix = mid, fewer, fewer_matrix
+        else:
+            lo = mid
+    return statements, matrix
+
+
+def _drop_weakest(statements: list[Statement], matrix: np.ndarray, w: np.ndarray, k: int
                   ) -> list[Statement]:
-    """The statements without the one whose removal loses the least weight."""
-    count = matrix.sum(axis=1)
-    alone = [(w * (matrix[:, i] & (count == 1))).sum() for i in range(len(statements))]
-    drop = int(np.argmin(alone))
-    return statements[:drop] + statements[drop + 1:]
+    """The statements without those whose removal loses the least weight, down to ``k``."""
+    keep = list(range(len(statements)))
+    while len(keep) > k:
+        sub = matrix[:, keep]
+        count = sub.sum(axis=1)
+        alone = [(w * (sub[:, i] & (count == 1))).sum() for i in range(len(keep))]
+        keep.pop(int(np.argmin(alone)))
+    return [statements[i] for i in keep]
 
 
 def state_sky(

@@ -104,6 +104,7 @@ def test_every_claim_is_true_where_it_is_sent(ri_run):
     run_dir = Path(ri_run["artifacts"]["summary.json"]).parent
     found = check_messages(run_dir)
     assert ri_run["truthfulness"]["national"] == round(found["fully_true"], 4)
+    assert ri_run["truthfulness"]["with_automatic"] == 1.0
     bound = ri_run["truthfulness"]["upper_bound"]
     assert bound["k"] == ri_run["n_slots"]
     assert ri_run["truthfulness"]["national"] <= bound["value"] + 1e-9
@@ -132,5 +133,6 @@ def test_national_run(prefect_harness, issue_time):
     run_dir = Path(summary["artifacts"]["summary.json"]).parent
     found = check_messages(run_dir)
     assert truth["national"] == round(found["fully_true"], 4)
+    assert truth["with_automatic"] == 1.0
     assert check_slots_agree(run_dir) == summary["n_slots"]
     assert (run_dir / "map.svg").read_text().startswith("<svg")
