@@ -43,10 +43,10 @@ def main() -> None:
     from sqlalchemy import select
 
     from flows.twice_daily import twice_daily
-    from pipeline.dispatch.channels.file import read_outbox
+    from pipeline.channels.file import read_outbox
     from pipeline.dispatch.job import dispatch
     from pipeline.dispatch.subscribers import make_demo
-    from pipeline.review.models import Message
+    from pipeline.editorial.models import Message
     from pipeline.settings import Settings
     from pipeline.store.db import session_scope
     from pipeline.store.models import Slot

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
-from pipeline.review import notify
+from pipeline.editorial import notify
 from pipeline.settings import Settings
 
 

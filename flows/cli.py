@@ -96,7 +96,7 @@ def snapshots_command(
 ) -> None:
     """List stored ingest snapshots (what `zipcast run --replay` takes)."""
     from pipeline.settings import get_settings
-    from pipeline.store.snapshots import list_snapshots
+    from pipeline.snapshots import list_snapshots
 
     found = list_snapshots(get_settings().snapshots_dir, source)
     if not found:
@@ -187,10 +187,11 @@ def dispatch_command(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.dispatch.job import DispatchBusy, RunMissing, dispatch
+    from pipeline.dispatch.job import DispatchBusy, dispatch
     from pipeline.dispatch.job import report as delivery_report
     from pipeline.settings import get_settings
-    from pipeline.sources import to_utc
+    from pipeline.store import RunMissing
+    from pipeline.times import to_utc
 
     settings = get_settings()
     console = Console()

@@ -25,10 +25,10 @@ from flows.artifacts import publish_gate
 from pipeline import store
 from pipeline.dispatch.job import DispatchBusy, DispatchResult
 from pipeline.dispatch.partitions import merge_results, prepare, send_partition
-from pipeline.review import notify
-from pipeline.review.gate import open_runs
+from pipeline.editorial import notify
 from pipeline.settings import Settings, get_settings
-from pipeline.sources import to_utc
+from pipeline.store import open_runs
+from pipeline.times import to_utc
 
 
 def _clock(now: str | None):  # type: ignore[no-untyped-def]

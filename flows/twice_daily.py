@@ -35,10 +35,11 @@ from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
 from flows.runners import dask_address, dask_client
 from pipeline import geo, ingest, maps, run, slots, sources, store
+from pipeline.editorial import notify
 from pipeline.features import build_series, zip_facts
-from pipeline.review import notify
 from pipeline.settings import Settings, get_settings
-from pipeline.store.snapshots import SnapshotNotFound, load_snapshot
+from pipeline.snapshots import SnapshotNotFound, load_snapshot
+from pipeline.times import to_utc
 
 
 class _Step:
@@ -128,7 +129,7 @@ def ingest_key(params: run.RunParams, settings: Settings) -> str:
                           "hours": params.horizon_hours,
                           "data": str(Path(settings.data_dir).resolve())}, sort_keys=True)
     digest = hashlib.sha256(options.encode()).hexdigest()[:10]
-    return (f"ingest-{params.source}-{sources.to_utc(params.issue_time):%Y%m%dT%H%MZ}-"
+    return (f"ingest-{params.source}-{to_utc(params.issue_time):%Y%m%dT%H%MZ}-"
             f"{digest}")
 
 
@@ -215,7 +216,7 @@ def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> in
 def _ingested(ref: IngestRef, forecast: pd.DataFrame, zips: pd.DataFrame, lines: list[str],
               sha256: str) -> ingest.Ingest:
     forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
-    return ingest.Ingest(forecast=forecast, issue_time=sources.to_utc(ref.issue_time),
+    return ingest.Ingest(forecast=forecast, issue_time=to_utc(ref.issue_time),
                          snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
                          sha256=sha256)
 
@@ -308,7 +309,7 @@ def twice_daily(
     if issue_time is None and not replay:
         # this hour of the *scheduled* start, so a crashed run retried later is the same run
         started = flow_run.scheduled_start_time or pd.Timestamp.now("UTC")
-        issue_time = sources.to_utc(str(started)).floor("h").isoformat()
+        issue_time = to_utc(str(started)).floor("h").isoformat()
     replayed_params, original, replayed = (_replay(replay, settings) if replay
                                            else (None, None, None))
     if replayed_params is not None:  # a stored run: its own parameters
@@ -394,7 +395,7 @@ def twice_daily(
                          + ("identical slots" if summary["replay_of"]["identical"] else
                             "DIFFERENT: " + "; ".join(summary["replay_of"]["differences"])))
         save(settings.db_url, run_id=params.run_id,
-             issue_time=sources.to_utc(params.issue_time), source=params.source,
+             issue_time=to_utc(params.issue_time), source=params.source,
              window=params.window, params=params.__dict__, summary=summary, run_dir=run_dir,
              slots=run_slots, assignments=assignments,
              status="replay" if original is not None else "complete")

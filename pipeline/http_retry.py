@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from pipeline.times import utc
+
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from an HTTP ``Retry-After`` header (RFC 9110 §10.2.3).
@@ -32,7 +34,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        when = when.replace(tzinfo=UTC)
+    when = utc(when)  # an HTTP-date is always GMT
     now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())

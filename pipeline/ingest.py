@@ -16,13 +16,13 @@ import pandas as pd
 from pipeline import contract
 from pipeline.quality import CoverageTooLow, QualityResult, check_forecast
 from pipeline.settings import Settings
-from pipeline.sources import to_utc
-from pipeline.store.snapshots import (
+from pipeline.snapshots import (
     SnapshotNotFound,
     latest_snapshot,
     load_snapshot,
     save_snapshot,
 )
+from pipeline.times import to_utc
 from pipeline.validate import validate_forecast
 
 log = logging.getLogger(__name__)

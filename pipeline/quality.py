@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
 
 from pipeline import contract
+from pipeline.config.quality import QualityRules
+from pipeline.times import to_utc
 from pipeline.validate import Forecast, ForecastContractError
 
 __all__ = [
@@ -67,12 +68,6 @@ CATEGORIES = (SOURCE_FAILURE, NO_ROWS, NOT_NUMERIC, BAD_TIME, MISSING_VALUE, OUT
               DUPLICATE, IRREGULAR, MISSING_STEPS)
 
 
-class QualityRules(BaseModel):
-    """How strict the quality gate is (``settings.quality``, env ``ZIPCAST_QUALITY__*``)."""
-
-    min_coverage: float = Field(default=0.98, ge=0, le=1)  # share of ZIPs asked that must be usable
-    max_stale_hours: float = Field(default=12.0, ge=0)  # oldest last-good forecast substituted
-    max_examples: int = Field(default=50, ge=0)  # quarantine examples in report() / log_lines()
 
 
 class CoverageTooLow(RuntimeError):
@@ -446,9 +441,7 @@ def _asked_zips(zips: pd.DataFrame | Iterable[str]) -> pd.Index:
 
 
 def _utc_ns(when: Any) -> int:
-    stamp = pd.Timestamp(when)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.as_unit("ns").value)
+    return int(to_utc(when).as_unit("ns").value)
 
 
 # --------------------------------------------------------------------------- stale

@@ -32,7 +32,7 @@ from pipeline.settings import (
     VariableScale,
     WindowSpec,
 )
-from pipeline.sources import to_utc
+from pipeline.times import to_utc
 from pipeline.truth import (
     CoverageBound,
     FactArrays,

@@ -35,16 +35,16 @@ import pandas as pd
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.dispatch.channels import make_channel
-from pipeline.dispatch.channels.base import (
+from pipeline.channels import make_channel
+from pipeline.channels.base import (
     Channel,
     ChannelConfigError,
     Outgoing,
     PermanentError,
     TransientError,
 )
-from pipeline.dispatch.channels.file import part_path
-from pipeline.dispatch.config import _default_rates
+from pipeline.channels.file import part_path
+from pipeline.config.dispatch import _default_rates
 from pipeline.dispatch.models import Delivery
 from pipeline.dispatch.outbox import (
     due_rows,
@@ -59,20 +59,19 @@ from pipeline.dispatch.outbox import (
 from pipeline.dispatch.plan import load_assignments, plan
 from pipeline.dispatch.ratelimit import RateLimiter, backoff
 from pipeline.dispatch.subscribers import opt_out
+from pipeline.editorial.gate import Gate, gate_of
+from pipeline.editorial.models import Message
 from pipeline.geo import city_names
-from pipeline.review.gate import Gate, gate_of, utc
-from pipeline.review.models import Message
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine, migrate
 from pipeline.store.models import Run, Slot
+from pipeline.store.runs import pick_run
+from pipeline.times import utc
 
 
 class DispatchBusy(RuntimeError):
     """Another dispatcher holds this run's lock."""
 
-
-class RunMissing(LookupError):
-    """No such run (or no runs at all)."""
 
 
 @dataclass
@@ -183,20 +182,6 @@ def run_lock(data_dir: Path, run_id: str, *, shared: bool = False,
     with _flock(path, not shared, busy), _pg_lock(db_url, path.name, not shared, busy):
         yield
 
-
-def pick_run(db: Session, run_id: str | None) -> Run:
-    """The run to dispatch: ``run_id``, or the newest run by issue time (not a replay)."""
-    if run_id:
-        run = db.get(Run, run_id)
-        if run is None:
-            raise RunMissing(f"no run {run_id!r}; see `zipcast runs`")
-        return run
-    run = db.scalars(select(Run).where(Run.status != "replay")
-                     .order_by(Run.issue_time.desc(), Run.created_at.desc())
-                     .limit(1)).first()
-    if run is None:
-        raise RunMissing("no runs stored yet: run `zipcast run` first")
-    return run
 
 
 def approved_messages(db: Session, run_id: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pipeline.dispatch.channels.base import Outgoing
+from pipeline.channels.base import Outgoing
 from pipeline.dispatch.models import Delivery, Subscriber
 
 INSERT_CHUNK = 20_000

@@ -41,7 +41,7 @@ Rates
 Dry run
     Each partition appends to its own file ``<outbox_dir>/<run>.part-<p>-of-<n>.jsonl``
     (one writer per file; no reliance on concurrent ``O_APPEND``);
-    :func:`~pipeline.dispatch.channels.file.read_outbox` on the run's file
+    :func:`~pipeline.channels.file.read_outbox` on the run's file
     ``<outbox_dir>/<run>.jsonl`` reads it and all its partition files, and so does the
     reconcile of the next :func:`prepare`.
 """
@@ -52,12 +52,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from pipeline.dispatch.channels.base import Channel
+from pipeline.channels.base import Channel
 from pipeline.dispatch.job import (
     Channels,
     DispatchBusy,
@@ -73,13 +73,10 @@ from pipeline.dispatch.job import (
 )
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine, migrate
+from pipeline.times import utc_now
 
 __all__ = ["DispatchBusy", "DispatchResult", "merge_results", "outbox_path", "partition_lock",
            "prepare", "send_partition"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @contextmanager
@@ -96,7 +93,7 @@ def partition_lock(data_dir: Path, run_id: str, part: int, n_parts: int, *,
 
 
 def prepare(settings: Settings, run_id: str | None = None, *,
-            now: Callable[[], datetime] = _utc_now, dry_run: bool = False,
+            now: Callable[[], datetime] = utc_now, dry_run: bool = False,
             channel_factory: Callable[[str], Channel] | None = None,
             progress: Callable[[str, int], None] | None = None) -> DispatchResult:
     """Everything :func:`~pipeline.dispatch.job.dispatch` does before sending, nothing sent.
@@ -137,7 +134,7 @@ def prepare(settings: Settings, run_id: str | None = None, *,
 
 
 def send_partition(settings: Settings, run_id: str, part: int, n_parts: int, *,
-                   now: Callable[[], datetime] = _utc_now, dry_run: bool = False,
+                   now: Callable[[], datetime] = utc_now, dry_run: bool = False,
                    channel_factory: Callable[[str], Channel] | None = None,
                    max_wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep,
                    progress: Callable[[str, int], None] | None = None) -> DispatchResult:

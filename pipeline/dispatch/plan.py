@@ -30,10 +30,11 @@ from jinja2 import TemplateError as JinjaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.models import Delivery, Subscriber
-from pipeline.review.gate import Gate
-from pipeline.review.render import _ENV, member_context
+from pipeline.editorial.gate import Gate
+from pipeline.editorial.render import MESSAGE_ENV, member_context
+from pipeline.times import to_utc
 from pipeline.truth.wording import automatic_message
 
 CHANNEL_COLUMNS = {"sms": "phone", "email": "email", "webhook": "webhook_url"}
@@ -69,8 +70,7 @@ def delivery_moments(
     due : datetime64[ns] UTC per subscriber, the time moved inside quiet hours
     latest : datetime64[ns] UTC per subscriber, quiet hours' end that day
     """
-    issue = pd.Timestamp(window_start)
-    issue = issue.tz_localize("UTC") if issue.tzinfo is None else issue.tz_convert("UTC")
+    issue = to_utc(window_start)
     lo, hi = _minutes(quiet_start), _minutes(quiet_end)
     minutes = np.clip(local_times.map(_minutes).to_numpy(), lo, max(lo, hi - 1))
     due = np.empty(len(local_times), dtype="datetime64[ns]")
@@ -113,7 +113,7 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
     templates = {}
     for slot_id, template in approved.items():
         try:
-            templates[slot_id] = _ENV.from_string(template)
+            templates[slot_id] = MESSAGE_ENV.from_string(template)
         except JinjaError as err:  # approval checks this; a hand-edited database might not
             problems.append(f"{slot_id}: approved message does not parse ({err}); its ZIPs "
                             f"get the automatic message")

@@ -52,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.models import CHANNELS, Subscriber
 from pipeline.store.db import get_engine
 

@@ -36,7 +36,7 @@ def _editor(request: Request, editor_id: object):  # type: ignore[no-untyped-def
         return None
     from sqlalchemy.orm import Session
 
-    from pipeline.review.models import Editor
+    from pipeline.editorial.models import Editor
     from pipeline.store.db import get_engine
 
     with Session(get_engine(request.app.state.settings.db_url)) as db:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
+from pipeline.editorial.models import Editor
 from pipeline.review.deps import SessionDep, page
-from pipeline.review.models import Editor
 from pipeline.review.security import new_csrf_token, verify_password
 
 router = APIRouter(tags=["auth"])

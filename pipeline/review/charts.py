@@ -15,8 +15,8 @@ from html import escape
 
 import numpy as np
 
-from pipeline.review.render import clock
 from pipeline.review.sparkline import RAIN_COLOR, TEMP_COLOR
+from pipeline.times import clock
 
 WIDTH, HEIGHT = 720, 346
 LEFT, RIGHT = 48, 16  # room for the y tick labels

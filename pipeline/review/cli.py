@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from pipeline.review.models import ROLES, Editor
+from pipeline.editorial.models import ROLES, Editor
 from pipeline.review.security import hash_password
 from pipeline.store.db import migrate, session_scope
 

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.review.models import Editor
+from pipeline.editorial.models import Editor
 from pipeline.review.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.db import get_engine

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, messages_of, save
+from pipeline.editorial.models import Editor, Message
 from pipeline.review.deps import EditorDep, SessionDep, current_editor, page
-from pipeline.review.messages import ApprovalBlocked, SlotConflict, messages_of, save
-from pipeline.review.models import Editor, Message
 from pipeline.review.runs import get_run
 from pipeline.review.sheet import assets_for, audience, slot_rows
 from pipeline.review.slots import get_slot

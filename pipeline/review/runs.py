@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
+from pipeline.editorial.gate import gate_of
+from pipeline.editorial.messages import messages_of
+from pipeline.editorial.models import Message
+from pipeline.editorial.render import PLACEHOLDERS
 from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_editor, page
-from pipeline.review.gate import gate_of
-from pipeline.review.messages import messages_of
-from pipeline.review.models import Message
-from pipeline.review.render import PLACEHOLDERS
 from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps, slot_rows
 from pipeline.store.models import Run, Slot
 

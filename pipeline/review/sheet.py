@@ -15,15 +15,16 @@ import pandas as pd
 from markupsafe import Markup
 
 from pipeline.dispatch.subscribers import subscriber_counts
+from pipeline.editorial.gate import send_time
+from pipeline.editorial.models import Message
+from pipeline.editorial.render import RenderReport, check, slot_members
+from pipeline.editorial.sms import SmsCount, count
 from pipeline.geo import city_names, load_zips
 from pipeline.maps import slot_shapes
-from pipeline.review.gate import send_time, utc
-from pipeline.review.models import Message
-from pipeline.review.render import RenderReport, check, slot_members
-from pipeline.review.sms import SmsCount, count
 from pipeline.review.sparkline import member_bands, sparkline_svg
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.models import Run, Slot
+from pipeline.times import utc
 
 EASTERN = ZoneInfo("America/New_York")
 MAP_W, MAP_H = 160, 110
@@ -176,7 +177,7 @@ def audience(assets: RunAssets, url: str, clock: Callable[[], float]) -> dict[st
 
 
 def deadline(run: Run, review: ReviewSettings, now: datetime) -> dict:
-    """The run's send time (see :func:`pipeline.review.gate.send_time`) and the time left."""
+    """The run's send time (see :func:`pipeline.editorial.gate.send_time`) and the time left."""
     send_at = send_time(run, review)
     left = send_at - now
     minutes = int(left.total_seconds() // 60)

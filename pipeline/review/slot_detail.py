@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from pipeline.geo import load_zips
 from pipeline.maps import OFF_MAP, PANELS, Panel, slot_shapes
 from pipeline.review.charts import series_chart_svg
-from pipeline.review.render import clock
 from pipeline.review.sheet import RunAssets
 from pipeline.store.models import Slot, SlotMember
+from pipeline.times import clock
 
 # the facts shown per member; a stored-members fallback has none of them
 FACT_COLUMNS = ("automatic_message", "high_f", "low_f", "pop_max", "precip", "precip_type",

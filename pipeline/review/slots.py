@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
+from pipeline.editorial.gate import set_policy
+from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
+from pipeline.editorial.render import check
+from pipeline.editorial.sms import count
 from pipeline.review.deps import EditorDep, SessionDep, current_editor, page
-from pipeline.review.gate import set_policy
-from pipeline.review.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
-from pipeline.review.render import check
 from pipeline.review.runs import get_run
 from pipeline.review.sheet import assets_for
-from pipeline.review.sms import count
 from pipeline.store.models import Slot
 
 router = APIRouter(tags=["slots"], dependencies=[Depends(current_editor)])

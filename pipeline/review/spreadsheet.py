@@ -20,7 +20,7 @@ from typing import Any
 
 from openpyxl import Workbook, load_workbook
 
-from pipeline.review.render import MAX_TEXT_CHARS
+from pipeline.editorial.render import MAX_TEXT_CHARS
 
 COLUMNS = ("id", "name", "facts", "zips", "message", "status", "version", "run")
 REQUIRED = ("id", "message", "version")

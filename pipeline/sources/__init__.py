@@ -25,6 +25,7 @@ from pipeline.sources.nws import nws_forecast
 from pipeline.sources.open_meteo import open_meteo_forecast
 from pipeline.sources.synthetic import synthetic_forecast
 from pipeline.sources.table import table_forecast
+from pipeline.times import to_utc
 from pipeline.validate import validate_forecast
 
 __all__ = [
@@ -52,12 +53,6 @@ SOURCES: dict[str, SourceFn] = {
 
 class UnknownSource(ValueError):
     """The run named a source that is not registered."""
-
-
-def to_utc(when: Any) -> pd.Timestamp:
-    """A tz-aware UTC timestamp from a str, datetime or Timestamp (naive means UTC)."""
-    stamp = pd.Timestamp(when)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _accepted(fn: SourceFn, options: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
+from pipeline.config.sources import SourceSettings
 from pipeline.http_retry import parse_retry_after
-from pipeline.sources.config import SourceSettings
 from pipeline.sources.errors import QuotaExceeded, SourceError, SourceUnavailable
 
 log = logging.getLogger(__name__)

@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.config.sources import SourceSettings, source_settings
 from pipeline.sources._fields import Piece, read_file
 from pipeline.sources._frame import finish
 from pipeline.sources._grid import sample_plan
-from pipeline.sources.config import SourceSettings, source_settings
 from pipeline.sources.errors import SourceError
 
 log = logging.getLogger(__name__)

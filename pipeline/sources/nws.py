@@ -33,9 +33,9 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from pipeline.config.sources import SourceSettings, source_settings
 from pipeline.sources._frame import empty_frame, finish
 from pipeline.sources._http import RetryPolicy, Sleep, get_json
-from pipeline.sources.config import SourceSettings, source_settings
 from pipeline.sources.errors import SourceConfigError, SourceError
 
 SOURCE = "nws"

@@ -73,6 +73,7 @@ import pandas as pd
 from numba import njit, prange
 
 from pipeline.contract import COLUMNS
+from pipeline.times import to_utc
 
 __all__ = ["synthetic_forecast"]
 
@@ -666,9 +667,7 @@ def _weather_code(amount, conv, snow_frac, temp, cloud, fog):
 
 
 def _as_utc(ts) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit("us")
+    return to_utc(ts).as_unit("us")
 
 
 def synthetic_forecast(

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contract
+from pipeline.config.sources import SourceSettings, source_settings
 from pipeline.sources._frame import finish
 from pipeline.sources._grid import nearest_points
-from pipeline.sources.config import SourceSettings, source_settings
 from pipeline.sources.errors import SourceError
 
 SOURCE = "table"

@@ -7,8 +7,11 @@ The database is SQLite under ``data/`` by default; any SQLAlchemy URL works thro
 from pipeline.store.db import get_engine, migrate, session_scope
 from pipeline.store.models import Base, Run, Slot, SlotMember
 from pipeline.store.runs import (
+    RunMissing,
     RunNotFound,
     load_run,
+    open_runs,
+    pick_run,
     previous_run,
     save_run,
     write_run_folder,
@@ -18,6 +21,7 @@ from pipeline.store.runs import (
 __all__ = [
     "Base",
     "Run",
+    "RunMissing",
     "RunNotFound",
     "Slot",
     "SlotMember",
@@ -25,6 +29,8 @@ __all__ = [
     "load_run",
     "previous_run",
     "migrate",
+    "open_runs",
+    "pick_run",
     "save_run",
     "session_scope",
     "write_run_folder",

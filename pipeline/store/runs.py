@@ -7,34 +7,28 @@ database rows go in one transaction, so a crash never leaves half a run behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from pipeline.slots import PreviousRun, Slot
+from pipeline.snapshots import file_sha256
 from pipeline.store.db import session_scope
 from pipeline.store.models import Run, SlotMember
 from pipeline.store.models import Slot as SlotRow
+from pipeline.times import utc
 
 RUN_FILES = ("forecast.parquet", "assignments.parquet", "slots.json", "summary.json")
 
 
 class RunNotFound(LookupError):
     """No run with that id is stored."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_run_folder(
@@ -217,3 +211,38 @@ def load_run(url: str, run_id: str | None = None) -> dict[str, Any]:
                 for s in run.slots
             ],
         }
+
+
+class RunMissing(LookupError):
+    """No such run (or no runs at all)."""
+
+
+def pick_run(db: Session, run_id: str | None) -> Run:
+    """The run to dispatch: ``run_id``, or the newest run by issue time (not a replay)."""
+    if run_id:
+        run = db.get(Run, run_id)
+        if run is None:
+            raise RunMissing(f"no run {run_id!r}; see `zipcast runs`")
+        return run
+    run = db.scalars(select(Run).where(Run.status != "replay")
+                     .order_by(Run.issue_time.desc(), Run.created_at.desc())
+                     .limit(1)).first()
+    if run is None:
+        raise RunMissing("no runs stored yet: run `zipcast run` first")
+    return run
+
+
+def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=36)
+              ) -> list[Run]:
+    """The runs dispatch still works on: per window, the newest national run issued within
+    ``lookback`` (a morning run's last time zones get their message many hours after issue), or
+    the newest run of some states when there is no national one. Replays never go out."""
+    def rank(run: Run) -> tuple[bool, datetime, datetime]:
+        return (not (run.params or {}).get("states"), utc(run.issue_time), utc(run.created_at))
+
+    best: dict[str, Run] = {}
+    for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback,
+                                            Run.status != "replay")):
+        if run.window not in best or rank(run) > rank(best[run.window]):
+            best[run.window] = run
+    return sorted(best.values(), key=lambda r: (utc(r.issue_time), r.window))

@@ -9,8 +9,9 @@
 - :mod:`~pipeline.truth.scores`: truthfulness nationally, per state and per slot.
 """
 
+from pipeline.times import clock
 from pipeline.truth.bound import CoverageBound, StatementPool, coverage_bound
-from pipeline.truth.claims import Claim, claims_of, clock, fits
+from pipeline.truth.claims import Claim, claims_of, fits
 from pipeline.truth.rule import (
     HAZARDS,
     PRECIP_TYPES,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.settings import TruthRules
+from pipeline.times import clock
 from pipeline.truth.rule import (
     HAZARDS,
     PRECIP_TYPES,
@@ -187,16 +188,6 @@ def fits(facts: pd.DataFrame | FactArrays, statement: Statement, rules: TruthRul
     for claim in claims_of(statement):
         ok &= claim.holds(f, rules)
     return ok
-
-
-def clock(hours: float | None) -> str:
-    """'2 pm' for 14.0 (and for 38.0, a day later), 'noon', 'midnight'; '' for None/NaN."""
-    if hours is None or np.isnan(hours):
-        return ""
-    h = int(round(hours)) % 24
-    if h in (0, 12):
-        return "midnight" if h == 0 else "noon"
-    return f"{(h % 12) or 12} {'am' if h < 12 else 'pm'}"
 
 
 def _deg(value: float) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.truth.claims import clock
+from pipeline.times import clock
 from pipeline.truth.rule import Statement
 
 PRECIP_WORDS = {"rain": "Rain", "snow": "Snow", "mix": "Wintry mix"}

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.editorial.models import Notice
 from pipeline.review.cli import add_user
-from pipeline.review.models import Notice
 from pipeline.settings import Settings, get_settings
 from pipeline.store import session_scope
 from tests.pipeline.dispatch.conftest import make_smtp_server, smtp_server  # noqa: F401
@@ -274,9 +274,7 @@ def test_replay_by_run_id_reproduces_identical_slots(world, prefect_harness):
     # the replay is kept for comparison only: dispatch and deadlines still see the original
     from sqlalchemy.orm import Session
 
-    from pipeline.dispatch.job import pick_run
-    from pipeline.review.gate import open_runs
-    from pipeline.store import get_engine
+    from pipeline.store import get_engine, open_runs, pick_run
 
     settings = get_settings()
     with Session(get_engine(settings.db_url)) as db:

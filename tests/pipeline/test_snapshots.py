@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.store.snapshots import (
+from pipeline.snapshots import (
     SnapshotCorrupt,
     SnapshotNotFound,
     latest_snapshot,

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 from tests.pipeline.dispatch.fake_twilio import FakeTwilio
 
 WEBHOOK_SECRET = "test-webhook-secret"

@@ -17,19 +17,19 @@ from urllib.parse import parse_qs
 import pytest
 from twilio.request_validator import RequestValidator
 
-from pipeline.dispatch.channels import make_channel
-from pipeline.dispatch.channels.base import (
+from pipeline.channels import make_channel
+from pipeline.channels.base import (
     ChannelConfigError,
     Outgoing,
     PermanentError,
     TransientError,
     parse_retry_after,
 )
-from pipeline.dispatch.channels.email import EmailChannel
-from pipeline.dispatch.channels.file import FileChannel, read_outbox
-from pipeline.dispatch.channels.sms import RebasedHttpClient, SmsChannel
-from pipeline.dispatch.channels.webhook import WebhookChannel, verify_signature
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.channels.email import EmailChannel
+from pipeline.channels.file import FileChannel, read_outbox
+from pipeline.channels.sms import RebasedHttpClient, SmsChannel
+from pipeline.channels.webhook import WebhookChannel, verify_signature
+from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.ratelimit import RateLimiter, backoff
 from tests.pipeline.dispatch.conftest import WEBHOOK_SECRET, free_port
 

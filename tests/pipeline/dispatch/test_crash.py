@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.channels.file import read_outbox
+from pipeline.channels.file import read_outbox
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine

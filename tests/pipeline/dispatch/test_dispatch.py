@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.channels.base import Outgoing, PermanentError, Sent, TransientError
-from pipeline.dispatch.channels.file import read_outbox
+from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientError
+from pipeline.channels.file import read_outbox
 from pipeline.dispatch.job import DispatchBusy, dispatch, report, run_lock
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.dispatch.plan import delivery_moments
-from pipeline.review.gate import set_policy
-from pipeline.review.models import Message
+from pipeline.editorial.gate import set_policy
+from pipeline.editorial.models import Message
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine, session_scope
 from tests.pipeline.review.conftest import RUN_ID, store_run
@@ -276,7 +276,7 @@ def test_real_channels_end_to_end(settings, dispatch_settings, smtp_server, fake
                                   webhook_server):
     """Email through a real SMTP server, SMS through the Twilio SDK to the local stand-in,
     a signed webhook; a 21610 from 'Twilio' opts that subscriber out; rerun sends nothing."""
-    from pipeline.dispatch.channels.webhook import verify_signature
+    from pipeline.channels.webhook import verify_signature
 
     settings.dispatch = dispatch_settings
     add_subscriber(settings.db_url, "02904", phone="+14015550101")

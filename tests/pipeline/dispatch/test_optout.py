@@ -110,7 +110,7 @@ def test_status_callbacks_are_recorded(hooks, settings):  # noqa: F811
         name = "sms"
 
         def send(self, message):
-            from pipeline.dispatch.channels.base import Sent
+            from pipeline.channels.base import Sent
             return Sent(provider_id="SM" + "a" * 32)
 
         def already_sent(self, messages):

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.channels.file import FileChannel, outbox_files, read_outbox
+from pipeline.channels.file import FileChannel, outbox_files, read_outbox
 from pipeline.dispatch.job import Channels, DispatchBusy, DispatchResult, dispatch, run_lock
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.dispatch.outbox import due_rows, mark_sending

@@ -147,7 +147,7 @@ HOSTILE_AUTOMATIC = "<script>alert('auto')</script> Rain from 8 am, high 40°F."
 def misfit_run(review_settings) -> Settings:
     """The stored run with ZIP 02904 a misfit of s001 (automatic message) and s001 renamed
     to hostile markup; the slot's fit count drops to 2 of 3."""
-    from pipeline.review.render import _assignments as cached_assignments
+    from pipeline.editorial.render import _assignments as cached_assignments
 
     path = review_settings.runs_dir / RUN_ID / "assignments.parquet"
     frame = pd.read_parquet(path)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.editorial.sms import count
 from pipeline.review.app import create_app
 from pipeline.review.deps import ReviewSettings
-from pipeline.review.sms import count
 
 from .conftest import PASSWORD, RUN_ID
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pipeline.review.models import AuditEntry, Message
+from pipeline.editorial.models import AuditEntry, Message
 from pipeline.store.db import session_scope
 from pipeline.store.models import Run, Slot
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.dispatch.models import Subscriber
-from pipeline.review.gate import gate_of, set_policy
-from pipeline.review.models import AuditEntry
+from pipeline.editorial.gate import gate_of, set_policy
+from pipeline.editorial.models import AuditEntry
 from pipeline.settings import ReviewSettings
 from pipeline.store.db import get_engine, session_scope
 from pipeline.store.models import Run

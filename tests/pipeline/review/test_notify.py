@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pipeline.review import notify
+from pipeline.editorial import notify
+from pipeline.editorial.models import Notice
 from pipeline.review.cli import add_user
-from pipeline.review.models import Notice
 from pipeline.settings import Settings
 from pipeline.store import migrate, session_scope
 from tests.pipeline.dispatch.conftest import make_smtp_server, smtp_server  # noqa: F401
@@ -77,7 +77,7 @@ def test_only_the_recipients_that_failed_are_mailed_again(staff, smtp_server):  
 
 def test_a_notice_being_sent_elsewhere_is_not_sent_again(staff, smtp_server):  # noqa: F811
     """A claim by another process (row in `sending`, fresh) is respected."""
-    from pipeline.review.models import Notice
+    from pipeline.editorial.models import Notice
 
     with session_scope(staff.db_url) as db:
         db.add(Notice(key="k3", kind="deadline_missed", subject="s", body="b",

@@ -1,6 +1,7 @@
 """Sandboxed placeholder rendering per member ZIP."""
 
-from pipeline.review.render import check, clock, member_context
+from pipeline.editorial.render import check, member_context
+from pipeline.times import clock
 
 MEMBER = {"zip": "02903", "state": "RI", "city": "Providence", "high": 41, "low": 30,
           "rain_start": "7 am", "precip_start": "7 am"}

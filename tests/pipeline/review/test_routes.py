@@ -7,9 +7,9 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pipeline.editorial.models import AuditEntry, Message
 from pipeline.review.app import create_app
 from pipeline.review.deps import ReviewSettings
-from pipeline.review.models import AuditEntry, Message
 from pipeline.store.db import session_scope
 
 from .conftest import PASSWORD, RUN_ID, csrf_of, sign_in

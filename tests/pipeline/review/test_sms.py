@@ -1,6 +1,6 @@
 """SMS segment counting against hand-counted GSM 03.38 cases."""
 
-from pipeline.review.sms import count
+from pipeline.editorial.sms import count
 
 
 def test_short_gsm_text_is_one_segment():

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from pipeline.review.models import AuditEntry, Message
-from pipeline.review.render import MAX_TEXT_CHARS
+from pipeline.editorial.models import AuditEntry, Message
+from pipeline.editorial.render import MAX_TEXT_CHARS
 from pipeline.review.spreadsheet import (
     COLUMNS,
     MAX_UPLOAD_BYTES,

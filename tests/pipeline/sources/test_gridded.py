@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from pipeline.config.sources import SourceSettings
 from pipeline.sources._grid import chord_to_km, sample_plan, unit_vectors
-from pipeline.sources.config import SourceSettings
 from pipeline.sources.errors import SourceError
 from pipeline.sources.gridded import _per_step, gridded_forecast
 from pipeline.validate import validate_forecast

@@ -8,7 +8,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipeline.sources.config import SourceSettings
+from pipeline.config.sources import SourceSettings
 from pipeline.sources.errors import SourceConfigError
 from pipeline.sources.nws import nws_forecast, spread_hourly, temperature_f, wind_mph
 from pipeline.validate import validate_forecast

@@ -9,8 +9,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from pipeline.config.sources import SourceSettings
 from pipeline.sources._http import CallBudget
-from pipeline.sources.config import SourceSettings
 from pipeline.sources.errors import QuotaExceeded, SourceError, SourceUnavailable
 from pipeline.sources.open_meteo import call_weight, open_meteo_forecast
 from pipeline.validate import validate_forecast

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.sources.config import SourceSettings
+from pipeline.config.sources import SourceSettings
 from pipeline.sources.errors import SourceError
 from pipeline.sources.table import table_forecast
 from pipeline.validate import validate_forecast

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 
 from pipeline.settings import TruthRules
+from pipeline.times import clock
 from pipeline.truth import HAZARDS, PRECIP_TYPES, SKY_CATEGORIES, WIND_CATEGORIES, Statement, fits
-from pipeline.truth.claims import clock
 from pipeline.truth.wording import automatic_message, headline, message, own_statement
 from tests.flows.reference import parse_headline, parse_message
 from tests.pipeline.truth.conftest import facts

@@ -25,7 +25,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from pipeline.dispatch.channels.base import (
+from pipeline.channels.base import (
     ChannelConfigError,
     ChannelError,
     Outgoing,
@@ -34,7 +34,7 @@ from pipeline.dispatch.channels.base import (
     TransientError,
     parse_retry_after,
 )
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 
 OPT_OUT_CODE = 21610  # "Attempt to send to unsubscribed recipient"
 _RECONCILE_LIMIT = 20  # recent messages per number looked at after a crash (10 days at 2/day)

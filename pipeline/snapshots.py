@@ -14,6 +14,7 @@ A snapshot's id is ``"<source>/<stamp>"``, e.g. ``"synthetic/20260115T1200Z"``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.store.runs import file_sha256
+from pipeline.times import to_utc
 
 __all__ = [
     "STAMP_FORMAT",
@@ -67,9 +68,12 @@ class Snapshot:
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-def _utc(when: Any) -> pd.Timestamp:
-    stamp = pd.Timestamp(when)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_source(source: str) -> str:
@@ -139,7 +143,7 @@ def save_snapshot(
         The clock; defaults to now (UTC).
     """
     source = _check_source(source)
-    issue = _utc(issue_time)
+    issue = to_utc(issue_time)
     stamp = issue.strftime(STAMP_FORMAT)
     folder = Path(root) / source
     folder.mkdir(parents=True, exist_ok=True)
@@ -206,7 +210,7 @@ def list_snapshots(root: Path, source: str | None = None) -> list[Snapshot]:
 
 def latest_snapshot(root: Path, source: str, before: Any = None) -> Snapshot | None:
     """The newest snapshot of ``source`` issued strictly before ``before`` (any time if None)."""
-    limit = _utc(before) if before is not None else None
+    limit = to_utc(before) if before is not None else None
     earlier = [s for s in list_snapshots(root, source) if limit is None or s.issue_time < limit]
     return earlier[-1] if earlier else None
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
-from pipeline.dispatch.channels.base import Outgoing, PermanentError, Sent, TransientError
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientError
+from pipeline.config.dispatch import DispatchSettings
 
 # a reused connection idle longer than this is checked with NOOP first: relays drop idle
 # clients (Postfix smtpd_timeout is 300 s, some hosted relays 30 s or less)

@@ -11,19 +11,15 @@ Plain SQLAlchemy: the sheet shows the gate, the dispatch job obeys it, Prefect r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.models import POLICIES, AuditEntry, Message, RunGate
+from pipeline.editorial.models import POLICIES, AuditEntry, Message, RunGate
 from pipeline.settings import ReviewSettings
 from pipeline.store.models import Run, Slot
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store writes UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+from pipeline.times import utc
 
 
 @dataclass(frozen=True)
@@ -113,18 +109,3 @@ def set_policy(db: Session, run_id: str, policy: str, editor_name: str,
                       old_text=old, new_text=policy))
     db.commit()
 
-
-def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=36)
-              ) -> list[Run]:
-    """The runs dispatch still works on: per window, the newest national run issued within
-    ``lookback`` (a morning run's last time zones get their message many hours after issue), or
-    the newest run of some states when there is no national one. Replays never go out."""
-    def rank(run: Run) -> tuple[bool, datetime, datetime]:
-        return (not (run.params or {}).get("states"), utc(run.issue_time), utc(run.created_at))
-
-    best: dict[str, Run] = {}
-    for run in db.scalars(select(Run).where(Run.issue_time >= now - lookback,
-                                            Run.status != "replay")):
-        if run.window not in best or rank(run) > rank(best[run.window]):
-            best[run.window] = run
-    return sorted(best.values(), key=lambda r: (utc(r.issue_time), r.window))

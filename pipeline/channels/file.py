@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from json.decoder import scanstring  # type: ignore[attr-defined]  # C-accelerated, untyped
 from pathlib import Path
 
-from pipeline.dispatch.channels.base import Outgoing, Sent, TransientError
+from pipeline.channels.base import Outgoing, Sent, TransientError
 
 _KEY_PREFIX = '{"key":"'
 # ends a dangling line: JSON never ends so, so the line stays unreadable (and its key unseen)

@@ -1,6 +1,6 @@
 """Channels: how a message leaves — SMS (Twilio), email (SMTP), webhook, or a file on a dry run.
 
-Every channel implements :class:`~pipeline.dispatch.channels.base.Channel`; build one with
+Every channel implements :class:`~pipeline.channels.base.Channel`; build one with
 :func:`make_channel`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.dispatch.channels.base import (
+from pipeline.channels.base import (
     Channel,
     ChannelConfigError,
     ChannelError,
@@ -17,7 +17,7 @@ from pipeline.dispatch.channels.base import (
     Sent,
     TransientError,
 )
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 
 CHANNEL_NAMES = ("sms", "email", "webhook", "file")
 
@@ -53,18 +53,18 @@ def make_channel(name: str, settings: DispatchSettings, *, dry_run: bool = False
         if outbox_path is None:
             raise ChannelConfigError("a dry run (or the file channel) writes to an outbox file: "
                                      "pass outbox_path, e.g. <outbox_dir>/<run_id>.jsonl")
-        from pipeline.dispatch.channels.file import FileChannel
+        from pipeline.channels.file import FileChannel
 
         return FileChannel(outbox_path)
     # imported here so a dry run needs neither the Twilio SDK nor httpx
     if name == "sms":
-        from pipeline.dispatch.channels.sms import SmsChannel
+        from pipeline.channels.sms import SmsChannel
 
         return SmsChannel(settings)
     if name == "email":
-        from pipeline.dispatch.channels.email import EmailChannel
+        from pipeline.channels.email import EmailChannel
 
         return EmailChannel(settings)
-    from pipeline.dispatch.channels.webhook import WebhookChannel
+    from pipeline.channels.webhook import WebhookChannel
 
     return WebhookChannel(settings)

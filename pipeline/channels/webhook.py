@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from pipeline.dispatch.channels.base import (
+from pipeline.channels.base import (
     ChannelConfigError,
     Outgoing,
     PermanentError,
@@ -39,7 +39,7 @@ from pipeline.dispatch.channels.base import (
     TransientError,
     parse_retry_after,
 )
-from pipeline.dispatch.config import DispatchSettings
+from pipeline.config.dispatch import DispatchSettings
 
 SIGNATURE_HEADER = "X-Zipcast-Signature"
 TIMESTAMP_HEADER = "X-Zipcast-Timestamp"

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.review.models import AuditEntry, Editor, Message
-from pipeline.review.render import check
+from pipeline.editorial.models import AuditEntry, Editor, Message
+from pipeline.editorial.render import check
 from pipeline.store.models import Slot
 
 

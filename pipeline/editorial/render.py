@@ -21,7 +21,8 @@ import pandas as pd
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from pipeline.review.sms import SmsCount, count
+from pipeline.editorial.sms import SmsCount, count
+from pipeline.times import clock
 
 PLACEHOLDERS: dict[str, str] = {
     "high": "the ZIP's high, °F, rounded (42)",
@@ -48,17 +49,6 @@ MAX_TEXT_CHARS = 1000  # a long template is a mistake, and a cheap sandbox guard
 
 class TemplateError(ValueError):
     """A message template that cannot be filled for some subscriber ZIP."""
-
-
-def clock(hour: float) -> str:
-    """A local clock hour as people say it: 0 → midnight, 7 → 7 am, 12 → noon, 13.5 → 1:30 pm."""
-    hour = hour % 24
-    whole, minutes = int(hour), int(round((hour % 1) * 60))
-    if minutes == 0 and whole in (0, 12):
-        return "midnight" if whole == 0 else "noon"
-    suffix = "am" if whole < 12 else "pm"
-    shown = whole % 12 or 12
-    return f"{shown}:{minutes:02d} {suffix}" if minutes else f"{shown} {suffix}"
 
 
 def _number(value: Any) -> float | None:
@@ -128,7 +118,7 @@ class RenderReport:
         return not self.problems
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+MESSAGE_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 def check(text: str, members: Sequence[Mapping[str, Any]],
@@ -147,8 +137,8 @@ def check(text: str, members: Sequence[Mapping[str, Any]],
                                f"{MAX_TEXT_CHARS} are allowed")
         return report
     try:
-        template = _ENV.from_string(text)
-        unknown = sorted(meta.find_undeclared_variables(_ENV.parse(text)) - set(PLACEHOLDERS))
+        template = MESSAGE_ENV.from_string(text)
+        unknown = sorted(meta.find_undeclared_variables(MESSAGE_ENV.parse(text)) - set(PLACEHOLDERS))
     except TemplateSyntaxError as err:
         report.problems.append(f"placeholder syntax error on line {err.lineno}: {err.message}")
         return report

@@ -1,6 +1,6 @@
 """Staff email: "the sheet is ready" to editors, "deadline missed" alerts to leads and on-call.
 
-Mail goes through the dispatch email channel (:class:`~pipeline.dispatch.channels.email.
+Mail goes through the dispatch email channel (:class:`~pipeline.channels.email.
 EmailChannel`, the same SMTP relay and settings subscribers' email uses). Every notice is
 recorded in the ``notices`` table under a key naming its occasion, so a rerun, a retried flow
 or the next five-minute dispatch never mails the same thing twice; a notice whose mail failed
@@ -22,13 +22,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.channels.base import Channel, Outgoing, PermanentError, TransientError
-from pipeline.dispatch.job import pick_run
-from pipeline.review.gate import Gate, gate_of, open_runs, send_time, utc
-from pipeline.review.models import Editor, Notice
+from pipeline.channels.base import Channel, Outgoing, PermanentError, TransientError
+from pipeline.editorial.gate import Gate, gate_of, send_time
+from pipeline.editorial.models import Editor, Notice
 from pipeline.settings import Settings
 from pipeline.store import get_engine, migrate
 from pipeline.store.models import Run
+from pipeline.store.runs import open_runs, pick_run
+from pipeline.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Sent:
 
 
 def _email_channel(settings: Settings) -> Channel:
-    from pipeline.dispatch.channels.email import EmailChannel
+    from pipeline.channels.email import EmailChannel
 
     return EmailChannel(settings.dispatch)
 

@@ -1,0 +1,29 @@
+"""The review sheet's settings (``settings.review``, env ``ZIPCAST_REVIEW__*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ReviewSettings(BaseModel):
+    """The review sheet's server: cookie, sign-in rate limit, deadline.
+
+    Read from ``ZIPCAST_REVIEW__<FIELD>``, e.g. ``ZIPCAST_REVIEW__SECURE_COOKIE=true``.
+    """
+
+    secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
+    secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
+    session_max_age_s: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    # the run's send time (deadline banner, editor gate): issue time plus this many hours
+    send_after_hours: float = 2.0
+    # what happens at the deadline to slots nobody approved: hold them, or send the
+    # automatic factual message; the lead can change it per run on the sheet
+    unapproved_policy: Literal["hold", "automatic"] = "hold"
+    # who hears that a run's sheet is ready: editors with an email (``zipcast users add
+    # --email``) plus these; deadline alerts go to leads with an email plus ``alert_emails``
+    notify_emails: list[str] = Field(default_factory=list)
+    alert_emails: list[str] = Field(default_factory=list)
