@@ -55,7 +55,7 @@ def truth_curve(run_dir: Path, ks: tuple[int, ...]) -> list[dict]:
     """Planner vs LP bound at each k, from the run folder's facts (ZIP-weighted)."""
     import pandas as pd
 
-    from pipeline.cluster.truthful import plan_statements
+    from pipeline.planning.plan import plan_statements
     from pipeline.settings import get_settings
     from pipeline.truth import FactArrays, coverage_bound
 

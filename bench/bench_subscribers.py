@@ -48,13 +48,13 @@ def write_csv(path: Path, n: int, seed: int = 0) -> dict:
     """A realistic subscriber CSV of ``n`` rows: channel mix, odd spellings, 2 % duplicate
     rows (same phone or email as an earlier row) and 1 % bad rows."""
     rng = np.random.default_rng(seed)
-    zips = subscribers._gazetteer()["zip"].to_numpy()
+    zips = subscribers.common._gazetteer()["zip"].to_numpy()
     picked = zips[rng.integers(0, len(zips), n)]
     kind = rng.random(n)
     bad = rng.random(n) < 0.01
     dup = rng.random(n) < 0.02
     times = np.array(["", "", "", "7am", "06:30", "8:00", "7:30 am"])
-    codes = subscribers._demo_area_codes()  # valid US area codes
+    codes = subscribers.demo._demo_area_codes()  # valid US area codes
     with path.open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["zip", "phone", "email", "webhook_url", "morning_at", "evening_at"])
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
                     "target_s": TARGET_S}
 
     with tempfile.TemporaryDirectory(prefix="zipcast-bench-subs-") as tmp:
-        _, result["gazetteer_load"] = timed(subscribers._gazetteer)
+        _, result["gazetteer_load"] = timed(subscribers.common._gazetteer)
 
         url = f"sqlite:///{tmp}/demo.sqlite"
         migrate(url)

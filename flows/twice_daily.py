@@ -34,7 +34,8 @@ from prefect.utilities.annotations import quote
 from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
 from flows.runners import dask_address, dask_client
-from pipeline import geo, ingest, maps, run, slots, sources, store
+from pipeline import geo, ingest, run, slots, sources, store
+from pipeline.drawing import maps
 from pipeline.editorial import notify
 from pipeline.features import build_series, zip_facts
 from pipeline.settings import Settings, get_settings

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import available_timezones
 
 import geopandas as gpd
@@ -23,8 +22,10 @@ import numpy as np
 import pandas as pd
 import zipcodes
 
+from pipeline.resources import shipped
+
 COLUMNS = ["zip", "city", "state", "county", "timezone", "lat", "lon"]
-FIXES = Path(__file__).resolve().parent.parent / "data" / "gazetteer_fixes.csv"
+FIXES = shipped("data/gazetteer_fixes.csv")
 MILITARY_CITIES = {"APO", "DPO", "FPO"}
 
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.cluster.baselines import score_baselines
-from pipeline.cluster.truthful import plan_slots
 from pipeline.features import SeriesSet, scale_series
+from pipeline.planning.baselines import score_baselines
+from pipeline.planning.plan import plan_slots
 from pipeline.settings import (
     REPO_ROOT,
     FactRules,
@@ -115,7 +115,7 @@ class RunParams:
 
 @dataclass
 class Clustering:
-    """The planned slots for a run's ZIPs (see :mod:`pipeline.cluster.truthful`)."""
+    """The planned slots for a run's ZIPs (see :mod:`pipeline.planning.plan`)."""
 
     labels: np.ndarray  # (n_locations,) slot index
     fits: np.ndarray  # (n_locations,) the slot's statement is true here
@@ -324,7 +324,7 @@ def run_summary(
         "slot_ids_unchanged_share": unchanged_ids,
         "clustering": {
             "method": "truthful: greedy cover sets k; an integer program picks k statements "
-                      "from the LP bound's pool; DTW membership (pipeline.cluster.truthful)",
+                      "from the LP bound's pool; DTW membership (pipeline.planning.plan)",
             "statements_chosen_from": clustering.chosen_from,
             "variables": clustering.variables,
             "dtw_window_steps": max(0, params.dtw_window_hours // series.step_hours),

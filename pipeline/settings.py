@@ -24,6 +24,7 @@ from pipeline.config.rules import (
     _default_windows,
 )
 from pipeline.config.sources import SourceSettings
+from pipeline.resources import in_checkout
 
 __all__ = [
     "REPO_ROOT", "DispatchSettings", "FactRules", "FlowSettings", "QualityRules",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# runtime state: data/ in a checkout; ./data where an installed zipcast is run
+DEFAULT_DATA_DIR = REPO_ROOT / "data" if in_checkout() else Path.cwd() / "data"
 
 
 class Settings(BaseSettings):
@@ -41,7 +44,7 @@ class Settings(BaseSettings):
         env_prefix="ZIPCAST_", env_nested_delimiter="__", extra="ignore"
     )
 
-    data_dir: Path = REPO_ROOT / "data"
+    data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None  # default: sqlite:///<data_dir>/zipcast.sqlite
 
     # run defaults

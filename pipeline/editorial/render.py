@@ -138,7 +138,8 @@ def check(text: str, members: Sequence[Mapping[str, Any]],
         return report
     try:
         template = MESSAGE_ENV.from_string(text)
-        unknown = sorted(meta.find_undeclared_variables(MESSAGE_ENV.parse(text)) - set(PLACEHOLDERS))
+        named = meta.find_undeclared_variables(MESSAGE_ENV.parse(text))
+        unknown = sorted(named - set(PLACEHOLDERS))
     except TemplateSyntaxError as err:
         report.problems.append(f"placeholder syntax error on line {err.lineno}: {err.message}")
         return report

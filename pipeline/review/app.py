@@ -13,7 +13,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pipeline.review import auth, detail, exchange, hooks, runs, slots
 from pipeline.review.deps import (
     STATIC_DIR,
     CsrfRejected,
@@ -22,6 +21,7 @@ from pipeline.review.deps import (
     page,
     require_csrf,
 )
+from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots
 from pipeline.review.security import LoginLimiter, load_secret
 from pipeline.settings import Settings, get_settings
 from pipeline.store.db import migrate

@@ -6,17 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.editorial.models import Editor
+from pipeline.resources import shipped
 from pipeline.review.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.db import get_engine
+from pipeline.store.models import Run, Slot
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = shipped("templates")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 __all__ = ["ReviewSettings"]  # re-exported: tests and callers build the app with it
@@ -88,3 +90,19 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None,
             **(context or {})}
     return templates.TemplateResponse(request=request, name=name, context=full,
                                       status_code=status_code)
+
+
+def get_run(db: Session, run_id: str) -> Run:
+    """The run, or 404."""
+    run = db.get(Run, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}; see the run list")
+    return run
+
+
+def get_slot(db: Session, run_id: str, slot_id: str) -> Slot:
+    """The slot, or 404."""
+    slot = db.get(Slot, f"{run_id}/{slot_id}")
+    if slot is None:
+        raise HTTPException(404, f"no slot {slot_id!r} in run {run_id!r}")
+    return slot

@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,22 +14,52 @@ import pandas as pd
 from markupsafe import Markup
 
 from pipeline.dispatch.subscribers import subscriber_counts
+from pipeline.drawing.charts import sparkline_svg
+from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
 from pipeline.editorial.models import Message
 from pipeline.editorial.render import RenderReport, check, slot_members
 from pipeline.editorial.sms import SmsCount, count
+from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
-from pipeline.maps import slot_shapes
-from pipeline.review.sparkline import member_bands, sparkline_svg
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.models import Run, Slot
 from pipeline.times import utc
 
 EASTERN = ZoneInfo("America/New_York")
-MAP_W, MAP_H = 160, 110
-INSET_STATES = {"AK", "HI", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW"}
 
 
+
+def member_bands(run_dir: str | Path, window: str, issue_time: pd.Timestamp,
+                 settings: Settings, zips: pd.DataFrame, slot_of: pd.Series) -> dict[str, dict]:
+    """Per slot, the 10th and 90th percentile per step of temperature and precip chance.
+
+    Parameters
+    ----------
+    zips : gazetteer rows (zip, timezone) of the run's member ZIPs
+    slot_of : ZIP -> short slot id
+
+    Returns
+    -------
+    dict slot_id -> {"temperature_f": (lo, hi), "precip_probability": (lo, hi)}, each an
+    ndarray of shape (n_steps,); empty when the forecast file is missing.
+    """
+    path = Path(run_dir) / "forecast.parquet"
+    if not path.exists():
+        return {}
+    forecast = pd.read_parquet(path)
+    zips = zips[zips["zip"].isin(slot_of.index)].reset_index(drop=True)
+    series = build_series(forecast, zips, window=window, settings=settings,
+                          issue_time=issue_time)
+    labels = slot_of.reindex(series.zips).to_numpy()
+    bands: dict[str, dict] = {}
+    for slot in pd.unique(labels):
+        rows = labels == slot
+        bands[str(slot)] = {
+            name: tuple(np.nanpercentile(series.var(name)[rows], q, axis=0) for q in (10, 90))
+            for name in ("temperature_f", "precip_probability")
+        }
+    return bands
 
 
 @dataclass
@@ -42,7 +71,7 @@ class RunAssets:
     members: dict[str, list[dict]] = field(default_factory=dict)
     bands: dict[str, dict] | None = None
     maps: dict[str, str] | None = None
-    detail: object | None = None  # slot_detail.RunDetail, built on the first detail page
+    detail: object | None = None  # tables.RunDetail, built on the first detail page
     audience: tuple[float, dict[str, int]] | None = None  # (counted at, slot id -> count)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,39 +112,8 @@ def slot_maps(assets: RunAssets) -> dict[str, str]:
     """A small SVG per slot: the run's area in grey, the slot in colour (lower 48 only)."""
     with assets.lock:
         if assets.maps is None:
-            assets.maps = _draw_maps(_assignments(assets.run_dir))
+            assets.maps = thumbnails(_assignments(assets.run_dir), load_zips())
         return assets.maps
-
-
-def _draw_maps(members: pd.DataFrame) -> dict[str, str]:
-    zips = load_zips().merge(members, on="zip")
-    zips = zips[~zips["state"].isin(INSET_STATES)]
-    if zips.empty:
-        return {}
-    shapes = slot_shapes(zips, zips["slot_id"].to_numpy(), "EPSG:5070", 30.0)
-    minx, miny, maxx, maxy = shapes.total_bounds
-    scale = min((MAP_W - 4) / max(maxx - minx, 1), (MAP_H - 4) / max(maxy - miny, 1))
-    paths = {}
-    for row in shapes.itertuples():
-        rings = []
-        for polygon in getattr(row.geometry, "geoms", [row.geometry]):
-            if polygon.geom_type != "Polygon":
-                continue
-            for ring in [polygon.exterior, *polygon.interiors]:
-                pts = np.asarray(ring.coords)
-                xs, ys = 2 + (pts[:, 0] - minx) * scale, 2 + (maxy - pts[:, 1]) * scale
-                rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys,
-                                                                                  strict=True)))
-        paths[row.slot_id] = "Z".join(rings) + "Z" if rings else ""
-    out = {}
-    for slot in paths:
-        body = "".join(f'<path d="{d}" fill="{"#0f766e" if s == slot else "#d4d4d8"}" '
-                       f'fill-rule="evenodd" stroke="#fff" stroke-width="0.4"/>'
-                       for s, d in paths.items())
-        out[slot] = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {MAP_W} {MAP_H}" '
-                     f'width="{MAP_W}" height="{MAP_H}"><title>{escape(slot)}</title>'
-                     f"{body}</svg>")
-    return out
 
 
 @dataclass

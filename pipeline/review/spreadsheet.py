@@ -1,6 +1,6 @@
 """The review sheet as a spreadsheet: rows out (CSV, XLSX) and edited rows back in.
 
-No web code here: the routes in :mod:`pipeline.review.exchange` call these functions.
+No web code here: the routes in :mod:`pipeline.review.routes.exchange` call these functions.
 
 Cells are defused against formula injection the way OWASP's "CSV Injection" page advises:
 text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``,

@@ -18,7 +18,7 @@ and when no statement prices out, this equals the LP optimum. ZIPs whose binned 
 identical lie in exactly the same statements and are merged into one row first.
 
 The statements found on the way (a :class:`StatementPool`) are also what the planner picks
-its slots from (:mod:`pipeline.cluster.select`).
+its slots from (:mod:`pipeline.planning.select`).
 """
 
 from __future__ import annotations

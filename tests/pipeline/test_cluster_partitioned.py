@@ -9,21 +9,19 @@ import numpy as np
 import pytest
 
 from pipeline.cluster import DTWKMeans, cdist_dtw
-from pipeline.cluster import baselines as baselines_module
-from pipeline.cluster import truthful as truthful_module
 from pipeline.cluster._kernels import _dba_accumulate
 from pipeline.cluster._lloyd import DBA_CHUNKS, LocalRows, chunk_bounds
 from pipeline.cluster.partitioned import (
-    RowBlocks,
-    cdist_partitioned,
     dba_centers,
     dba_partials,
     fit_partitioned,
     merge_dba_partials,
-    own_center_dtw,
     split_rows,
 )
-from pipeline.cluster.truthful import SlotPlan, plan_slots
+from pipeline.cluster.rowblocks import RowBlocks, cdist_partitioned, own_center_dtw
+from pipeline.planning import baselines as baselines_module
+from pipeline.planning import plan as truthful_module
+from pipeline.planning.plan import SlotPlan, plan_slots
 
 
 def _forecasts(n: int = 3000, n_steps: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

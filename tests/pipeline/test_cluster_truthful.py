@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from pipeline.cluster.baselines import score_baselines
-from pipeline.cluster.truthful import plan_slots
 from pipeline.features import build_series, scale_series, zip_facts
 from pipeline.geo import load_zips
+from pipeline.planning.baselines import score_baselines
+from pipeline.planning.plan import plan_slots
 from pipeline.settings import Settings
 from pipeline.sources import fetch_forecast
 from pipeline.truth import FactArrays, fits
@@ -82,8 +82,8 @@ def test_plan_is_within_a_point_of_the_lp_bound(region):
 def test_the_program_never_does_worse_than_its_start_and_keeps_floors(region):
     """The integer program's choice makes at least as much true as the greedy's; asked to,
     it keeps every state at its floor."""
-    from pipeline.cluster.select import select_statements
-    from pipeline.cluster.truthful import greedy_statements
+    from pipeline.planning.plan import greedy_statements
+    from pipeline.planning.select import select_statements
     from pipeline.truth import StatementPool
 
     zips, facts, _ = region

@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from pipeline.drawing.maps import slots_svg
 from pipeline.geo import load_zips
-from pipeline.maps import slots_svg
 
 
 def test_map_is_svg_with_one_area_per_slot_and_a_legend():

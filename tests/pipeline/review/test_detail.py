@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
 
+from pipeline.drawing.charts import nice_ticks, series_chart_svg
 from pipeline.geo import load_zips
-from pipeline.review.charts import nice_ticks, series_chart_svg
-from pipeline.review.slot_detail import RunDetail, member_rows, state_truth
+from pipeline.review.tables import RunDetail, member_rows, state_truth
 
 from .conftest import HOSTILE_AUTOMATIC, HOSTILE_NAME, MEMBERS, RUN_ID
 

@@ -1,10 +1,12 @@
-"""The detail page's chart of a slot's representative series, drawn as SVG on the server.
+"""Charts of a slot's representative series, drawn as SVG on the server.
 
-Two stacked panels share a local-hour axis: temperature (°F) above, precipitation chance
-(%) below. Each shows the slot's barycenter as a solid line, its medoid ZIP as a dashed
-line, and the members' 10th–90th percentile band (see
-:func:`pipeline.review.sparkline.member_bands`) as a shaded area. The output holds numbers
-and escaped text only, so it can be inlined in a page under a strict CSP.
+- :func:`sparkline_svg`: the sheet's small chart, temperature over precipitation chance;
+- :func:`series_chart_svg`: the detail page's chart. Two stacked panels share a local-hour
+  axis: temperature (°F) above, precipitation chance (%) below, each with the slot's
+  barycenter as a solid line, its medoid ZIP as a dashed line and the members' 10th–90th
+  percentile band as a shaded area.
+
+The output holds numbers and escaped text only, so it can be inlined under a strict CSP.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from html import escape
 
 import numpy as np
 
-from pipeline.review.sparkline import RAIN_COLOR, TEMP_COLOR
+from pipeline.drawing.svg import band_ring, points, scale_y
 from pipeline.times import clock
+
+TEMP_COLOR, RAIN_COLOR = "#c2410c", "#1d4ed8"
+SPARK_W, SPARK_H, SPARK_PAD = 220, 64, 4
 
 WIDTH, HEIGHT = 720, 346
 LEFT, RIGHT = 48, 16  # room for the y tick labels
@@ -40,26 +45,17 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(count)]
 
 
-def _y(values: np.ndarray, lo: float, hi: float, top: float, bottom: float) -> np.ndarray:
-    span = hi - lo if hi > lo else 1.0
-    return bottom - (np.asarray(values, dtype=float) - lo) / span * (bottom - top)
-
-
-def _points(xs: np.ndarray, ys: np.ndarray) -> str:
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True) if np.isfinite(y))
-
-
 def _band(xs: np.ndarray, band: tuple, lo: float, hi: float, top: float, bottom: float,
-          color: str) -> str:
-    lower, upper = (_y(np.asarray(b, dtype=float), lo, hi, top, bottom) for b in band)
-    ring = _points(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]])
-    return f'<polygon class="band" points="{ring}" fill="{color}" fill-opacity="0.16"/>'
+          color: str, opacity: float = 0.16) -> str:
+    lower, upper = (scale_y(np.asarray(b, dtype=float), lo, hi, top, bottom) for b in band)
+    return (f'<polygon class="band" points="{band_ring(xs, lower, upper)}" fill="{color}" '
+            f'fill-opacity="{opacity}"/>')
 
 
 def _line(xs: np.ndarray, ys: np.ndarray, color: str, dashed: bool = False) -> str:
     dash = ' stroke-dasharray="5 3"' if dashed else ""
     kind = "medoid" if dashed else "barycenter"
-    return (f'<polyline class="{kind}" points="{_points(xs, ys)}" fill="none" '
+    return (f'<polyline class="{kind}" points="{points(xs, ys)}" fill="none" '
             f'stroke="{color}" stroke-width="{1.4 if dashed else 2.2}"{dash}/>')
 
 
@@ -67,7 +63,7 @@ def _y_axis(ticks: Sequence[float], lo: float, hi: float, top: float, bottom: fl
             unit: str) -> list[str]:
     parts = []
     for tick in ticks:
-        y = float(_y(np.array([tick]), lo, hi, top, bottom)[0])
+        y = float(scale_y(np.array([tick]), lo, hi, top, bottom)[0])
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{GRID}"/><text x="{LEFT - 6}" y="{y + 4:.1f}" '
                      f'text-anchor="end" fill="{AXIS_TEXT}">{tick:g}{unit}</text>')
@@ -161,21 +157,64 @@ def series_chart_svg(
     if temp_band is not None:
         parts.append(_band(xs, temp_band, t_lo, t_hi, TEMP_TOP, TEMP_BOTTOM, TEMP_COLOR))
     if medoid_t is not None:
-        parts.append(_line(xs, _y(medoid_t, t_lo, t_hi, TEMP_TOP, TEMP_BOTTOM), TEMP_COLOR,
+        parts.append(_line(xs, scale_y(medoid_t, t_lo, t_hi, TEMP_TOP, TEMP_BOTTOM), TEMP_COLOR,
                            dashed=True))
-    parts.append(_line(xs, _y(temps, t_lo, t_hi, TEMP_TOP, TEMP_BOTTOM), TEMP_COLOR))
+    parts.append(_line(xs, scale_y(temps, t_lo, t_hi, TEMP_TOP, TEMP_BOTTOM), TEMP_COLOR))
     if precip_band is not None:
         parts.append(_band(xs, precip_band, 0, 100, RAIN_TOP, RAIN_BOTTOM, RAIN_COLOR))
     if medoid_p is not None:
-        parts.append(_line(xs, _y(medoid_p, 0, 100, RAIN_TOP, RAIN_BOTTOM), RAIN_COLOR,
+        parts.append(_line(xs, scale_y(medoid_p, 0, 100, RAIN_TOP, RAIN_BOTTOM), RAIN_COLOR,
                            dashed=True))
     chance = np.asarray(precip, dtype=float)
     if len(chance) == n:
-        parts.append(_line(xs, _y(chance, 0, 100, RAIN_TOP, RAIN_BOTTOM), RAIN_COLOR))
+        parts.append(_line(xs, scale_y(chance, 0, 100, RAIN_TOP, RAIN_BOTTOM), RAIN_COLOR))
     parts.append(f'<text x="{WIDTH - RIGHT}" y="{TEMP_TOP - 8}" text-anchor="end" '
                  f'fill="{TEMP_COLOR}">temperature</text><text x="{WIDTH - RIGHT}" '
                  f'y="{RAIN_TOP - 8}" text-anchor="end" fill="{RAIN_COLOR}">'
                  "precipitation chance</text>")
     parts += _hour_axis(xs, list(local_hour))
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def sparkline_svg(local_hour: Sequence[float], temperature: Sequence[float],
+                  precip: Sequence[float], temp_band: tuple | None = None,
+                  precip_band: tuple | None = None, label: str = "") -> str:
+    """An inline SVG: temperature line (orange) over its member band, precip chance (blue).
+
+    Parameters
+    ----------
+    local_hour, temperature, precip : sequences of shape (n_steps,)
+    temp_band, precip_band : (lo, hi) arrays of shape (n_steps,), or None
+    label : accessible title
+    """
+    temps = np.asarray(temperature, dtype=float)
+    n = len(temps)
+    if n < 2:
+        return ""
+    pad = SPARK_PAD
+    xs = np.linspace(pad, SPARK_W - pad, n)
+    band_lo, band_hi = (np.asarray(b, dtype=float) for b in (temp_band or (temps,) * 2))
+    t_lo = float(np.nanmin([band_lo.min(), temps.min()]))
+    t_hi = float(np.nanmax([band_hi.max(), temps.max()]))
+    top, mid, bottom = pad, SPARK_H * 0.62, SPARK_H - pad
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" viewBox="0 0 {SPARK_W} '
+             f'{SPARK_H}" width="{SPARK_W}" height="{SPARK_H}" role="img">'
+             f"<title>{escape(label)}</title>"]
+    if temp_band is not None:
+        parts.append(_band(xs, temp_band, t_lo, t_hi, top, mid, TEMP_COLOR, 0.18))
+    parts.append(f'<polyline points="{points(xs, scale_y(temps, t_lo, t_hi, top, mid))}"'
+                 f' fill="none" stroke="{TEMP_COLOR}" stroke-width="1.6"/>')
+    if precip_band is not None:
+        parts.append(_band(xs, precip_band, 0, 100, mid + 4, bottom, RAIN_COLOR, 0.15))
+    chance = np.asarray(precip, dtype=float)
+    parts.append(f'<polyline points="{points(xs, scale_y(chance, 0, 100, mid + 4, bottom))}" '
+                 f'fill="none" stroke="{RAIN_COLOR}" stroke-width="1.2"/>')
+    hours = list(local_hour)
+    for i in (0, n // 2, n - 1):
+        parts.append(f'<text x="{xs[i]:.0f}" y="{SPARK_H - 1}" font-size="8" fill="#555" '
+                     f'text-anchor="middle">{int(hours[i]) % 24 if i < len(hours) else ""}'
+                     "</text>")
+    parts.append(f'<text x="{SPARK_W - pad}" y="10" font-size="8" fill="{TEMP_COLOR}" '
+                 f'text-anchor="end">{t_lo:.0f}–{t_hi:.0f}°F</text></svg>')
     return "".join(parts)

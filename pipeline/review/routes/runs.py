@@ -10,19 +10,19 @@ from pipeline.editorial.gate import gate_of
 from pipeline.editorial.messages import messages_of
 from pipeline.editorial.models import Message
 from pipeline.editorial.render import PLACEHOLDERS
-from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_editor, page
+from pipeline.review.deps import (
+    EditorDep,
+    SessionDep,
+    SettingsDep,
+    current_editor,
+    get_run,
+    page,
+)
 from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps, slot_rows
 from pipeline.store.models import Run, Slot
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(current_editor)])
 
-
-def get_run(db, run_id: str) -> Run:
-    """The run, or 404."""
-    run = db.get(Run, run_id)
-    if run is None:
-        raise HTTPException(404, f"no run {run_id!r}; see the run list")
-    return run
 
 
 @router.get("/")

@@ -1,9 +1,9 @@
-"""Maps of slots as SVG, drawn from the gazetteer alone (no tile server, no shapefiles).
+"""Slot areas from the gazetteer alone (no tile server, no shapefiles), and the map panels.
 
 Each ZIP owns its Voronoi cell, clipped to a disc around its point so cells end at coasts and
 borders roughly where ZIPs end; cells are dissolved by slot with shapely. The lower 48 use the
 CONUS Albers projection (EPSG:5070), Alaska EPSG:3338; Hawaii and the Caribbean are drawn as
-insets.
+insets (:data:`PANELS`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry.base import BaseGeometry
 
 
 @dataclass(frozen=True)
@@ -82,74 +80,11 @@ def slot_shapes(
     return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
 
 
-def _path(geometry: BaseGeometry, transform) -> str:
-    parts = []
-    for polygon in shapely.get_parts(geometry):
-        if polygon.is_empty or polygon.geom_type != "Polygon":
-            continue
-        for ring in [polygon.exterior, *polygon.interiors]:
-            pts = transform(np.asarray(ring.coords))
-            parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
-    return "".join(parts)
-
-
-def slots_svg(
-    zips: pd.DataFrame,
-    slot_ids: np.ndarray,
-    names: dict[str, str],
-    *,
-    title: str = "",
-    legend_rows: int = 16,
-) -> str:
-    """An SVG map of every slot, coloured by slot, with a legend of the largest slots.
-
-    Parameters
-    ----------
-    zips : gazetteer rows (zip, state, lat, lon)
-    slot_ids : ndarray of shape (n_zips,), the slot of each ZIP
-    names : slot_id -> display name, in display order (largest first)
-    """
-    order = list(names)
-    color = dict(zip(order, slot_colors(len(order)), strict=True))
-    body = []
-    taken: set[str] = set()
-    for panel in PANELS:
-        states = set(panel.states) if panel.states else None
-        if states is None:
-            mask = ~zips["state"].isin(
-                {s for p in PANELS if p.states for s in p.states} | OFF_MAP).to_numpy()
-        else:
-            mask = zips["state"].isin(states).to_numpy()
-            taken |= states
-        if not mask.any():
-            continue
-        shapes = slot_shapes(zips[mask], slot_ids[mask], panel.crs, panel.clip_km)
-        minx, miny, maxx, maxy = shapes.total_bounds
-        x0, y0, w, h = panel.box
-        scale = min(w / (maxx - minx), h / (maxy - miny))
-
-        def transform(pts, minx=minx, maxy=maxy, x0=x0, y0=y0, scale=scale):
-            return np.column_stack([x0 + (pts[:, 0] - minx) * scale,
-                                    y0 + (maxy - pts[:, 1]) * scale])
-
-        for row in shapes.itertuples():
-            fill = color.get(row.slot_id, "#999999")
-            body.append(f'<path d="{_path(row.geometry, transform)}" fill="{fill}" '
-                        f'fill-rule="evenodd" stroke="#fff" stroke-width="0.3">'
-                        f"<title>{escape(names.get(row.slot_id, row.slot_id))}</title></path>")
-    legend = []
-    for i, slot in enumerate(order[:legend_rows]):
-        y = 30 + i * 18
-        legend.append(f'<rect x="975" y="{y - 11}" width="12" height="12" '
-                      f'fill="{color[slot]}"/><text x="993" y="{y}">'
-                      f"{escape(slot)} {escape(names[slot])[:46]}</text>")
-    if len(order) > legend_rows:
-        legend.append(f'<text x="975" y="{30 + legend_rows * 18}">'
-                      f"… and {len(order) - legend_rows} more slots</text>")
-    return (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1400 610" '
-        'font-family="sans-serif" font-size="11">'
-        f'<rect width="1400" height="610" fill="#f4f6f8"/>'
-        f'<text x="10" y="18" font-size="14" font-weight="bold">{escape(title)}</text>'
-        + "".join(body) + "".join(legend) + "</svg>"
-    )
+def panel_index(states: pd.Series) -> np.ndarray:
+    """Index into :data:`PANELS` per ZIP; -1 for places drawn on no panel."""
+    out = np.zeros(len(states), dtype=int)  # PANELS[0] takes every state no other panel has
+    for i, panel in enumerate(PANELS):
+        if panel.states:
+            out[states.isin(panel.states).to_numpy()] = i
+    out[states.isin(OFF_MAP).to_numpy()] = -1
+    return out

@@ -7,17 +7,23 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from pipeline.review.deps import EditorDep, SessionDep, SettingsDep, current_editor, page
-from pipeline.review.runs import get_run
+from pipeline.drawing.area import MAX_POINTS
+from pipeline.review.deps import (
+    EditorDep,
+    SessionDep,
+    SettingsDep,
+    current_editor,
+    get_run,
+    get_slot,
+    page,
+)
 from pipeline.review.sheet import RunAssets, assets_for, bands
-from pipeline.review.slot_detail import (
-    MAX_POINTS,
+from pipeline.review.tables import (
     RunDetail,
     detail_for,
     representative_chart,
     stored_members,
 )
-from pipeline.review.slots import get_slot
 from pipeline.store.models import Slot
 
 router = APIRouter(tags=["detail"], dependencies=[Depends(current_editor)])
@@ -47,7 +53,7 @@ def slot_page(request: Request, run_id: str, slot_id: str, db: SessionDep, edito
     return page(request, "review/slot.html", {
         "run": slot.run, "slot": slot, "detail": detail, "n_zips": n_zips, "n_fit": n_fit,
         "max_points": MAX_POINTS,
-        # our own SVGs: numbers and escaped text only (slot_detail.py, charts.py)
+        # our own SVGs: numbers and escaped text only (pipeline/drawing)
         "area": Markup(run_detail.area_svg(slot.slot_id, _area_title(slot))),
         "chart": Markup(representative_chart(slot, band)),
     }, editor=editor)

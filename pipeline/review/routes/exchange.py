@@ -14,10 +14,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, messages_of, save
 from pipeline.editorial.models import Editor, Message
-from pipeline.review.deps import EditorDep, SessionDep, current_editor, page
-from pipeline.review.runs import get_run
+from pipeline.review.deps import EditorDep, SessionDep, current_editor, get_run, get_slot, page
 from pipeline.review.sheet import assets_for, audience, slot_rows
-from pipeline.review.slots import get_slot
 from pipeline.review.spreadsheet import (
     CSV_MEDIA_TYPE,
     MAX_UPLOAD_BYTES,

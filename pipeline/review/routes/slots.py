@@ -11,20 +11,18 @@ from pipeline.editorial.gate import set_policy
 from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
 from pipeline.editorial.render import check
 from pipeline.editorial.sms import count
-from pipeline.review.deps import EditorDep, SessionDep, current_editor, page
-from pipeline.review.runs import get_run
+from pipeline.review.deps import (
+    EditorDep,
+    SessionDep,
+    current_editor,
+    get_run,
+    get_slot,
+    page,
+)
 from pipeline.review.sheet import assets_for
-from pipeline.store.models import Slot
 
 router = APIRouter(tags=["slots"], dependencies=[Depends(current_editor)])
 
-
-def get_slot(db, run_id: str, slot_id: str) -> Slot:
-    """The slot, or 404."""
-    slot = db.get(Slot, f"{run_id}/{slot_id}")
-    if slot is None:
-        raise HTTPException(404, f"no slot {slot_id!r} in run {run_id!r}")
-    return slot
 
 
 def _back(run_id: str, slot_id: str) -> RedirectResponse:

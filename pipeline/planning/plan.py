@@ -10,7 +10,7 @@ Clustering raw shapes is not enough: a slot's message must be *true* for each me
    fewest slots that reach it) or at the editors' budget: that sets the slot count k.
 2. **Choose the best k.** Column generation for the LP upper bound at k
    (:mod:`pipeline.truth.bound`) collects the statements that matter; a small integer program
-   over them, the greedy's and the baselines' (:mod:`pipeline.cluster.select`) picks the best
+   over them, the greedy's and the baselines' (:mod:`pipeline.planning.select`) picks the best
    k. Greedy maximum coverage stops where one more set helps most and pays for its early
    choices; the program does not, and its result sits next to the bound it is judged by.
 3. **Shape by DTW.** Many ZIPs fit several statements. Each joins, among the slots that fit
@@ -36,15 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.cluster.baselines import baseline_labels
 from pipeline.cluster.kmeans import DTWKMeans
-from pipeline.cluster.partitioned import (
-    RowBlocks,
-    cdist_partitioned,
-    fit_partitioned,
-    own_center_dtw,
-)
-from pipeline.cluster.select import select_statements
+from pipeline.cluster.partitioned import fit_partitioned
+from pipeline.cluster.rowblocks import RowBlocks, cdist_partitioned, own_center_dtw
+from pipeline.planning.baselines import baseline_labels
+from pipeline.planning.select import select_statements
 from pipeline.settings import TruthRules
 from pipeline.truth import (
     SKY_CATEGORIES,

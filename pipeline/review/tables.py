@@ -1,4 +1,5 @@
-"""What the slot detail page shows: member rows, misfits, per-state truth and the area map.
+"""The slot detail page's tables: member rows, misfits and per-state truth (its area map is
+drawn by :mod:`pipeline.drawing.area`).
 
 Computations only (no FastAPI). The run's member facts come from its ``assignments.parquet``
 (one row per ZIP: slot, DTW distance, fits, automatic message and the ZIP's facts), joined to
@@ -13,23 +14,21 @@ one pass and the template only prints strings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from html import escape
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.drawing.area import area_svg
+from pipeline.drawing.charts import series_chart_svg
+from pipeline.drawing.shapes import PANELS, panel_index, slot_shapes
 from pipeline.geo import load_zips
-from pipeline.maps import OFF_MAP, PANELS, Panel, slot_shapes
-from pipeline.review.charts import series_chart_svg
 from pipeline.review.sheet import RunAssets
 from pipeline.store.models import Slot, SlotMember
 from pipeline.times import clock
@@ -37,12 +36,6 @@ from pipeline.times import clock
 # the facts shown per member; a stored-members fallback has none of them
 FACT_COLUMNS = ("automatic_message", "high_f", "low_f", "pop_max", "precip", "precip_type",
                 "precip_start_hour", "wind_category", "sky", "hazards")
-MAP_W, MAP_H = 640, 420  # the panel holding most of the slot's ZIPs
-INSET_H, INSET_MAX_W, GAP = 150, 240, 6  # further panels (AK, HI, PR) in a strip below
-MARGIN_SHARE, MIN_MARGIN_M = 0.12, 15_000.0  # around the slot's extent, projected metres
-MAX_POINTS = 600  # member dots beyond this only clutter; misfits are drawn up to it too
-SLOT_FILL, NEIGHBOUR_FILL, NEIGHBOUR_STROKE = "#0f766e", "#e5e7eb", "#9ca3af"
-FIT_DOT, MISFIT_DOT = "#134e4a", "#b91c1c"
 NO_VALUE = "—"
 
 
@@ -110,15 +103,6 @@ def stored_members(db: Session, run_id: str) -> pd.DataFrame:
                              SlotMember.fits).where(SlotMember.run_id == run_id)).all()
     return pd.DataFrame(rows, columns=["zip", "slot_id", "distance", "fits"])
 
-
-def panel_index(states: pd.Series) -> np.ndarray:
-    """Index into :data:`pipeline.maps.PANELS` per ZIP; -1 for places drawn on no panel."""
-    out = np.zeros(len(states), dtype=int)  # PANELS[0] takes every state no other panel has
-    for i, panel in enumerate(PANELS):
-        if panel.states:
-            out[states.isin(panel.states).to_numpy()] = i
-    out[states.isin(OFF_MAP).to_numpy()] = -1
-    return out
 
 
 class RunDetail:
@@ -269,141 +253,3 @@ def representative_chart(slot: Slot, band: dict) -> str:
         medoid_precip=medoid.get("precip_probability"),
         medoid_zip=str(rep.get("medoid_zip") or slot.medoid_zip or ""),
         label=f"{slot.slot_id} {slot.name}: temperature and precipitation chance by hour")
-
-
-# --- the area map -------------------------------------------------------------------------
-
-
-@dataclass
-class _Frame:
-    """One map panel placed on the canvas: projected view rectangle and scale."""
-
-    panel: Panel
-    box: tuple[float, float, float, float]  # x, y, width, height on the canvas
-    view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # projected minx..maxy
-    scale: float = 1.0
-    parts: list[str] = field(default_factory=list)
-
-    def transform(self, pts: np.ndarray) -> np.ndarray:
-        return np.column_stack([(pts[:, 0] - self.view[0]) * self.scale,
-                                (self.view[3] - pts[:, 1]) * self.scale])
-
-
-def _polygons(geometry: BaseGeometry) -> Iterator[BaseGeometry]:
-    for part in shapely.get_parts(geometry):
-        if part.is_empty:
-            continue
-        if part.geom_type == "Polygon":
-            yield part
-        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
-            yield from _polygons(part)
-
-
-def _path(geometry: BaseGeometry, frame: _Frame) -> str:
-    rings = []
-    for polygon in _polygons(geometry):
-        for ring in [polygon.exterior, *polygon.interiors]:
-            pts = frame.transform(np.asarray(ring.coords))
-            rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
-    return "".join(rings)
-
-
-def _fit_view(frame: _Frame, bounds: tuple[float, float, float, float]) -> None:
-    """Zoom ``frame`` to ``bounds`` plus a margin, keeping the box's aspect ratio."""
-    minx, miny, maxx, maxy = bounds
-    margin = max(MARGIN_SHARE * max(maxx - minx, maxy - miny), MIN_MARGIN_M)
-    width, height = maxx - minx + 2 * margin, maxy - miny + 2 * margin
-    _, _, box_w, box_h = frame.box
-    frame.scale = min(box_w / width, box_h / height)
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half_w, half_h = box_w / frame.scale / 2, box_h / frame.scale / 2
-    frame.view = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
-
-
-def _draw_panel(frame: _Frame, shapes: gpd.GeoDataFrame, slot_id: str,
-                members: pd.DataFrame, dots: bool) -> None:
-    """Neighbours in grey, the slot in colour and (when ``dots``) its member ZIPs."""
-    points = gpd.GeoSeries(gpd.points_from_xy(members["lon"], members["lat"]),
-                           crs="EPSG:4326").to_crs(frame.panel.crs)
-    xy = np.column_stack([points.x, points.y])
-    mine = shapes.geometry[(shapes["slot_id"] == slot_id).to_numpy()]
-    area = mine.iloc[0] if len(mine) and not mine.iloc[0].is_empty else None
-    bounds = area.bounds if area is not None else (*xy.min(axis=0), *xy.max(axis=0))
-    _fit_view(frame, bounds)
-    vx0, vy0, vx1, vy1 = frame.view
-    b = shapes.bounds
-    near = ((b["minx"] < vx1) & (b["maxx"] > vx0) & (b["miny"] < vy1) & (b["maxy"] > vy0)
-            & (shapes["slot_id"] != slot_id)).to_numpy()
-    for neighbour, geometry in zip(shapes["slot_id"][near], shapes.geometry[near],
-                                   strict=True):
-        # clipping first keeps a national neighbour from filling the file with far coasts
-        d = _path(shapely.clip_by_rect(geometry, *frame.view), frame)
-        if d:
-            frame.parts.append(f'<path d="{d}" fill="{NEIGHBOUR_FILL}" fill-rule="evenodd" '
-                               f'stroke="{NEIGHBOUR_STROKE}" stroke-width="0.5">'
-                               f"<title>{escape(str(neighbour))}</title></path>")
-    if area is not None:
-        frame.parts.append(f'<path d="{_path(area, frame)}" fill="{SLOT_FILL}" '
-                           f'fill-opacity="0.85" fill-rule="evenodd" stroke="{SLOT_FILL}" '
-                           f'stroke-width="1"/>')
-    fits = members["fits"].to_numpy(bool)
-    for wanted, color, radius in ((True, FIT_DOT, 1.8), (False, MISFIT_DOT, 2.6)):
-        rows = fits == wanted
-        if not rows.any() or (wanted and not dots) or rows.sum() > MAX_POINTS:
-            continue
-        for x, y in frame.transform(xy[rows]):
-            frame.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" '
-                               f'fill="{color}" stroke="#fff" stroke-width="0.5"/>')
-
-
-def _layout(n_panels: int) -> tuple[list[tuple[float, float, float, float]], int]:
-    """Boxes for the panels, the first large, the rest in a strip below; canvas height."""
-    boxes: list[tuple[float, float, float, float]] = [(0, 0, MAP_W, MAP_H)]
-    extra = n_panels - 1
-    if extra <= 0:
-        return boxes, MAP_H
-    width = min(INSET_MAX_W, (MAP_W - GAP * (extra - 1)) / extra)
-    boxes += [(i * (width + GAP), MAP_H + GAP, width, INSET_H) for i in range(extra)]
-    return boxes, MAP_H + GAP + INSET_H
-
-
-def _panel_label(panel: Panel) -> str:
-    return ", ".join(panel.states) if panel.states else "lower 48"
-
-
-def area_svg(members: pd.DataFrame, slot_id: str, shapes: dict[int, gpd.GeoDataFrame],
-             title: str) -> str:
-    """An SVG of the slot's area, zoomed to it, with neighbouring slots in grey.
-
-    Parameters
-    ----------
-    members : the slot's rows (zip, lat, lon, fits, panel); rows without a location or on
-        no panel are counted but not drawn
-    slot_id : the slot to colour
-    shapes : panel index -> every slot's dissolved area in that panel's projection, for each
-        panel holding some of the slot's ZIPs, largest share first
-    title : accessible title (escaped here)
-    """
-    located = members[members["lat"].notna() & (members["panel"] >= 0)]
-    dots = len(members) <= MAX_POINTS
-    boxes, height = _layout(len(shapes))
-    body = []
-    for (panel, panel_shapes), box in zip(shapes.items(), boxes, strict=True):
-        frame = _Frame(PANELS[panel], box)
-        _draw_panel(frame, panel_shapes, slot_id, located[located["panel"] == panel], dots)
-        x, y, w, h = box
-        label = (f'<text x="6" y="{h - 6:.0f}" fill="#374151">'
-                 f"{escape(_panel_label(frame.panel))}</text>" if len(shapes) > 1 else "")
-        body.append(f'<svg x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" '
-                    f'viewBox="0 0 {w:.0f} {h:.0f}"><rect width="{w:.0f}" height="{h:.0f}" '
-                    f'fill="#f8fafc" stroke="#cbd5e1"/>{"".join(frame.parts)}{label}</svg>')
-    unmapped = len(members) - len(located)
-    if not shapes:
-        body.append(f'<text x="{MAP_W / 2:.0f}" y="{MAP_H / 2:.0f}" text-anchor="middle" '
-                    'fill="#6b7280">No located ZIPs to draw.</text>')
-    elif unmapped:
-        body.append(f'<text x="{MAP_W - 6}" y="16" text-anchor="end" fill="#374151">'
-                    f"{unmapped:,} ZIP{'s' if unmapped != 1 else ''} off the map</text>")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="area-map" viewBox="0 0 {MAP_W} '
-            f'{height}" width="{MAP_W}" height="{height}" role="img" font-family="sans-serif" '
-            f'font-size="11"><title>{escape(title)}</title>{"".join(body)}</svg>')

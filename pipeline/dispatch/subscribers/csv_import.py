@@ -1,0 +1,488 @@
+"""Importing a subscriber CSV: every row checked, duplicates merged, one transaction, and an
+:class:`ImportReport` of what happened per line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+
+from pipeline.config.dispatch import DispatchSettings
+from pipeline.dispatch.models import Subscriber
+from pipeline.dispatch.subscribers.common import (
+    SubscriberFileError,
+    _new_token,
+    _now,
+    _zones,
+    check_webhook_url,
+    normalize_email,
+    normalize_phone,
+    parse_local_time,
+)
+from pipeline.store.db import get_engine
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+TABLE = cast(Table, Subscriber.__table__)
+COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
+CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}  # the only hosts a plain-http webhook may use
+DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
+# the demo's channel mix: "+" joins channels one subscriber has together
+DEMO_MIX: dict[str, float] = {"sms": 0.60, "email": 0.25, "sms+email": 0.10, "webhook": 0.05}
+CHUNK = 50_000  # rows per executemany
+_IN_CHUNK = 500  # ids per "IN (...)": well under SQLite's bound-parameter limit
+
+
+
+# --- the import ------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``errors`` are ``(line, reason)`` with the header as line 1."""
+
+    rows: int = 0  # data rows read (blank lines are not rows)
+    added: int = 0  # new subscribers
+    updated: int = 0  # subscribers already stored whose values changed
+    unchanged: int = 0  # subscribers already stored, matched, nothing to change
+    merged: int = 0  # rows folded into an earlier row of the file (same phone or email)
+    opted_out: int = 0  # subscribers this file opted out (status opted_out)
+    kept_opted_out: int = 0  # rows for opted-out subscribers, who stay opted out
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Rows not imported (one error per such row)."""
+        return len(self.errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when some rows were good, or there was nothing wrong."""
+        return self.rows > self.skipped or not self.errors
+
+    def lines(self) -> list[str]:
+        """The report as text lines: a summary, then warnings, then errors by line."""
+        out = [
+            f"{self.rows:,} rows: {self.added:,} added, {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged, {self.merged:,} merged, {self.skipped:,} skipped"
+        ]
+        if self.opted_out:
+            out.append(f"{self.opted_out:,} subscribers opted out by this file")
+        if self.kept_opted_out:
+            out.append(f"{self.kept_opted_out:,} rows name opted-out subscribers: they stay "
+                       "opted out (an import never re-subscribes anyone)")
+        out += [f"warning: {w}" for w in self.warnings]
+        out += [f"line {line}: {reason}" for line, reason in self.errors]
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+@dataclass
+class _Row:
+    """One good CSV row; ``None`` means the cell was empty."""
+
+    line: int
+    zip: str
+    phone: str | None
+    email: str | None
+    webhook_url: str | None
+    morning_at: str | None
+    evening_at: str | None
+    status: str | None
+
+
+_FIELDS = ("zip", "timezone", "phone", "email", "webhook_url", "morning_at", "evening_at",
+           "status", "opted_out_at", "opt_out_via", "token")
+
+
+@dataclass(eq=False)
+class _Person:
+    """A subscriber being built or changed by the import (``id`` None: not stored yet)."""
+
+    id: int | None
+    zip: str
+    timezone: str
+    phone: str | None
+    email: str | None
+    webhook_url: str | None
+    morning_at: str
+    evening_at: str
+    status: str
+    opted_out_at: datetime | None
+    opt_out_via: str | None
+    token: str
+    original: dict[str, Any] | None = None  # stored values, to tell updated from unchanged
+    lines: list[int] = field(default_factory=list)  # file lines that matched this person
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def who(self) -> str:
+        return self.phone or self.email or self.webhook_url or "subscriber"
+
+
+def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[IO[str], bool]:
+    """A text stream for ``source`` and whether we opened it (and must close it)."""
+    if isinstance(source, str | Path):
+        try:
+            return open(source, encoding="utf-8-sig", newline=""), True
+        except OSError as err:
+            raise SubscriberFileError(f"cannot read {source}: {err.strerror or err}") from None
+    if isinstance(source, io.TextIOBase):
+        return source, False
+    return io.TextIOWrapper(cast(Any, source), encoding="utf-8-sig", newline=""), False
+
+
+def _records(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(stream)
+    start = 1
+    for record in reader:
+        yield start, record
+        start = reader.line_num + 1
+
+
+def _header(line: int, record: list[str]) -> tuple[list[str], list[str]]:
+    """Column names (case- and space-insensitive) and the warnings they earn."""
+    names = [h.strip().lstrip("\ufeff").strip().lower() for h in record]
+    seen = [n for n in names if n]
+    dupes = sorted({n for n in seen if seen.count(n) > 1})
+    if dupes:
+        raise SubscriberFileError(f"column(s) {', '.join(dupes)} appear more than once in the "
+                                  "header; keep one of each", line=line)
+    found = ", ".join(repr(h.strip()) for h in record)
+    if "zip" not in names:
+        raise SubscriberFileError(f"no 'zip' column (the header has {found}); the first line "
+                                  "must name the columns, e.g. zip,phone,email", line=line)
+    if not set(names) & set(CHANNEL_COLUMNS):
+        raise SubscriberFileError(f"no channel column (the header has {found}); add at least "
+                                  "one of phone, email, webhook_url", line=line)
+    unknown = [h for h in names if h and h not in COLUMNS]
+    warnings = []
+    if unknown:
+        warnings.append(f"ignored unknown column(s) {', '.join(map(repr, unknown))}; known "
+                        f"columns are {', '.join(COLUMNS)}")
+    return names, warnings
+
+
+def _parse_zip(text: str, zones: Mapping[str, str]) -> str:
+    zip_code = text[:5] if re.fullmatch(r"\d{5}-\d{4}", text) else text  # ZIP+4 → ZIP
+    if zip_code in zones:
+        return zip_code
+    padded = zip_code.zfill(5)
+    if zip_code.isdigit() and len(zip_code) < 5 and padded in zones:
+        raise ValueError(f"unknown ZIP {text!r}: did you mean {padded}? ZIPs have 5 digits; "
+                         "spreadsheets drop leading zeros, so format the column as text")
+    raise ValueError(f"unknown ZIP {text!r}: not an active US ZIP; check it for typos")
+
+
+class _Parser:
+    """Turns CSV cells into a :class:`_Row`, caching phone and email checks (files repeat)."""
+
+    def __init__(self, zones: Mapping[str, str]) -> None:
+        self.zones = zones
+        self._phones: dict[str, str | ValueError] = {}
+        self._emails: dict[str, str | ValueError] = {}
+
+    @staticmethod
+    def _cached(cache: dict[str, str | ValueError], check: Callable[[str], str],
+                text: str) -> str:
+        if text not in cache:
+            try:
+                cache[text] = check(text)
+            except ValueError as err:
+                cache[text] = err
+        value = cache[text]
+        if isinstance(value, ValueError):
+            raise value
+        return value
+
+    def row(self, line: int, cells: Mapping[str, str]) -> _Row:
+        """The row, or ValueError naming every problem it has."""
+        problems: list[str] = []
+
+        def check(name: str, fn: Callable[[str], str]) -> str | None:
+            text = cells.get(name, "")
+            if not text:
+                return None
+            try:
+                return fn(text)
+            except ValueError as err:
+                problems.append(f"{name}: {err}" if name.endswith("_at") else str(err))
+                return None
+
+        zip_code = check("zip", lambda t: _parse_zip(t, self.zones))
+        if not cells.get("zip"):
+            problems.append("no ZIP: every row needs the subscriber's 5-digit ZIP")
+        phone = check("phone", lambda t: self._cached(self._phones, normalize_phone, t))
+        email = check("email", lambda t: self._cached(self._emails, normalize_email, t))
+        webhook = check("webhook_url", check_webhook_url)
+        morning, evening = check("morning_at", parse_local_time), check("evening_at",
+                                                                        parse_local_time)
+        status = check("status", _parse_status)
+        if not any(cells.get(name) for name in CHANNEL_COLUMNS):
+            problems.append("no channel: give a phone, an email or a webhook_url")
+        if problems:
+            raise ValueError("; ".join(problems))
+        assert zip_code is not None
+        return _Row(line, zip_code, phone, email, webhook, morning, evening, status)
+
+
+def _parse_status(text: str) -> str:
+    status = re.sub(r"[\s-]+", "_", text.lower())
+    if status not in ("active", "opted_out"):
+        raise ValueError(f"status {text!r} must be active or opted_out (or empty)")
+    return status
+
+
+def _read_rows(
+    source: str | Path | IO[str] | IO[bytes], zones: Mapping[str, str], report: ImportReport
+) -> list[_Row]:
+    """Read and check a subscriber CSV; bad rows go to ``report.errors``, good ones back.
+
+    Raises
+    ------
+    SubscriberFileError
+        When the file cannot be read, is not UTF-8, or its header lacks ``zip`` or a channel.
+    """
+    stream, opened = _open_text(source)
+    parser, rows = _Parser(zones), []
+    try:
+        records = _records(stream)
+        first = next((r for r in records if any(cell.strip() for cell in r[1])), None)
+        if first is None:
+            raise SubscriberFileError("the file is empty: the first line must be a header "
+                                      "such as zip,phone,email", line=1)
+        names, warnings = _header(*first)
+        report.warnings.extend(warnings)
+        for line, record in records:
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines and spreadsheet ",,,," rows
+            report.rows += 1
+            if len(record) != len(names):
+                report.errors.append((line, f"{len(record)} fields, but the header has "
+                                            f"{len(names)}: a value with a comma needs quotes"))
+                continue
+            cells = {n: v.strip() for n, v in zip(names, record, strict=True) if n in COLUMNS}
+            try:
+                rows.append(parser.row(line, cells))
+            except ValueError as err:
+                report.errors.append((line, str(err)))
+    except UnicodeDecodeError:
+        raise SubscriberFileError("the file is not UTF-8 text; save it as 'CSV UTF-8'") from None
+    except csv.Error as err:
+        raise SubscriberFileError(f"not a readable CSV file: {err}") from None
+    finally:
+        if opened:
+            stream.close()
+    return rows
+
+
+def import_csv(
+    url: str,
+    source: str | Path | IO[str] | IO[bytes],
+    *,
+    settings: Settings | DispatchSettings | None = None,
+    zones: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import subscribers from a CSV file: check every row, merge duplicates, keep good rows.
+
+    Rows that share a phone or an email (with each other or with a stored subscriber) are the
+    same person: later rows override ZIP, times, webhook, phone and email, and channels add up.
+    A row with only a webhook is the subscriber with that URL and ZIP and no phone or email
+    (one endpoint may subscribe to many ZIPs), so importing a file twice changes nothing.
+    An opted-out subscriber stays opted out. All good rows are written in one transaction.
+
+    Parameters
+    ----------
+    url : SQLAlchemy database URL, already migrated
+    source : path, or an open text or binary file, of a CSV with a header line; columns
+        ``zip`` and at least one of ``phone``, ``email``, ``webhook_url``; optional
+        ``morning_at``, ``evening_at`` (local times) and ``status`` (active or opted_out)
+    settings : where the default delivery times come from (``dispatch.default_times``)
+    zones : ZIP → IANA time zone; default: the gazetteer
+    now : the clock, for ``created_at``/``updated_at``/``opted_out_at``
+
+    Returns
+    -------
+    ImportReport
+
+    Raises
+    ------
+    SubscriberFileError
+        The file cannot be imported at all; nothing was written.
+    """
+    zones = _zones() if zones is None else zones
+    defaults = _default_times(settings)
+    now = now or _now()
+    report = ImportReport()
+    rows = _read_rows(source, zones, report)
+    with get_engine(url).begin() as conn:
+        merge = _Merge(conn, rows, zones, defaults, now, report)
+        for row in rows:
+            merge.add(row)
+        merge.write()
+    report.errors.sort()
+    return report
+
+
+def _default_times(settings: Settings | DispatchSettings | None) -> dict[str, str]:
+    """Default delivery times per window as HH:MM, from ``dispatch.default_times``."""
+    if settings is None:
+        dispatch = DispatchSettings()
+    elif isinstance(settings, DispatchSettings):
+        dispatch = settings
+    else:
+        dispatch = settings.dispatch
+    return {w: t.strftime("%H:%M") for w, t in dispatch.default_times.items()}
+
+
+def _hook_key(row: _Row) -> tuple[str | None, str]:
+    return row.webhook_url, row.zip
+
+
+class _Merge:
+    """Folds good rows into people: stored subscribers, or new ones (one pass, in file order)."""
+
+    def __init__(self, conn: Connection, rows: list[_Row], zones: Mapping[str, str],
+                 defaults: Mapping[str, str], now: datetime, report: ImportReport) -> None:
+        self.conn, self.zones, self.defaults = conn, zones, defaults
+        self.now, self.report = now, report
+        self.new: list[_Person] = []
+        self.stored: list[_Person] = []
+        self.by_phone: dict[str, _Person] = {}
+        self.by_email: dict[str, _Person] = {}
+        # a webhook-only subscriber is its URL and ZIP: one endpoint may take many ZIPs
+        self.by_hook: dict[tuple[str | None, str], _Person] = {}
+        self._load(rows)
+
+    def _load(self, rows: list[_Row]) -> None:
+        """Load the stored subscribers this file mentions: one scan, then by id in chunks."""
+        phones = {r.phone for r in rows if r.phone}
+        emails = {r.email for r in rows if r.email}
+        hooks = {_hook_key(r) for r in rows if not (r.phone or r.email)}
+        ids_by_phone: dict[str, int] = {}
+        ids_by_email: dict[str, int] = {}
+        ids_by_hook: dict[tuple[str | None, str], int] = {}
+        query = select(TABLE.c.id, TABLE.c.phone, TABLE.c.email, TABLE.c.webhook_url,
+                       TABLE.c.zip).order_by(TABLE.c.id)
+        for id_, phone, email, hook, zip_code in self.conn.execute(query):
+            if phone in phones:
+                ids_by_phone[phone] = id_
+            if email and email.lower() in emails:
+                ids_by_email[email.lower()] = id_
+            if not (phone or email) and (hook, zip_code) in hooks:
+                ids_by_hook.setdefault((hook, zip_code), id_)
+        ids = sorted({*ids_by_phone.values(), *ids_by_email.values(), *ids_by_hook.values()})
+        people: dict[int, _Person] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            query = select(TABLE).where(TABLE.c.id.in_(ids[start:start + _IN_CHUNK]))
+            for stored in self.conn.execute(query).mappings():
+                values = {name: stored[name] for name in _FIELDS}
+                people[stored["id"]] = _Person(id=stored["id"], original=values, **values)
+        self.stored = list(people.values())
+        self.by_phone = {k: people[i] for k, i in ids_by_phone.items()}
+        self.by_email = {k: people[i] for k, i in ids_by_email.items()}
+        self.by_hook = {k: people[i] for k, i in ids_by_hook.items()}
+
+    def add(self, row: _Row) -> None:
+        """Fold one row in: a new person, or the person it shares a phone or email with."""
+        by_phone = self.by_phone.get(row.phone) if row.phone else None
+        by_email = self.by_email.get(row.email) if row.email else None
+        if by_phone is not None and by_email is not None and by_phone is not by_email:
+            self.report.errors.append((row.line, (
+                f"phone {row.phone} is {self._where(by_phone)}'s and email {row.email} is "
+                f"{self._where(by_email)}'s: one row cannot merge two people; fix or split it")))
+            return
+        person = by_phone or by_email
+        if person is None and not (row.phone or row.email):
+            person = self.by_hook.get(_hook_key(row))
+        if person is None:
+            person = _Person(
+                id=None, zip=row.zip, timezone=self.zones[row.zip], phone=None, email=None,
+                webhook_url=None, morning_at=self.defaults["morning"],
+                evening_at=self.defaults["evening"], status="active", opted_out_at=None,
+                opt_out_via=None, token=_new_token())
+            self.new.append(person)
+            if not (row.phone or row.email):
+                self.by_hook[_hook_key(row)] = person
+        elif person.lines:
+            self.report.merged += 1
+        self._apply(person, row)
+        person.lines.append(row.line)
+
+    def _where(self, person: _Person) -> str:
+        if person.lines:
+            return f"the subscriber on line {person.lines[0]}"
+        return f"stored subscriber #{person.id}"
+
+    def _apply(self, person: _Person, row: _Row) -> None:
+        person.zip, person.timezone = row.zip, self.zones[row.zip]
+        for name, index in (("phone", self.by_phone), ("email", self.by_email)):
+            value, old = getattr(row, name), getattr(person, name)
+            if value is None or value == old:
+                continue
+            if old is not None:
+                self.report.warnings.append(f"line {row.line}: {name} of "
+                                            f"{self._where(person)} changed from {old} to "
+                                            f"{value}")
+                index.pop(old, None)  # the file may not name the old one
+            setattr(person, name, value)
+            index[value] = person
+        person.webhook_url = row.webhook_url or person.webhook_url
+        person.morning_at = row.morning_at or person.morning_at
+        person.evening_at = row.evening_at or person.evening_at
+        if row.status == "opted_out" and person.status != "opted_out":
+            person.status, person.opted_out_at, person.opt_out_via = "opted_out", self.now, "import"
+            self.report.opted_out += 1
+        elif row.status != "opted_out" and person.status == "opted_out":
+            self.report.kept_opted_out += 1
+            since = f" on {person.opted_out_at:%Y-%m-%d}" if person.opted_out_at else ""
+            via = f" (via {person.opt_out_via})" if person.opt_out_via else ""
+            self.report.warnings.append(f"line {row.line}: {person.who()} opted out{since}{via};"
+                                        " kept opted out: only they can opt back in")
+
+    def write(self) -> None:
+        """Updates first (they may free a phone or email a new subscriber takes), then adds."""
+        changed = [p for p in self.stored if p.values() != p.original]
+        report = self.report
+        report.updated = len(changed)
+        report.unchanged = sum(1 for p in self.stored if p.lines) - len(changed)
+        report.added = len(self.new)
+        # a phone or email moving between people: clear them first so no unique index trips
+        for name in ("phone", "email"):
+            moved = [{"b_id": p.id} for p in changed
+                     if p.original and p.original[name] != getattr(p, name)]
+            if moved:
+                self.conn.execute(update(TABLE).where(TABLE.c.id == bindparam("b_id"))
+                                  .values({name: None}), moved)
+        if changed:
+            statement = update(TABLE).where(TABLE.c.id == bindparam("b_id")).values(
+                {name: bindparam(f"b_{name}") for name in (*_FIELDS, "updated_at")})
+            params = [{"b_id": p.id, "b_updated_at": self.now,
+                       **{f"b_{k}": v for k, v in p.values().items()}} for p in changed]
+            for start in range(0, len(params), CHUNK):
+                self.conn.execute(statement, params[start:start + CHUNK])
+        rows = [{**p.values(), "created_at": self.now, "updated_at": self.now} for p in self.new]
+        for start in range(0, len(rows), CHUNK):
+            self.conn.execute(insert(TABLE), rows[start:start + CHUNK])

@@ -1,0 +1,49 @@
+"""SVG building blocks shared by the maps and charts: paths, polylines, bands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+Transform = Callable[[np.ndarray], np.ndarray]  # (n, 2) projected -> (n, 2) canvas
+
+
+def polygons(geometry: BaseGeometry) -> Iterator[BaseGeometry]:
+    """Every non-empty polygon in ``geometry`` (multi-parts and collections flattened)."""
+    for part in shapely.get_parts(geometry):
+        if part.is_empty:
+            continue
+        if part.geom_type == "Polygon":
+            yield part
+        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
+            yield from polygons(part)
+
+
+def path_d(geometry: BaseGeometry, transform: Transform) -> str:
+    """The ``d`` attribute of an SVG path drawing every ring of ``geometry``."""
+    rings = []
+    for polygon in polygons(geometry):
+        for ring in [polygon.exterior, *polygon.interiors]:
+            pts = transform(np.asarray(ring.coords))
+            rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
+    return "".join(rings)
+
+
+def scale_y(values: np.ndarray, lo: float, hi: float, top: float, bottom: float
+            ) -> np.ndarray:
+    """Canvas y of ``values`` on an axis from ``lo`` (at ``bottom``) to ``hi`` (at ``top``)."""
+    span = hi - lo if hi > lo else 1.0
+    return bottom - (np.asarray(values, dtype=float) - lo) / span * (bottom - top)
+
+
+def points(xs: np.ndarray, ys: np.ndarray) -> str:
+    """An SVG ``points`` list, skipping missing values."""
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True) if np.isfinite(y))
+
+
+def band_ring(xs: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> str:
+    """The ``points`` of a shaded band between two canvas lines."""
+    return points(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]])
