@@ -187,8 +187,9 @@ def dispatch_command(
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.dispatch.job import DispatchBusy, dispatch
+    from pipeline.dispatch.job import dispatch
     from pipeline.dispatch.job import report as delivery_report
+    from pipeline.dispatch.locks import DispatchBusy
     from pipeline.settings import get_settings
     from pipeline.store import RunMissing
     from pipeline.times import to_utc

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from flows.artifacts import publish_gate
 from pipeline import store
-from pipeline.dispatch.job import DispatchBusy, DispatchResult
+from pipeline.dispatch.locks import DispatchBusy
 from pipeline.dispatch.partitions import merge_results, prepare, send_partition
+from pipeline.dispatch.result import DispatchResult
 from pipeline.editorial import notify
 from pipeline.settings import Settings, get_settings
 from pipeline.store import open_runs

@@ -58,21 +58,13 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.channels.base import Channel
-from pipeline.dispatch.job import (
-    Channels,
-    DispatchBusy,
-    DispatchResult,
-    _flock,
-    _pg_lock,
-    lock_path,
-    outbox_path,
-    pick_run,
-    prepare_run,
-    run_lock,
-    send_run,
-)
+from pipeline.dispatch.job import prepare_run, send_run
+from pipeline.dispatch.locks import DispatchBusy, _flock, _pg_lock, lock_path, run_lock
+from pipeline.dispatch.result import DispatchResult
+from pipeline.dispatch.send import Channels, outbox_path
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine, migrate
+from pipeline.store.runs import pick_run
 from pipeline.times import utc_now
 
 __all__ = ["DispatchBusy", "DispatchResult", "merge_results", "outbox_path", "partition_lock",

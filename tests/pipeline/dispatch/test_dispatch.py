@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientError
 from pipeline.channels.file import read_outbox
-from pipeline.dispatch.job import DispatchBusy, dispatch, report, run_lock
+from pipeline.dispatch.job import dispatch, report
+from pipeline.dispatch.locks import DispatchBusy, run_lock
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.dispatch.plan import delivery_moments
 from pipeline.editorial.gate import set_policy

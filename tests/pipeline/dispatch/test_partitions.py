@@ -20,7 +20,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pipeline.channels.file import FileChannel, outbox_files, read_outbox
-from pipeline.dispatch.job import Channels, DispatchBusy, DispatchResult, dispatch, run_lock
+from pipeline.dispatch.job import dispatch
+from pipeline.dispatch.locks import DispatchBusy, run_lock
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.dispatch.outbox import due_rows, mark_sending
 from pipeline.dispatch.partitions import (
@@ -30,6 +31,8 @@ from pipeline.dispatch.partitions import (
     prepare,
     send_partition,
 )
+from pipeline.dispatch.result import DispatchResult
+from pipeline.dispatch.send import Channels
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine
 from tests.pipeline.review.conftest import MEMBERS, RUN_ID, store_run
