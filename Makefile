@@ -28,19 +28,22 @@ system-deps:
 run: setup
 	.venv/bin/zipcast run
 
-test: setup system-deps
+test: setup system-deps lint
 	.venv/bin/python -m pytest
 
+# the unit tests: no national runs, no Prefect server (those are marked slow / prefect)
 test-fast: setup
-	.venv/bin/python -m pytest -m "not slow"
+	.venv/bin/python -m pytest -m "not slow and not prefect"
 
 bench: setup
 	.venv/bin/python bench/bench_cluster.py
 	.venv/bin/python bench/bench_run.py
 
+# style and types, then the layers: lower modules never import higher ones (pyproject.toml)
 lint: setup
 	.venv/bin/ruff check pipeline flows tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 clean:
 	rm -rf .venv .tools

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -69,7 +68,7 @@ def run_command(
         show_progress=not as_json,
     )
     if as_json:
-        typer.echo(json.dumps(summary, indent=2, default=str))
+        typer.echo(summary.model_dump_json(indent=2))
 
 
 @app.command("runs")

@@ -78,9 +78,11 @@ def deadlines(settings: Settings, now: str | None) -> list[str]:
 
 @flow(name="dispatch", log_prints=True)
 def dispatch_flow(run_id: str | None = None, now: str | None = None, dry_run: bool = False,
-                  partitions: int | None = None) -> dict[str, Any]:
-    """Send what is due now for the open runs (or ``run_id``), in send partitions."""
-    settings = get_settings()
+                  partitions: int | None = None,
+                  settings: Settings | None = None) -> dict[str, Any]:
+    """Send what is due now for the open runs (or ``run_id``), in send partitions;
+    ``settings`` default to the environment's (``ZIPCAST_*``)."""
+    settings = settings or get_settings()
     store.migrate(settings.db_url)
     log = get_run_logger()
     n_parts = partitions or settings.flows.dispatch_partitions

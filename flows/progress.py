@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.run import RunParams
+from pipeline.run import Clustering, RunParams
 from pipeline.slots import Slot
+from pipeline.store.summary import ReplayVerdict, RunSummary
 
 
 class RunDisplay:
@@ -31,6 +31,23 @@ class RunDisplay:
     def note(self, line: str) -> None:
         if self.enabled:
             self.console.print(f"    [yellow]![/] {line}")
+
+    def notes(self, lines: list[str]) -> None:
+        for line in lines:
+            self.note(line)
+
+    @staticmethod
+    def planned(clustering: Clustering, params: RunParams) -> str:
+        """The cluster step's line: slots, truthfulness, target and the bound."""
+        line = (f"{len(clustering.statements)} slots, truthfulness {clustering.truth:.1%} "
+                f"(target {params.target_truth:.0%}")
+        bound = clustering.bound
+        return line + (f"; at most {bound.value:.1%} with {bound.k} slots)" if bound else ")")
+
+    def replayed(self, verdict: ReplayVerdict) -> None:
+        self.note(f"replay of {verdict.run_id}: " + (
+            "identical slots" if verdict.identical
+            else "DIFFERENT: " + "; ".join(verdict.differences)))
 
     def step_done(self, name: str, seconds: float, detail: str) -> None:
         if self.enabled:
@@ -54,11 +71,11 @@ class RunDisplay:
 
             yield tick
 
-    def finish(self, summary: dict[str, Any], slots: list[Slot]) -> None:
+    def finish(self, summary: RunSummary, slots: list[Slot]) -> None:
         if not self.enabled:
             return
-        truth = summary["truthfulness"]
-        table = Table(title=f"{summary['n_slots']} slots for {summary['n_zips']:,} ZIPs "
+        truth = summary.truthfulness
+        table = Table(title=f"{summary.n_slots} slots for {summary.n_zips:,} ZIPs "
                       f"(largest 10 shown)", title_justify="left")
         for column in ("slot", "name", "ZIPs", "true for", "draft message"):
             table.add_column(column, overflow="fold")
@@ -66,26 +83,26 @@ class RunDisplay:
             table.add_row(slot.slot_id, slot.name, f"{slot.n_zips:,}",
                           f"{slot.n_fit / slot.n_zips:.0%}", slot.draft_message)
         self.console.print(table)
-        floor = ", ".join(truth["states_below_floor"]) or "none"
+        floor = ", ".join(truth.states_below_floor) or "none"
+        with_auto = (f" (with them {truth.with_automatic:.1%} read a true message)"
+                     if truth.with_automatic is not None else "")
         self.console.print(
-            f"truthfulness {truth['national']:.1%} (target {truth['target']:.0%}, "
-            f"{'reached' if truth['reached_target'] else 'NOT reached'}); states below "
-            f"{truth['state_floor']:.0%}: {floor}; automatic messages: {truth['n_automatic']:,}"
-            + (f" (with them {truth['with_automatic']:.1%} read a true message)"
-               if "with_automatic" in truth else "")
-        )
-        bound = truth.get("upper_bound")
+            f"truthfulness {truth.national:.1%} (target {truth.target:.0%}, "
+            f"{'reached' if truth.reached_target else 'NOT reached'}); states below "
+            f"{truth.state_floor:.0%}: {floor}; automatic messages: {truth.n_automatic:,}"
+            + with_auto)
+        bound = truth.upper_bound
         if bound:
             self.console.print(
-                f"upper bound: no {bound['k']} slots can be true for more than "
-                f"{bound['value']:.1%} under this rule"
-                + ("" if bound["converged"] else " (LP cut short: a looser bound)"))
-        if summary["baselines"]:
+                f"upper bound: no {bound.k} slots can be true for more than "
+                f"{bound.value:.1%} under this rule"
+                + ("" if bound.converged else " (LP cut short: a looser bound)"))
+        if summary.baselines:
             self.console.print("baselines at the same slot count: " + ", ".join(
-                f"{k} {v['truthfulness']:.1%}" for k, v in summary["baselines"].items()))
-        seconds = summary["seconds"]
+                f"{k} {v['truthfulness']:.1%}" for k, v in summary.baselines.items()))
+        seconds = summary.seconds
         self.console.print(
             f"done in {seconds['total']:.1f} s ("
             + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if k != "total")
-            + f")\nrun folder: {summary['artifacts']['summary.json'].rsplit('/', 1)[0]}"
+            + f")\nrun folder: {summary.artifacts['summary.json'].rsplit('/', 1)[0]}"
         )

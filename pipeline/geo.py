@@ -127,10 +127,6 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
     )
 
 
-def covered(zips: gpd.GeoDataFrame, forecast: pd.DataFrame) -> gpd.GeoDataFrame:
-    """The gazetteer rows that have forecast rows, in gazetteer order."""
-    return zips[zips["zip"].isin(forecast["zip"].unique())].reset_index(drop=True)
-
 
 def split(zips: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:
     """``zips`` in ``n`` consecutive, near-equal parts (ingest partitions), in gazetteer order.

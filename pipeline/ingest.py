@@ -7,8 +7,11 @@ forecast fails can fall back to its last good one while that is fresh enough —
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -120,3 +123,121 @@ def replay(snapshot: str, settings: Settings) -> Ingest:
     return Ingest(forecast=forecast, issue_time=to_utc(snap.issue_time), snapshot_id=snap.id,
                   quality=snap.meta.get("quality", {}), replayed=True, sha256=snap.sha256,
                   log_lines=[f"replaying snapshot {snap.id} (sha256 {snap.sha256[:12]}…)"])
+
+
+# -- the ingest as an orchestrator caches it ------------------------------------------------
+
+
+@dataclass
+class IngestRef:
+    """What a cached ingest keeps: the snapshot and its quality report, not the rows (those are
+    in Parquet). The rows fetched in this process travel along in ``forecast``, but are never
+    pickled into a cache: a cached ref is loaded back without them (see :func:`resolve`)."""
+
+    snapshot_id: str
+    issue_time: str
+    quality: dict[str, Any]
+    log_lines: list[str] = field(default_factory=list)
+    sha256: str = ""
+    failed_partitions: list[str] = field(default_factory=list)
+    forecast: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def complete(self) -> bool:
+        """Every ZIP fetched fresh: no failed partition, no stale fallback, none left out
+        (sources that fail per ZIP do not raise, so the quality counts tell)."""
+        return not (self.failed_partitions or self.quality.get("n_stale")
+                    or self.quality.get("n_left_out"))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["forecast"] = None  # a cache holds the reference, never the national frame
+        return state
+
+    @classmethod
+    def of(cls, got: Ingest, failed: list[str]) -> IngestRef:
+        return cls(got.snapshot_id, got.issue_time.isoformat(), got.quality, got.log_lines,
+                   got.sha256, failed, got.forecast)
+
+
+def ingest_key(source: str, issue_time: Any, *, states: list[str] | None, path: str | None,
+               seed: int, hours: int, data_dir: Path) -> str:
+    """The ingest cache key: source and issue time, plus what else changes the rows (and the
+    data folder whose snapshot store the cached result points into)."""
+    options = json.dumps({"states": states, "path": path, "seed": seed, "hours": hours,
+                          "data": str(Path(data_dir).resolve())}, sort_keys=True)
+    digest = hashlib.sha256(options.encode()).hexdigest()[:10]
+    return f"ingest-{source}-{to_utc(issue_time):%Y%m%dT%H%MZ}-{digest}"
+
+
+def combine_partitions(
+    parts: list[pd.DataFrame], outcomes: list[tuple[pd.DataFrame | None, BaseException | None]],
+    *, retries: int,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The fetched partitions' rows together, and the partitions that failed (named by their
+    ZIP range, logged as errors: their ZIPs fall back to the last good forecast).
+
+    Raises
+    ------
+    pipeline.sources.UnknownSource
+        Retrying or falling back cannot fix a source that does not exist.
+    """
+    from pipeline.sources import UnknownSource
+
+    raws, failed = [], []
+    for part, (raw_part, error) in zip(parts, outcomes, strict=True):
+        where = f"ZIPs {part['zip'].iloc[0]}–{part['zip'].iloc[-1]}"
+        if error is None and raw_part is not None:
+            raws.append(raw_part)
+            continue
+        if isinstance(error, UnknownSource):
+            raise error
+        failed.append(where)
+        log.error("ingest of %s failed after %d retries, falling back to the last good "
+                  "forecast: %s: %s", where, retries, type(error).__name__, error)
+    return (pd.concat(raws, ignore_index=True) if raws else empty_forecast()), failed
+
+
+def resolve(ref: IngestRef, zips: pd.DataFrame, settings: Settings) -> Ingest | None:
+    """The ingest ``ref`` stands for, on ``zips``: its rows if it carries them (fetched in
+    this process), else its snapshot's when the ref is complete and the snapshot is still
+    there; None when it must be fetched again (the reason is logged)."""
+    if ref.forecast is not None:
+        forecast, lines, sha256 = ref.forecast, list(ref.log_lines), ref.sha256
+    elif not ref.complete:
+        log.warning("cached ingest %s was incomplete (%s failed partitions, %s stale and %s "
+                    "left-out ZIPs); fetching again", ref.snapshot_id,
+                    len(ref.failed_partitions), ref.quality.get("n_stale", 0),
+                    ref.quality.get("n_left_out", 0))
+        return None
+    else:
+        try:
+            forecast, snap = load_snapshot(settings.snapshots_dir, ref.snapshot_id)
+        except SnapshotNotFound:
+            log.warning("cached ingest %s lost its snapshot; fetching again", ref.snapshot_id)
+            return None
+        lines = [f"reusing the ingest of {ref.snapshot_id} (cached by source and issue time)",
+                 *ref.log_lines]
+        sha256 = snap.sha256
+    forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
+    return Ingest(forecast=forecast, issue_time=to_utc(ref.issue_time),
+                  snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
+                  sha256=sha256)
+
+
+def covered_zips(zips: pd.DataFrame, got: Ingest, states: list[str] | None) -> pd.DataFrame:
+    """The ZIPs asked for that the ingest has rows for (the quality step reported the others).
+
+    Raises
+    ------
+    pipeline.sources.ForecastUnavailable
+        When none of them has a forecast.
+    """
+    from pipeline.sources import ForecastUnavailable
+
+    covered = zips[zips["zip"].isin(got.forecast["zip"].unique())].reset_index(drop=True)
+    if covered.empty:
+        raise ForecastUnavailable(
+            f"{got.snapshot_id} has no forecast rows for the ZIPs asked "
+            f"({', '.join(states or ['the nation'])}); check --states or the source")
+    return covered

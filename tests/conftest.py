@@ -19,6 +19,13 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_FORECASTS = SHARED / "data" / "real-forecasts"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests on the Prefect test server are marked ``prefect`` (``make test-fast`` skips them)."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.prefect)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test server for the whole session (it takes ~30 s to start)."""

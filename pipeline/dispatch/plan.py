@@ -34,6 +34,7 @@ from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.models import Delivery, Subscriber
 from pipeline.editorial.gate import Gate
 from pipeline.editorial.render import MESSAGE_ENV, member_context
+from pipeline.store.assignments import FILE, read_assignments
 from pipeline.times import to_utc
 from pipeline.truth.wording import automatic_message
 
@@ -149,11 +150,12 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
 
 def load_assignments(run_dir: str | Path) -> pd.DataFrame:
     """The run's per-ZIP assignments, or :class:`PlanError` saying how to get them."""
-    path = Path(run_dir) / "assignments.parquet"
-    if not path.exists():
-        raise PlanError(f"{path} is missing: the run folder was moved or deleted; rerun "
-                        f"`zipcast run --replay` for this run or dispatch another run")
-    return pd.read_parquet(path)
+    frame = read_assignments(run_dir)
+    if frame is None:
+        raise PlanError(f"{Path(run_dir) / FILE} is missing: the run folder was moved or "
+                        "deleted; rerun `zipcast run --replay` for this run or dispatch "
+                        "another run")
+    return frame
 
 
 def subscribers_frame(db: Session, zips: pd.Index) -> pd.DataFrame:

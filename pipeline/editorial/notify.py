@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -29,6 +28,7 @@ from pipeline.settings import Settings
 from pipeline.store import get_engine, migrate
 from pipeline.store.models import Run
 from pipeline.store.runs import open_runs, pick_run
+from pipeline.store.summary import RunSummary
 from pipeline.times import utc
 
 log = logging.getLogger(__name__)
@@ -175,30 +175,28 @@ def _local(moment: datetime, settings: Settings) -> str:
     return moment.astimezone(zone).strftime("%H:%M %Z on %a %d %b")
 
 
-def sheet_ready(settings: Settings, summary: dict[str, Any], *,
+def sheet_ready(settings: Settings, summary: RunSummary, *,
                 now: datetime | None = None,
                 channel_factory: Callable[[Settings], Channel] = _email_channel) -> Sent:
     """Tell the editors that a run's sheet is ready, with the link and the send time.
 
     Raises NoticeNotSent when some editor could not be mailed (so a Prefect task retries;
     the next dispatch's :func:`retry_unsent` tries again too)."""
-    run_id = summary["run_id"]
+    run_id = summary.run_id
     with Session(get_engine(settings.db_url)) as db:
         run = pick_run(db, run_id)
         due = send_time(run, settings.review)
         to = editor_addresses(db, settings)
-    truth = summary.get("truthfulness", {})
-    national = truth.get("national")
-    subject = (f"zipcast: {summary['n_slots']} {summary['window']} slots to write, "
+    national = summary.truthfulness.national
+    subject = (f"zipcast: {summary.n_slots} {summary.window} slots to write, "
                f"send at {_local(due, settings)}")
     body = "\n".join([
-        f"The {summary['window']} run {run_id} is ready for review:",
+        f"The {summary.window} run {run_id} is ready for review:",
         "",
         f"  {sheet_url(settings, run_id)}",
         "",
-        f"{summary['n_slots']} slots cover {summary['n_zips']:,} ZIPs"
-        + (f"; the automatic statements are true for {national:.1%} of them." if national
-           is not None else "."),
+        f"{summary.n_slots} slots cover {summary.n_zips:,} ZIPs; the drafted messages are "
+        f"true for {national:.1%} of them (the rest get their own automatic message).",
         f"Messages go out from {_local(due, settings)}. Slots nobody approves by then are "
         f"{'held' if settings.review.unapproved_policy == 'hold' else 'sent the automatic message'}"
         " unless the lead changes the run's policy on the sheet.",

@@ -22,6 +22,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipeline.editorial.sms import SmsCount, count
+from pipeline.store.assignments import FILE, read_assignments
 from pipeline.times import clock
 
 PLACEHOLDERS: dict[str, str] = {
@@ -83,8 +84,8 @@ def member_context(row: Mapping[str, Any], city: str = "") -> dict[str, Any]:
 
 
 @lru_cache(maxsize=16)
-def _assignments(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def _assignments(run_dir: str, mtime: float) -> pd.DataFrame | None:
+    return read_assignments(run_dir)
 
 
 def slot_members(run_dir: str | Path, slot_id: str, cities: Mapping[str, str]) -> list[dict]:
@@ -96,10 +97,10 @@ def slot_members(run_dir: str | Path, slot_id: str, cities: Mapping[str, str]) -
     slot_id : short slot id, e.g. ``"s001"``
     cities : ZIP -> city name
     """
-    path = Path(run_dir) / "assignments.parquet"
-    if not path.exists():
+    path = Path(run_dir) / FILE
+    frame = _assignments(str(run_dir), path.stat().st_mtime) if path.exists() else None
+    if frame is None:
         return []
-    frame = _assignments(str(path), path.stat().st_mtime)
     rows = frame[frame["slot_id"] == slot_id].sort_values(["distance", "zip"])
     return [member_context(row, cities.get(row["zip"], "")) for row in rows.to_dict("records")]
 

@@ -35,6 +35,7 @@ FACT_COLUMNS = [
     "hazards",
     "step_hours",
     "window_hours",
+    "window_start_h",
 ]
 
 WIND_CATEGORIES = ["calm", "breezy", "windy", "very windy"]
@@ -144,23 +145,20 @@ def zip_facts(series: SeriesSet, rules: FactRules) -> pd.DataFrame:
     facts["hazards"] = _hazards(high, low, precip_total, gust_max, rules)
     facts["step_hours"] = series.step_hours
     facts["window_hours"] = window_hours
+    facts["window_start_h"] = series.local_hour[:, 0]  # local clock at the window's first step
     return facts[FACT_COLUMNS]
 
 
-def onset_hours(series: SeriesSet, first: np.ndarray, any_wet: Any) -> np.ndarray:
-    """The onset a subscriber reads: local clock hour of the first wet step.
 
-    A window of at most 24 hours holds each clock hour once, so "from about 2 pm" needs no day
-    and the clock hour (0–24) is compared on a circle. A longer window (``--window full`` on a
-    long horizon) needs the day too: the value is then 24 × (local days after the window's
-    first local date) + clock hour, compared on a line.
+def onset_hours(series: SeriesSet, first: np.ndarray, any_wet: Any) -> np.ndarray:
+    """The onset a subscriber reads: local hours since midnight of the day the window starts.
+
+    So 14 is 2 pm on that day and 26 is 2 am the next; an evening window's "2 am" never
+    matches rain at 5 pm. Clock and day come from the first wet step's local time; rounding
+    the day absorbs a daylight-saving hour between the window's start and the onset.
     """
     rows = np.arange(len(first))
     clock = series.local_hour[rows, first]
-    if series.values.shape[1] * series.step_hours <= 24:
-        return np.where(any_wet, clock, np.nan)
-    # local hours since midnight of the window's first local date; rounding to whole days
-    # absorbs a daylight-saving hour between the window's start and the onset
     since = series.local_hour[:, 0] + first * series.step_hours
     day = np.round((since - clock) / 24.0)
     return np.where(any_wet, day * 24.0 + clock, np.nan)

@@ -45,11 +45,10 @@ def select_statements(
     h.setOptionValue("mip_rel_gap", 1e-5)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     inf = highspy.kHighsInf
-    n_groups = int(groups.max()) + 1 if floor is not None else 0
+    n_groups = len(pool.group_totals) if floor is not None else 0
     # rows: n coverage rows, the cardinality row, then (with a floor) one row per state
     lower = np.concatenate([np.full(n + 1, -inf),
-                            floor * np.bincount(groups, weights=w, minlength=n_groups)
-                            if floor is not None else []])
+                            floor * pool.group_totals[:n_groups] if floor is not None else []])
     upper = np.concatenate([np.zeros(n), [float(k)], np.full(n_groups, inf)])
     h.addRows(n + 1 + n_groups, lower - 1e-9 * (lower > -inf), upper, 0,
               np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
@@ -84,7 +83,7 @@ def select_statements(
 
 def _keeps_floor(pool: StatementPool, picked, floor: float) -> bool:  # type: ignore[no-untyped-def]
     covered = _covered(pool, picked)
-    total = np.bincount(pool.groups, weights=pool.weights)
+    total = pool.group_totals
     done = np.bincount(pool.groups, weights=pool.weights * covered, minlength=len(total))
     return bool((done >= floor * total - 1e-9).all())
 

@@ -23,6 +23,7 @@ from pipeline.editorial.sms import SmsCount, count
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
 from pipeline.settings import ReviewSettings, Settings
+from pipeline.store.assignments import read_assignments
 from pipeline.store.models import Run, Slot
 from pipeline.times import utc
 
@@ -89,9 +90,8 @@ def assets_for(cache: dict, run: Run) -> RunAssets:
 
 
 def _assignments(run_dir: str) -> pd.DataFrame:
-    path = Path(run_dir) / "assignments.parquet"
-    return pd.read_parquet(path, columns=["zip", "slot_id"]) if path.exists() else \
-        pd.DataFrame({"zip": [], "slot_id": []})
+    frame = read_assignments(run_dir, columns=["zip", "slot_id"])
+    return pd.DataFrame({"zip": [], "slot_id": []}) if frame is None else frame
 
 
 def bands(assets: RunAssets, run: Run, settings: Settings) -> dict[str, dict]:

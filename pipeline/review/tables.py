@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -30,6 +29,7 @@ from pipeline.drawing.charts import series_chart_svg
 from pipeline.drawing.shapes import PANELS, panel_index, slot_shapes
 from pipeline.geo import load_zips
 from pipeline.review.sheet import RunAssets
+from pipeline.store.assignments import read_assignments
 from pipeline.store.models import Slot, SlotMember
 from pipeline.times import clock
 
@@ -89,12 +89,6 @@ class SlotDetail:
     @property
     def below_floor(self) -> list[str]:
         return [s.state for s in self.states if s.below_floor]
-
-
-def load_assignments(run_dir: str | Path) -> pd.DataFrame | None:
-    """The run's ``assignments.parquet``, or None when the run folder no longer has it."""
-    path = Path(run_dir) / "assignments.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def stored_members(db: Session, run_id: str) -> pd.DataFrame:
@@ -171,7 +165,7 @@ def detail_for(assets: RunAssets, fallback: Callable[[], pd.DataFrame]) -> RunDe
     """
     with assets.lock:
         if not isinstance(assets.detail, RunDetail):
-            assignments = load_assignments(assets.run_dir)
+            assignments = read_assignments(assets.run_dir)
             assets.detail = RunDetail(fallback() if assignments is None else assignments,
                                       load_zips())
         return assets.detail

@@ -19,7 +19,7 @@ from pipeline.features import SeriesSet
 from pipeline.slots.identity import PreviousRun, assign_ids, carry_over
 from pipeline.slots.naming import region_name, unique_names
 from pipeline.truth import Statement
-from pipeline.truth.wording import automatic_message, headline, message
+from pipeline.truth.wording import automatic_message, headline, message, says_day
 
 REPRESENTATIVE_VARIABLES = ["temperature_f", "precip_probability", "precip_in", "wind_mph"]
 
@@ -143,7 +143,7 @@ def build_slots(
     members_of = [np.flatnonzero(labels == c) for c in order]
     inherited = carry_over([series.zips[rows] for rows in members_of], previous)
     ids = assign_ids(inherited, previous)
-    long_window = bool(len(facts)) and int(facts["window_hours"].iloc[0]) > 24
+    long_window = bool(len(facts)) and says_day(int(facts["window_hours"].iloc[0]))
     drafts = [stated_facts(statements[cluster]) for cluster in order]
     regions = [region_name(zips.iloc[rows], zips) for rows in members_of]
     heads = [headline(statements[c], long_window=long_window) for c in order]

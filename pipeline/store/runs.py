@@ -22,6 +22,7 @@ from pipeline.snapshots import file_sha256
 from pipeline.store.db import session_scope
 from pipeline.store.models import Run, SlotMember
 from pipeline.store.models import Slot as SlotRow
+from pipeline.store.summary import RunSummary
 from pipeline.times import utc
 
 RUN_FILES = ("forecast.parquet", "assignments.parquet", "slots.json", "summary.json")
@@ -37,7 +38,7 @@ def write_run_folder(
     forecast: pd.DataFrame,
     assignments: pd.DataFrame,
     slots: list[Slot],
-    summary: dict[str, Any],
+    summary: RunSummary,
     extra_files: dict[str, str] | None = None,
 ) -> Path:
     """Write the run folder atomically and return its path. Adds artifact paths to summary.
@@ -55,9 +56,8 @@ def write_run_folder(
     )
     for name, text in (extra_files or {}).items():
         (staging / name).write_text(text)
-    summary["forecast_sha256"] = file_sha256(staging / "forecast.parquet")
-    summary["artifacts"] = {name: str(final / name)
-                            for name in [*RUN_FILES, *(extra_files or {})]}
+    summary.forecast_sha256 = file_sha256(staging / "forecast.parquet")
+    summary.artifacts = {name: str(final / name) for name in [*RUN_FILES, *(extra_files or {})]}
     write_summary(staging, summary)
     if final.exists():
         shutil.rmtree(final)
@@ -65,10 +65,10 @@ def write_run_folder(
     return final
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def write_summary(run_dir: Path, summary: RunSummary) -> None:
     """Replace ``summary.json`` atomically (write beside it, then rename)."""
     staging = run_dir / ".summary.json.partial"
-    staging.write_text(json.dumps(summary, indent=2, default=_json_default))
+    staging.write_text(summary.model_dump_json(indent=2))
     staging.replace(run_dir / "summary.json")
 
 
@@ -88,7 +88,7 @@ def save_run(
     source: str,
     window: str,
     params: dict[str, Any],
-    summary: dict[str, Any],
+    summary: RunSummary,
     run_dir: Path,
     slots: list[Slot],
     assignments: pd.DataFrame,
@@ -114,7 +114,7 @@ def save_run(
                 n_zips=int(len(assignments)),
                 n_slots=len(slots),
                 params=json.loads(json.dumps(params, default=_json_default)),
-                summary=json.loads(json.dumps(summary, default=_json_default)),
+                summary=summary.to_json(),
                 run_dir=str(run_dir),
             )
         )

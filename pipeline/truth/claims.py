@@ -31,8 +31,6 @@ from pipeline.truth.rule import (
     onset_tolerance,
 )
 
-EPS = 1e-9  # float slack on the rule's bounds: 71.0 is "near 73°F", 70.99 is not
-
 
 class Claim:
     """A checkable sentence part. Subclasses are frozen dataclasses."""
@@ -63,8 +61,8 @@ class TemperatureRange(Claim):
 
     def holds(self, f: FactArrays, rules: TruthRules) -> np.ndarray:
         values = f.high if self.which == "high" else f.low
-        lo, hi = self.bounds(rules)
-        return (values >= lo - EPS) & (values <= hi + EPS)
+        lo, hi = self.bounds(rules)  # exact: 71.0 is "near 73°F", 70.99 is not
+        return (values >= lo) & (values <= hi)
 
     def describe(self) -> str:
         name = "Highs" if self.which == "high" else "Lows"
@@ -97,8 +95,7 @@ class Onset(Claim):
     def holds(self, f: FactArrays, rules: TruthRules) -> np.ndarray:
         tol = onset_tolerance(rules, f.step_hours)
         wet = f.kind > 0
-        d = onset_distance(np.where(wet, f.onset, np.inf), self.hours, f.onset_period)
-        return wet & (d <= tol + EPS)
+        return wet & (onset_distance(np.where(wet, f.onset, np.inf), self.hours) <= tol)
 
     def describe(self) -> str:
         return f"from about {clock(self.hours)}"
@@ -158,11 +155,12 @@ class NoOtherHazard(Claim):
 
 def claims_of(statement: Statement) -> list[Claim]:
     """Every claim a statement's message makes, the silent "no other hazard" included."""
-    out: list[Claim] = [
-        TemperatureRange("high", *statement.high_f),
-        TemperatureRange("low", *statement.low_f),
-        Precipitation(statement.precip_type),
-    ]
+    out: list[Claim] = []
+    if statement.high_f is not None:
+        out.append(TemperatureRange("high", *statement.high_f))
+    if statement.low_f is not None:
+        out.append(TemperatureRange("low", *statement.low_f))
+    out.append(Precipitation(statement.precip_type))
     if statement.precip and statement.onset_h is not None:
         out.append(Onset(statement.onset_h))
     out.append(Wind(statement.wind_category))

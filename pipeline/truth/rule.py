@@ -9,7 +9,8 @@ member's own facts (:mod:`pipeline.truth.claims`, thresholds in
   for the low;
 - dry means dry; otherwise the same precipitation type, with onset within
   ``onset_tolerance_h`` (2 h; ``onset_tolerance_coarse_h``, 3 h, for 3-hourly data) of the
-  stated clock time;
+  stated time: both are local hours since midnight of the day the reader's window starts, so
+  "from about 2 am" in an evening window is 26 and never matches rain at 5 pm (24 + 2 - 21);
 - the same wind category;
 - the same sky category, when sky is stated;
 - hazards both ways: every stated hazard holds, and every hazard the member has is stated.
@@ -31,26 +32,40 @@ HAZARDS = ("heat", "freeze", "heavy rain", "strong gusts")
 PRECIP_TYPES = ("none", "rain", "snow", "mix")
 WIND_CATEGORIES = ("calm", "breezy", "windy", "very windy")
 SKY_CATEGORIES = ("sunny", "partly cloudy", "mostly cloudy", "overcast")
-CLOCK_PERIOD = 24.0
 
 
 @dataclass(frozen=True)
 class Statement:
     """What a slot's message says.
 
-    Temperatures are whole °F ranges ``(lo, hi)`` (``lo == hi`` reads "near lo").
-    ``onset_h`` is the stated onset as :func:`pipeline.features.facts.onset_hours` measures it:
-    a local clock hour for windows of at most 24 h, else 24 × day + clock hour. ``sky`` is
-    ``None`` when the message does not state the sky.
+    Temperatures are whole °F ranges ``(lo, hi)`` (``lo == hi`` reads "near lo"); ``None``
+    only in an automatic message for a ZIP whose forecast has no temperature (it then says
+    none). ``onset_h`` is the stated onset in whole local hours since midnight of the day the
+    window starts (:func:`pipeline.features.facts.onset_hours`); every wet statement has one.
+    ``sky`` is ``None`` when the message does not state the sky.
     """
 
-    high_f: tuple[float, float]
-    low_f: tuple[float, float]
+    high_f: tuple[float, float] | None
+    low_f: tuple[float, float] | None
     precip_type: str  # "none" (dry), "rain", "snow" or "mix"
     onset_h: float | None
     wind_category: str
     hazards: tuple[str, ...]
     sky: str | None = None
+
+    def __post_init__(self) -> None:
+        """Only statements a message can say exactly: whole numbers, a time for any rain."""
+        for name, span in (("high_f", self.high_f), ("low_f", self.low_f)):
+            if span is not None and (span[0] > span[1] or any(v != int(v) for v in span)):
+                raise ValueError(f"{name} must be a whole-degree range, not {span}")
+        if self.precip_type not in PRECIP_TYPES:
+            raise ValueError(f"unknown precipitation type {self.precip_type!r}")
+        if (self.precip_type != "none") != (self.onset_h is not None):
+            raise ValueError("a wet statement states its onset, a dry one none")
+        if self.onset_h is not None and self.onset_h != int(self.onset_h):
+            raise ValueError(f"the onset must be a whole hour, not {self.onset_h}")
+        if self.precip_type == "none" and "heavy rain" in self.hazards:
+            raise ValueError("a dry statement cannot warn of heavy rain")
 
     @property
     def precip(self) -> bool:
@@ -64,8 +79,8 @@ class Statement:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Statement:
         return cls(
-            high_f=tuple(data["high_f"]),  # type: ignore[arg-type]
-            low_f=tuple(data["low_f"]),  # type: ignore[arg-type]
+            high_f=None if data["high_f"] is None else tuple(data["high_f"]),  # type: ignore[arg-type]
+            low_f=None if data["low_f"] is None else tuple(data["low_f"]),  # type: ignore[arg-type]
             precip_type=data["precip_type"],
             onset_h=data.get("onset_h"),
             wind_category=data["wind_category"],
@@ -78,8 +93,9 @@ class Statement:
 class FactArrays:
     """Per-ZIP facts as plain arrays (categories as small ints, hazards as bit masks).
 
-    ``onset_period`` is 24 when onsets are clock hours compared on a circle (windows of at most
-    24 h) and 0 when they carry the day and are compared on a line.
+    ``onset_span`` is where a stated onset may lie: from the earliest window start to the
+    latest window end, in the onset's hours (a statement outside every window reads oddly,
+    and never fits more than one inside does).
     """
 
     high: np.ndarray
@@ -90,7 +106,8 @@ class FactArrays:
     sky: np.ndarray  # index into SKY_CATEGORIES; -1 when unknown (no cloud cover)
     hazards: np.ndarray  # bit i set: HAZARDS[i]
     step_hours: int = 1
-    onset_period: float = CLOCK_PERIOD
+    window_hours: int = 24
+    onset_span: tuple[float, float] = (0.0, 48.0)
 
     @classmethod
     def from_frame(cls, facts: pd.DataFrame) -> FactArrays:
@@ -103,6 +120,8 @@ class FactArrays:
         sky = pd.Categorical(facts["sky"], categories=list(SKY_CATEGORIES)).codes
         step = int(facts["step_hours"].iloc[0]) if len(facts) else 1
         window = int(facts["window_hours"].iloc[0]) if len(facts) else 24
+        starts = (facts["window_start_h"].to_numpy(float) if "window_start_h" in facts
+                  else np.zeros(1))
         return cls(
             high=facts["high_f"].to_numpy(float),
             low=facts["low_f"].to_numpy(float),
@@ -112,14 +131,16 @@ class FactArrays:
             sky=sky.astype(np.int8),
             hazards=hazard_bits,
             step_hours=step,
-            onset_period=CLOCK_PERIOD if window <= 24 else 0.0,
+            window_hours=window,
+            onset_span=(float(np.floor(np.nanmin(starts))),
+                        float(np.ceil(np.nanmax(starts))) + window - step),
         )
 
     def take(self, index: np.ndarray) -> FactArrays:
         return FactArrays(high=self.high[index], low=self.low[index], kind=self.kind[index],
                           onset=self.onset[index], wind=self.wind[index], sky=self.sky[index],
                           hazards=self.hazards[index], step_hours=self.step_hours,
-                          onset_period=self.onset_period)
+                          window_hours=self.window_hours, onset_span=self.onset_span)
 
     def __len__(self) -> int:
         return len(self.high)
@@ -150,7 +171,6 @@ def onset_tolerance(rules: TruthRules, step_hours: int) -> float:
     return rules.onset_tolerance_h if step_hours < 3 else rules.onset_tolerance_coarse_h
 
 
-def onset_distance(onset: np.ndarray, stated: float, period: float) -> np.ndarray:
-    """Hours between each onset and the stated one: on the clock's circle when ``period``."""
-    d = np.abs(onset - stated)
-    return np.minimum(d, period - d) if period else d
+def onset_distance(onset: np.ndarray, stated: float) -> np.ndarray:
+    """Hours between each onset and the stated one (both in hours since the window's day)."""
+    return np.abs(onset - stated)

@@ -3,11 +3,11 @@
 A statement's categorical part (precipitation type, wind category, hazards) must equal each
 member's, so the search runs one category combination at a time. Within one, the stated
 high and low ranges and the onset are *boxes*: ``[a - slack, a + range + slack]`` for a whole
-°F ``a``, ``[s - tol, s + tol]`` for a whole hour ``s`` (on the clock's circle for windows of
-at most 24 h). Values are binned on a doubled grid — bin ``2n`` holds exactly ``n``, bin
-``2n + 1`` the open interval ``(n, n + 1)`` — so a box covers whole bins and the box sums
-(prefix sums over the histogram) are exact: the search finds the true maximum over every
-statement the rule allows, which the LP bound (:mod:`pipeline.truth.bound`) relies on.
+°F ``a``, ``[s - tol, s + tol]`` for a whole hour ``s``. Values are binned on a doubled grid —
+bin ``2n`` holds exactly ``n``, bin ``2n + 1`` the open interval ``(n, n + 1)`` — so a box
+covers whole bins and the box sums (prefix sums over the histogram) are exact: the search finds
+the true maximum over every statement the rule allows, which the LP bound
+(:mod:`pipeline.truth.bound`) relies on.
 
 Stating the sky only narrows a statement, so the search never states it; the planner adds
 the sky afterwards where every member that chose the slot shares it.
@@ -79,9 +79,13 @@ def _axis(values: np.ndarray, width: int) -> tuple[np.ndarray, int, int]:
 
 def best_box(
     high: np.ndarray, low: np.ndarray, onset: np.ndarray | None, weight: np.ndarray,
-    rules: TruthRules, onset_tol: float, period: float,
+    rules: TruthRules, onset_tol: float, onset_span: tuple[float, float] = (-1e9, 1e9),
 ) -> Box:
-    """Best stated high, low (and onset) for one category's members, exactly."""
+    """Best stated high, low (and onset) for one category's members, exactly.
+
+    The stated onset is kept within ``onset_span`` (whole hours); clamping never loses: a box
+    centred before the span covers no onset that the box at the span's start misses.
+    """
     slack, span = rules.temperature_slack_f, rules.stated_range_f
     width = int(2 * (span + 2 * slack)) + 1
     hb, h0, nh = _axis(high, width)
@@ -91,20 +95,19 @@ def best_box(
     widths = [width, width]
     if onset is not None:
         owidth = int(4 * onset_tol) + 1
-        if period:
-            ob, o0, no = doubled_bins(np.mod(onset, period)), 0, int(2 * period)
-        else:
-            ob, o0, no = _axis(onset, owidth)
+        ob, o0, no = _axis(onset, owidth)
         index.append(ob)
         shape.append(no)
         widths.append(owidth)
     flat = np.ravel_multi_index(tuple(index), tuple(shape))
     hist = np.bincount(flat, weights=weight, minlength=int(np.prod(shape))).reshape(shape)
-    if onset is not None and period:  # the clock is a circle: wrap the onset axis
-        hist = np.concatenate([hist, hist[:, :, : owidth - 1]], axis=2)
-        sums = box_sums(hist, tuple(widths))[:, :, : int(period)]
-    else:
-        sums = box_sums(hist, tuple(widths))
+    sums = box_sums(hist, tuple(widths))
+    if onset is not None:  # the stated onset (box centre) stays within the windows' span
+        stated = (np.arange(sums.shape[2]) * 2 + o0) // 2 + int(onset_tol)
+        lo, hi = int(np.ceil(onset_span[0])), int(np.floor(onset_span[1]))
+        stated_ok = (stated >= lo) & (stated <= hi)
+        if stated_ok.any():
+            sums = np.where(stated_ok[None, None, :], sums, -np.inf)
     best = float(sums.max())
     cand = np.argwhere(sums >= best - 1e-9) * 2  # back to (even) start bins
     # among equally good boxes, the one centred nearest the members' medians
@@ -114,10 +117,7 @@ def best_box(
     pick = cand[np.argmin(np.abs(cand - np.array(centre)).sum(axis=1))]
     a = (int(pick[0]) + h0) // 2 + int(slack)
     c = (int(pick[1]) + l0) // 2 + int(slack)
-    s = None
-    if onset is not None:
-        s = (int(pick[2]) + o0) // 2 + int(onset_tol)
-        s = s % int(period) if period else max(s, 0)
+    s = None if onset is None else (int(pick[2]) + o0) // 2 + int(onset_tol)
     return Box(best, a, c, s)
 
 
@@ -161,7 +161,7 @@ class StatementSearch:
         f = self.facts
         kind = (code // 64) // len(WIND_CATEGORIES)
         return best_box(f.high[rows], f.low[rows], f.onset[rows] if kind else None, w[rows],
-                        self.rules, self.onset_tol, f.onset_period)
+                        self.rules, self.onset_tol, f.onset_span)
 
     def each(self, weights: np.ndarray, above: float = 0.0, per_category: int = 1
              ) -> list[tuple[float, Statement]]:

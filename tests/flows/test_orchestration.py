@@ -20,7 +20,7 @@ from pipeline.editorial.models import Notice
 from pipeline.review.cli import add_user
 from pipeline.settings import Settings, get_settings
 from pipeline.store import session_scope
-from tests.pipeline.dispatch.conftest import make_smtp_server, smtp_server  # noqa: F401
+from tests.pipeline.conftest import make_smtp_server, smtp_server  # noqa: F401
 
 ISSUE = "2026-01-15T09:00:00Z"  # 4 am in New York: a morning run; send time 11:00 UTC
 AFTER_SEND = "2026-01-15T13:30:00Z"  # 8:30 am in RI: 07:00 is moved to 08:00 (quiet hours)
@@ -241,7 +241,7 @@ def test_failed_ingest_is_retried_then_falls_back(world, prefect_harness, monkey
 
 def test_an_ingest_with_stale_zips_is_incomplete():
     """Sources that fail per ZIP do not raise; stale or left-out ZIPs still mean "fetch again"."""
-    from flows.twice_daily import IngestRef
+    from pipeline.ingest import IngestRef
 
     assert IngestRef("s/1", "t", {"n_stale": 0, "n_left_out": 0}).complete
     assert not IngestRef("s/1", "t", {"n_stale": 3, "n_left_out": 0}).complete
@@ -366,3 +366,22 @@ def test_flows_on_dask_match_single_process(world, smtp_server, prefect_harness,
     assert report["runs"][dasked["run_id"]]["outcomes"] == {"sent": 12}
     readers = sorted(m["To"] for m in smtp_server.messages if m["To"].startswith("reader"))
     assert readers == sorted(f"reader{i}@example.com" for i in range(12))
+
+
+def test_run_artifact_rows_are_the_summary(world, prefect_harness):
+    """The ``slots-<window>`` table's rows are the run's slots with their truthfulness, and
+    the ``run-<window>`` summary names the states under the floor (not "none")."""
+    import json
+
+    from flows.twice_daily import twice_daily
+
+    summary = twice_daily(states=["RI", "AK"], issue_time=ISSUE, max_slots=2, seed=1,
+                          notify_editors=False, with_baselines=False)
+    slots = json.loads(Path(summary.artifacts["slots.json"]).read_text())
+    rows = json.loads(_artifact("slots-morning").data)
+    assert [r["slot"] for r in rows] == [s["slot_id"] for s in slots]
+    assert [r["truthfulness"] for r in rows] == [
+        f"{summary.truthfulness.per_slot[s['slot_id']]:.1%}" for s in slots]
+    under = summary.truthfulness.states_below_floor
+    assert under, "two slots for Rhode Island and Alaska leave a state under the floor"
+    assert f"| states under the floor | {', '.join(under)} |" in _artifact("run-morning").data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -136,3 +137,41 @@ def test_national_run(prefect_harness, issue_time):
     assert truth["with_automatic"] == 1.0
     assert check_slots_agree(run_dir) == summary["n_slots"]
     assert (run_dir / "map.svg").read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize("window, start_hour, hours", [("evening", 17, 19), ("full", None, None)])
+def test_every_claim_is_true_in_evening_and_long_windows(prefect_harness, window, start_hour,
+                                                         hours):
+    """The evening window (5 pm to noon, past midnight) and a 72-hour window (day words in
+    the messages) say only what is true, checked by the independent reference."""
+    summary = twice_daily(states=["CO", "NE"], issue_time="2026-01-15T20:00:00Z",
+                          window=window, max_slots=12, seed=2, notify_editors=False,
+                          with_baselines=False)
+    run_dir = Path(summary.artifacts["summary.json"]).parent
+    found = check_messages(run_dir, start_hour, hours, exact=window != "full")
+    assert found["n_slots"] == summary.n_slots
+    assert summary.truthfulness.with_automatic == 1.0
+    if window == "full":
+        drafts = json.loads((run_dir / "slots.json").read_text())
+        wet = [s["draft_message"] for s in drafts if s["facts"]["stated"]["precip"]]
+        assert all(re.search(r"(today|tomorrow|in \d days)\.", d) for d in wet), wet
+
+
+@pytest.mark.slow
+def test_real_model_bytes_three_hourly_full_window(prefect_harness, tmp_path):
+    """A national run on real Eta GRIB messages (8 three-hourly steps, ``--window full``):
+    every claim true where it is sent, within a point of the bound."""
+    from tests.conftest import REAL_FORECASTS
+    from tests.pipeline.sources.grib_steps import make_gridded_dir
+
+    source = REAL_FORECASTS / "eta_grid211_f24.grib1"
+    if not source.exists():
+        pytest.skip("needs ../shared/data/real-forecasts")
+    make_gridded_dir(source, tmp_path / "eta", n_steps=8)
+    summary = twice_daily(source="gridded", path=str(tmp_path / "eta"), window="full",
+                          issue_time="2004-12-08T00:00:00Z", notify_editors=False)
+    truth = summary.truthfulness
+    assert summary.step_hours == 3 and summary.n_slots <= 60
+    assert truth.national >= 0.95 and truth.upper_bound.value - truth.national <= 0.01
+    run_dir = Path(summary.artifacts["summary.json"]).parent
+    check_messages(run_dir, None, None, exact=False)

@@ -19,8 +19,18 @@ from pipeline.store import (
     session_scope,
     write_run_folder,
 )
+from pipeline.store.summary import RunSummary, Truthfulness
 
 ISSUE = pd.Timestamp("2026-01-10 09:00", tz="UTC")
+
+
+def summary_of(run_id: str = "r1", n_slots: int = 2) -> RunSummary:
+    """A minimal run summary (the store keeps it whole; these tests read a few fields)."""
+    truth = Truthfulness(national=1.0, weighting="zip", per_state={}, states_below_floor=[],
+                         state_floor=0.85, per_slot={})
+    return RunSummary(run_id=run_id, source="synthetic", issue_time=ISSUE.isoformat(),
+                      window="morning", n_zips=4, n_steps=18, step_hours=1, n_slots=n_slots,
+                      slot_sizes={"largest": 2, "smallest": 2}, truthfulness=truth)
 
 
 def _slots() -> list[Slot]:
@@ -44,7 +54,7 @@ def _assignments() -> pd.DataFrame:
 
 def _save(url, run_dir, run_id="r1", slots=None):
     save_run(url, run_id=run_id, issue_time=ISSUE, source="synthetic", window="morning",
-             params={"seed": 0}, summary={"n_slots": 2}, run_dir=run_dir,
+             params={"seed": 0}, summary=summary_of(run_id), run_dir=run_dir,
              slots=slots or _slots(), assignments=_assignments())
 
 
@@ -113,7 +123,7 @@ def test_unknown_run_is_a_clear_error(tmp_path):
 def test_run_folder_has_the_four_files(tmp_path):
     """The run folder holds forecast, assignments, slots and summary, and no staging leftovers."""
     forecast = pd.DataFrame({"zip": ["02902"], "temperature_f": [40.0]})
-    summary = {"run_id": "r1"}
+    summary = summary_of("r1")
     folder = write_run_folder(tmp_path, "r1", forecast, _assignments(), _slots(), summary)
     assert sorted(p.name for p in folder.iterdir()) == [
         "assignments.parquet", "forecast.parquet", "slots.json", "summary.json",

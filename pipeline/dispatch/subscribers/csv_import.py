@@ -14,7 +14,6 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
-    Table,
     bindparam,
     insert,
     select,
@@ -22,8 +21,12 @@ from sqlalchemy import (
 )
 
 from pipeline.config.dispatch import DispatchSettings
-from pipeline.dispatch.models import Subscriber
 from pipeline.dispatch.subscribers.common import (
+    _IN_CHUNK,
+    CHANNEL_COLUMNS,
+    CHUNK,
+    COLUMNS,
+    TABLE,
     SubscriberFileError,
     _new_token,
     _now,
@@ -38,15 +41,6 @@ from pipeline.store.db import get_engine
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
-TABLE = cast(Table, Subscriber.__table__)
-COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
-CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}  # the only hosts a plain-http webhook may use
-DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
-# the demo's channel mix: "+" joins channels one subscriber has together
-DEMO_MIX: dict[str, float] = {"sms": 0.60, "email": 0.25, "sms+email": 0.10, "webhook": 0.05}
-CHUNK = 50_000  # rows per executemany
-_IN_CHUNK = 500  # ids per "IN (...)": well under SQLite's bound-parameter limit
 
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,6 @@ from phonenumbers import PhoneNumberType
 from scipy.spatial import cKDTree
 from sqlalchemy import (
     Connection,
-    Table,
     delete,
     func,
     insert,
@@ -25,23 +24,23 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.config.dispatch import DispatchSettings
-from pipeline.dispatch.models import CHANNELS, Subscriber
-from pipeline.dispatch.subscribers.common import DemoCollision, _demo_tokens, _gazetteer, _now
+from pipeline.dispatch.models import CHANNELS
+from pipeline.dispatch.subscribers.common import (
+    CHUNK,
+    DEMO_MIX,
+    DEMO_TOKEN_PREFIX,
+    TABLE,
+    DemoCollision,
+    _demo_tokens,
+    _gazetteer,
+    _now,
+)
 from pipeline.dispatch.subscribers.csv_import import _default_times
 from pipeline.store.db import get_engine
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
-TABLE = cast(Table, Subscriber.__table__)
-COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
-CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}  # the only hosts a plain-http webhook may use
-DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
-# the demo's channel mix: "+" joins channels one subscriber has together
-DEMO_MIX: dict[str, float] = {"sms": 0.60, "email": 0.25, "sms+email": 0.10, "webhook": 0.05}
-CHUNK = 50_000  # rows per executemany
-_IN_CHUNK = 500  # ids per "IN (...)": well under SQLite's bound-parameter limit
 
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import (
-    Table,
     func,
     select,
 )
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.dispatch.models import CHANNELS, Subscriber
 from pipeline.dispatch.subscribers.common import (
+    TABLE,
     SubscriberNotFound,
     _gazetteer,
     normalize_email,
@@ -27,15 +27,6 @@ from pipeline.store.db import get_engine
 if TYPE_CHECKING:
     pass
 
-TABLE = cast(Table, Subscriber.__table__)
-COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
-CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}  # the only hosts a plain-http webhook may use
-DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
-# the demo's channel mix: "+" joins channels one subscriber has together
-DEMO_MIX: dict[str, float] = {"sms": 0.60, "email": 0.25, "sms+email": 0.10, "webhook": 0.05}
-CHUNK = 50_000  # rows per executemany
-_IN_CHUNK = 500  # ids per "IN (...)": well under SQLite's bound-parameter limit
 
 
 

@@ -18,7 +18,7 @@ def members(n: int = 4, **overrides) -> pd.DataFrame:
         "wind_max_mph": np.full(n, 15.0),
         "gust_max_mph": np.full(n, 28.0), "wind_category": ["breezy"] * n,
         "cloud_mean": np.full(n, 90.0), "sky": ["overcast"] * n, "hazards": [""] * n,
-        "step_hours": 1, "window_hours": 18,
+        "step_hours": 1, "window_hours": 18, "window_start_h": np.full(n, 6.0),
     }
     base.update(overrides)
     return pd.DataFrame(base)[FACT_COLUMNS]

@@ -14,7 +14,7 @@ def facts(**columns) -> pd.DataFrame:
         "high_f": np.full(n, 50.0), "low_f": np.full(n, 35.0),
         "precip_type": ["none"] * n, "precip_onset_h": np.full(n, np.nan),
         "wind_category": ["calm"] * n, "sky": ["sunny"] * n, "hazards": [""] * n,
-        "step_hours": 1, "window_hours": 18,
+        "step_hours": 1, "window_hours": 18, "window_start_h": np.full(n, 6.0),
     }
     base.update(columns)
     return pd.DataFrame(base)

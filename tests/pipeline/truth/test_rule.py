@@ -46,11 +46,23 @@ def test_onset_within_2h_hourly_and_3h_three_hourly():
     assert fits(coarse, RAIN, RULES).tolist() == [True, True, True, True, False]
 
 
-def test_onset_is_a_clock_time_on_a_circle_in_windows_of_a_day():
-    """"Rain from about 11 pm" is true for rain from 1 am (two hours later, past midnight)."""
+def test_onset_counts_hours_from_the_day_the_window_starts():
+    """"Rain from about 11 pm" (23) is true for rain at 1 am the next day (25), not for rain at
+    1 am before the window (1): an onset is never compared around the clock."""
     late = Statement(**{**RAIN.__dict__, "onset_h": 23.0})
-    f = facts(precip_type=["rain"] * 3, precip_onset_h=np.array([1.0, 21.0, 2.0]))
+    f = facts(precip_type=["rain"] * 3, precip_onset_h=np.array([25.0, 21.0, 1.0]))
     assert fits(f, late, RULES).tolist() == [True, True, False]
+
+
+def test_one_message_never_covers_both_ends_of_a_window():
+    """An evening window (5 pm to noon) with 3-hourly steps: rain at 5 pm and rain at 11 am
+    the next day are 18 hours apart, so no stated onset fits both."""
+    from pipeline.truth import best_statement
+
+    f = facts(precip_type=["rain"] * 2, precip_onset_h=np.array([17.0, 35.0]), step_hours=3,
+              window_hours=19, window_start_h=np.array([17.0, 17.0]))
+    statement, mask = best_statement(f, None, RULES)
+    assert mask.sum() == 1 and 14 <= statement.onset_h <= 38
 
 
 def test_onset_carries_the_day_in_longer_windows():
@@ -59,6 +71,16 @@ def test_onset_carries_the_day_in_longer_windows():
     f = facts(precip_type=["rain"] * 3, precip_onset_h=np.array([38.0, 14.0, 40.0]),
               window_hours=72)
     assert fits(f, tomorrow, RULES).tolist() == [True, False, True]
+
+
+def test_a_statement_is_only_what_a_message_can_say():
+    """Whole degrees and hours, and a time for any precipitation."""
+    with pytest.raises(ValueError, match="whole-degree"):
+        Statement(**{**DRY.__dict__, "high_f": (-0.4, -0.4)})
+    with pytest.raises(ValueError, match="onset"):
+        Statement(**{**RAIN.__dict__, "onset_h": None})
+    with pytest.raises(ValueError, match="whole hour"):
+        Statement(**{**RAIN.__dict__, "onset_h": 14.5})
 
 
 def test_wind_category_must_match():

@@ -31,7 +31,7 @@ from pipeline.channels.sms import RebasedHttpClient, SmsChannel
 from pipeline.channels.webhook import WebhookChannel, verify_signature
 from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.ratelimit import RateLimiter, backoff
-from tests.pipeline.dispatch.conftest import WEBHOOK_SECRET, free_port
+from tests.pipeline.conftest import WEBHOOK_SECRET, free_port
 
 PHONE = "+15555550100"
 OTHER_PHONE = "+15555550199"

@@ -12,7 +12,7 @@ from pipeline.editorial.models import Notice
 from pipeline.review.cli import add_user
 from pipeline.settings import Settings
 from pipeline.store import migrate, session_scope
-from tests.pipeline.dispatch.conftest import make_smtp_server, smtp_server  # noqa: F401
+from tests.pipeline.conftest import make_smtp_server, smtp_server  # noqa: F401
 
 PASSWORD = "correct horse battery"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
