@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -61,4 +62,11 @@ class DispatchSettings(BaseModel):
 
     # webhook: JSON POST with an X-Zipcast-Signature: sha256=<hex HMAC of the body>
     webhook_secret: SecretStr | None = None
+    # subscriber webhooks to loopback, private, link-local or metadata addresses are refused;
+    # hosts (names or addresses) listed here are allowed anyway, e.g. an internal receiver
+    webhook_allow_hosts: list[str] = Field(default_factory=list)
+    # an email in flight when the dispatcher died may or may not have gone out (SMTP gives no
+    # way to ask). "skip": record it as ambiguous and never send it again (no duplicates, a
+    # possible loss, both reported); "resend": send it again (no loss, a possible duplicate)
+    ambiguous_email: Literal["skip", "resend"] = "skip"
     webhook_timeout_s: float = Field(default=10.0, gt=0)

@@ -16,7 +16,8 @@ class ReviewSettings(BaseModel):
     secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
     secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
     session_max_age_s: int = 12 * 3600
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per (name, address) in the window
+    login_max_failures_per_ip: int = 30  # per address, whatever the names tried
     login_window_s: float = 300.0
     # the run's send time (deadline banner, editor gate): issue time plus this many hours
     send_after_hours: float = 2.0

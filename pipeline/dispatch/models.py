@@ -102,3 +102,6 @@ class InboundMessage(Base):
     action: Mapped[str] = mapped_column(String(16))  # opt_out, help, unknown_sender, none
     subscriber_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime]
+    # the provider's id of the message (Twilio MessageSid): a replayed webhook is recorded and
+    # acted on once
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)

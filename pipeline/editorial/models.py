@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipeline.store.models import Base
@@ -25,6 +25,10 @@ class Editor(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for staff notices
+    # a session cookie carries the version it was issued under; logout and password changes
+    # bump it, so every older cookie stops working (server-side, whatever the cookie says)
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Message(Base):
