@@ -56,17 +56,38 @@ def run_command(
 ) -> None:
     """Run the twice-daily job once: forecasts → slots, stored under data/runs/<run_id>/."""
     quiet_prefect(verbose)
+    import traceback
+
     from flows.runners import with_runner
     from flows.twice_daily import twice_daily
+    from pipeline.quality import CoverageTooLow
     from pipeline.settings import get_settings
-
-    state_list = [s for s in states.split(",") if s.strip()] if states else None
-    summary = with_runner(twice_daily, get_settings().flows)(
-        source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-        target_truth=target_truth, states=state_list, seed=seed, path=path, replay=replay,
-        with_baselines=baselines,
-        show_progress=not as_json,
+    from pipeline.snapshots import SnapshotCorrupt, SnapshotNotFound
+    from pipeline.sources import (
+        ForecastUnavailable,
+        SourceConfigError,
+        SourceError,
+        UnknownSource,
     )
+    from pipeline.store import RunNotFound
+
+    # what a run can fail on that its message explains (a bad input file, no forecast, an
+    # unknown replay id): said in one line, last, rather than under a traceback
+    explained = (SourceError, SourceConfigError, UnknownSource, ForecastUnavailable,
+                 CoverageTooLow, SnapshotNotFound, SnapshotCorrupt, RunNotFound)
+    state_list = [s for s in states.split(",") if s.strip()] if states else None
+    try:
+        summary = with_runner(twice_daily, get_settings().flows)(
+            source=source, issue_time=issue_time, window=window, max_slots=max_slots,
+            target_truth=target_truth, states=state_list, seed=seed, path=path, replay=replay,
+            with_baselines=baselines,
+            show_progress=not as_json,
+        )
+    except explained as err:
+        if verbose:
+            traceback.print_exc()
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
 
@@ -138,20 +159,77 @@ def users_add(
     email: Annotated[str | None, typer.Option(help="Address for 'sheet ready' mail (and "
                                              "deadline alerts, for leads).")] = None,
 ) -> None:
-    """Create an editor (or reset one), reading the password from stdin."""
+    """Create an editor (or reset one, ending its sessions), reading the password from stdin."""
     from pipeline.review.cli import add_user
     from pipeline.settings import get_settings
 
-    if sys.stdin.isatty():
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\n")
+    password = _read_password()
     try:
         add_user(get_settings().db_url, name, role, password, email)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{name} can sign in as {role}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\n")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Show every editor: name, role, email and whether disabled (never password hashes)."""
+    from pipeline.review.cli import list_users
+    from pipeline.settings import get_settings
+
+    accounts = list_users(get_settings().db_url)
+    width = max([len(a.name) for a in accounts] + [4])
+    typer.echo(f"{'name':<{width}}  {'role':<6}  {'disabled':<8}  email")
+    for a in accounts:
+        typer.echo(f"{a.name:<{width}}  {a.role:<6}  {'yes' if a.disabled else 'no':<8}  "
+                   f"{a.email or '-'}")
+
+
+def _users_change(change, name: str, done: str) -> None:
+    """Run ``change(db_url, name)``; a bad name or password exits 2 with the reason."""
+    from pipeline.settings import get_settings
+
+    try:
+        change(get_settings().db_url, name)
+    except ValueError as err:  # includes UnknownEditor
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(done)
+
+
+@users.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
+    """Stop an editor signing in and end their sessions now."""
+    from pipeline.review.cli import set_disabled
+
+    _users_change(lambda url, n: set_disabled(url, n, True), name,
+                  f"{name} is disabled; their sessions have ended")
+
+
+@users.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
+    """Let a disabled editor sign in again (with their existing password)."""
+    from pipeline.review.cli import set_disabled
+
+    _users_change(lambda url, n: set_disabled(url, n, False), name,
+                  f"{name} can sign in again")
+
+
+@users.command("reset")
+def users_reset(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
+    """Set a new password, read from stdin, and end the editor's sessions."""
+    from pipeline.review.cli import reset_password
+
+    password = _read_password()
+    _users_change(lambda url, n: reset_password(url, n, password), name,
+                  f"{name} has a new password; their sessions have ended")
 
 
 @app.command("review")
@@ -170,34 +248,40 @@ def review_command(
 def dispatch_command(
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: the newest run).")]
     = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write every message to "
-                                          "<data>/outbox/<run>.jsonl instead of sending.")]
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Rehearse: write every message to "
+                                          "<data>/outbox/<run>.jsonl instead of sending, "
+                                          "recorded apart from the real deliveries.")]
+    = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="With --dry-run: forget the run's "
+                                        "earlier rehearsal and rehearse it all again.")]
     = False,
     report: Annotated[bool, typer.Option("--report", help="Only print counts by window, slot, "
-                                         "channel and status.")] = False,
+                                         "channel and status (with --dry-run: of the "
+                                         "rehearsal).")] = False,
     now: Annotated[str | None, typer.Option(help="Pretend it is this time (ISO 8601, naive = "
                                             "UTC), e.g. to rehearse a morning.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to keep retrying transient failures "
                                         "before leaving them for the next dispatch.")] = 0.0,
 ) -> None:
     """Send a run's due messages to subscribers: once each, at their local delivery time."""
+    import time
     from datetime import UTC, datetime
 
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.dispatch.job import dispatch
+    from pipeline.dispatch.job import dispatch, forget_rehearsal
     from pipeline.dispatch.job import report as delivery_report
     from pipeline.dispatch.locks import DispatchBusy
     from pipeline.settings import get_settings
     from pipeline.store import RunMissing
-    from pipeline.times import to_utc
+    from pipeline.times import FrozenClock, to_utc
 
     settings = get_settings()
     console = Console()
     try:
         if report:
-            frame = delivery_report(settings, run)
+            frame = delivery_report(settings, run, dry_run=dry_run)
             table = Table(title=f"deliveries of {frame.attrs['run_id']}")
             for column in ["window", "slot", "channel", "status", "count"]:
                 table.add_column(column, justify="right" if column == "count" else "left")
@@ -208,9 +292,21 @@ def dispatch_command(
             console.print(table if len(frame) else "no deliveries yet")
             totals = frame.groupby("status")["n"].sum()
             console.print(", ".join(f"{n:,} {s}" for s, n in totals.items()) or "")
+            if frame.attrs.get("ambiguous_events"):
+                console.print(
+                    f"{frame.attrs['ambiguous_events']:,} email(s) were in flight when a "
+                    "connection or the dispatcher died: each may have arrived twice (resent) "
+                    "or not at all (status ambiguous); ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL "
+                    f"is {settings.dispatch.ambiguous_email}")
             return
-        moment = to_utc(now).to_pydatetime() if now is not None else None
-        clock = (lambda: moment) if moment else (lambda: datetime.now(UTC))
+        if fresh and not dry_run:
+            raise typer.BadParameter("--fresh forgets a rehearsal: use it with --dry-run")
+        if fresh:
+            console.print(forget_rehearsal(settings, run))
+        # a pretended time stands still, except that waiting for a retry moves it on
+        frozen = FrozenClock(to_utc(now).to_pydatetime()) if now is not None else None
+        clock = frozen.now if frozen else (lambda: datetime.now(UTC))
+        sleep = frozen.sleep if frozen else time.sleep
         with console.status("dispatching…") as status:
             done = {"queued": 0, "sent": 0}
 
@@ -219,7 +315,7 @@ def dispatch_command(
                 status.update(f"queued {done['queued']:,} · sent {done['sent']:,}")
 
             result = dispatch(settings, run, dry_run=dry_run, now=clock, max_wait_s=wait,
-                              progress=progress)
+                              sleep=sleep, progress=progress)
     except (RunMissing, DispatchBusy) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

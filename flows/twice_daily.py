@@ -10,7 +10,9 @@ hashing.
   whose ZIP partitions are fetched as ``fetch`` tasks with retries and a timeout (on Dask
   workers when the flow runs on Dask). A partition that still fails falls back to each ZIP's
   last good forecast while it is fresh (the quality step reports it), and such an incomplete
-  ingest is fetched again by the next run rather than reused from the cache.
+  ingest is fetched again by the next run rather than reused from the cache. A bad input file
+  (``sources.InputError``: missing, unreadable, lacking a column) is neither retried nor
+  replaced by the last good forecast: the run stops and names it.
 * **Lineage**: summary.json records source, issue time, snapshot id and hash, every parameter,
   the git commit and package versions; ``replay=RUN_ID`` recomputes a stored run from its
   snapshot with its own parameters and reports whether the slots are identical.
@@ -95,6 +97,16 @@ def fetch(source: str, zips: pd.DataFrame, issue_time: str, seed: int, hours: in
                              settings=settings)
 
 
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's ``retry_condition_fn``: retry a failed fetch unless its input is wrong (a
+    missing or unreadable file, a missing column), which fetching again cannot change.
+
+    Prefect hands the exception over as the Failed state's ``data``; it must be a plain
+    function (Prefect calls only what ``inspect.isfunction`` accepts).
+    """
+    return not isinstance(state.data, sources.InputError)
+
+
 def _ingest_key(params: run.RunParams, settings: Settings) -> str:
     return ingest.ingest_key(params.source, params.issue_time, states=params.states,
                              path=params.path, seed=params.seed, hours=params.horizon_hours,
@@ -111,6 +123,7 @@ def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame,
     parts = geo.split(zips, flows.ingest_partitions)
     fetch_part = fetch.with_options(retries=flows.ingest_retries,
                                     retry_delay_seconds=flows.ingest_retry_delays_s,
+                                    retry_condition_fn=_worth_retrying,
                                     timeout_seconds=flows.ingest_timeout_s)
     same = (params.source, params.issue_time, params.seed, params.horizon_hours, params.path,
             settings.sources)

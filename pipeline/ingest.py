@@ -1,8 +1,9 @@
 """Ingest, checked and kept: source rows → quality check/quarantine → contract → snapshot.
 
-Every ingest is saved as a Parquet snapshot keyed by source and issue time, so a run can be
-replayed from it (``zipcast run --replay SNAPSHOT``) with identical results, and a ZIP whose new
-forecast fails can fall back to its last good one while that is fresh enough — never silently.
+Every ingest is saved as an immutable Parquet snapshot (id: source, issue time and content
+hash), so a run can be replayed from it (``zipcast run --replay SNAPSHOT``) with identical
+results, and a ZIP whose new forecast fails can fall back to its last good one while that is
+fresh enough — never silently.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pipeline.snapshots import (
     SnapshotNotFound,
     latest_snapshot,
     load_snapshot,
+    newest_snapshot_at,
     save_snapshot,
 )
 from pipeline.times import to_utc
@@ -104,12 +106,14 @@ def _checked(
 
 
 def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame) -> pd.DataFrame:
-    """This ingest's rows plus the other ZIPs already in the snapshot of the same source and
-    issue time (a state run and a national run share one snapshot; newer rows win)."""
-    try:
-        stored, _ = load_snapshot(root, f"{source}/{issue_time:%Y%m%dT%H%MZ}")
-    except SnapshotNotFound:
+    """This ingest's rows plus the other ZIPs of the newest snapshot of the same source and
+    issue time (newer rows win), so a state run after a national one keeps the nation's rows
+    for the next run's last good forecast. The merge is saved under its own id: the snapshot
+    read here stays exactly as the runs that recorded it saw it."""
+    newest = newest_snapshot_at(root, source, issue_time)
+    if newest is None:
         return forecast
+    stored, _ = load_snapshot(root, newest.id)
     others = stored[~stored["zip"].isin(forecast["zip"].unique())]
     if others.empty:
         return forecast
@@ -181,8 +185,11 @@ def combine_partitions(
     ------
     pipeline.sources.UnknownSource
         Retrying or falling back cannot fix a source that does not exist.
+    pipeline.sources.InputError
+        Nor a file that is missing, unreadable or lacks a column: the run stops and says so,
+        rather than quietly forecasting from the last good snapshot.
     """
-    from pipeline.sources import UnknownSource
+    from pipeline.sources import InputError, UnknownSource
 
     raws, failed = [], []
     for part, (raw_part, error) in zip(parts, outcomes, strict=True):
@@ -190,7 +197,7 @@ def combine_partitions(
         if error is None and raw_part is not None:
             raws.append(raw_part)
             continue
-        if isinstance(error, UnknownSource):
+        if isinstance(error, UnknownSource | InputError):
             raise error
         failed.append(where)
         log.error("ingest of %s failed after %d retries, falling back to the last good "

@@ -1,15 +1,25 @@
-"""Forecast snapshots: every ingest kept as Parquet, keyed by source and issue time.
+"""Forecast snapshots: every ingest kept as Parquet, immutable, keyed by source, issue time and
+content hash.
 
-``<root>/<source>/<YYYYMMDDTHHMMZ>.parquet`` holds the rows exactly as ingested (dtypes,
+``<root>/<source>/<YYYYMMDDTHHMMZ>-<hash>.parquet`` holds the rows exactly as ingested (dtypes,
 tz-aware UTC times and ``frame.attrs`` such as the source's ``failures`` survive the round
-trip). The metadata (source, issue_time, n_rows, n_zips, created_at and the ingest options such
-as path, seed or states) is stored in the Parquet key-value metadata under ``zipcast``, so the
-file describes itself, and again in a sidecar ``<stamp>.json`` with the file's sha256, so
-listing snapshots does not open Parquet files and loading one checks its bytes.
+trip); ``<hash>`` is the first 12 hex digits of the file's sha256. The metadata (source,
+issue_time, n_rows, n_zips and the ingest options such as path, seed or states) is stored in the
+Parquet key-value metadata under ``zipcast``, so the file describes itself, and again with
+``created_at`` in a sidecar ``<name>.json`` with the file's sha256, so listing snapshots does not
+open Parquet files and loading one checks its bytes. The clock stays out of the Parquet file:
+the same rows and options give the same bytes, hence the same id, and saving them again finds
+the stored snapshot instead of piling up copies.
 
-Both files are written under a temporary name in the same folder and renamed into place, so a
-crash never leaves half a snapshot. Saving the same source and issue time again replaces it.
-A snapshot's id is ``"<source>/<stamp>"``, e.g. ``"synthetic/20260115T1200Z"``.
+A snapshot's id is ``"<source>/<stamp>-<hash>"``, e.g. ``"table/20260701T1000Z-3f9c0a1b2c4d"``.
+A run records it, and nothing is ever written over it: two ingests of one source and issue time
+(two table files, a state run after a national one) are two snapshots, so a replay always finds
+its own input. Ids without a hash (``"synthetic/20260115T1200Z"``) name snapshots stored before
+ids had one (``<stamp>.parquet``) and still load; when no such file exists, they name the newest
+snapshot of that issue time.
+
+Files are written under a temporary name in the same folder and renamed into place, so a crash
+never leaves half a snapshot.
 """
 
 from __future__ import annotations
@@ -39,13 +49,16 @@ __all__ = [
     "latest_snapshot",
     "list_snapshots",
     "load_snapshot",
+    "newest_snapshot_at",
     "save_snapshot",
 ]
 
 STAMP_FORMAT = "%Y%m%dT%H%MZ"
 META_KEY = b"zipcast"
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_STAMP = re.compile(r"^\d{8}T\d{4}Z$")
+HASH_CHARS = 12  # of the sha256 in an id: 48 bits, unique among one issue time's snapshots
+# a stored file's name: "<stamp>-<hash>", or "<stamp>" for snapshots saved before ids had a hash
+_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{4}Z)(?:-(?P<hash>[0-9a-f]{12}))?$")
 
 
 class SnapshotNotFound(LookupError):
@@ -58,7 +71,8 @@ class SnapshotCorrupt(ValueError):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One stored ingest: ``id`` is ``"<source>/<stamp>"``; ``meta`` as saved."""
+    """One stored ingest: ``id`` is ``"<source>/<stamp>-<hash>"`` (or ``"<source>/<stamp>"``
+    for one saved before ids had a hash); ``meta`` as saved."""
 
     id: str
     source: str
@@ -101,19 +115,49 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, sort_keys=True)
 
 
+def _temp_beside(final_folder: Path, prefix: str) -> Path:
+    handle, name = tempfile.mkstemp(dir=final_folder, prefix=prefix, suffix=".tmp")
+    os.close(handle)
+    return Path(name)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as written:
+        os.fsync(written.fileno())
+
+
 def _write_atomically(final: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp)`` on a temporary file beside ``final``, then rename it into place."""
-    handle, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-    os.close(handle)
-    temp = Path(name)
+    temp = _temp_beside(final.parent, f".{final.name}.")
     try:
         write(temp)
-        with temp.open("rb") as written:
-            os.fsync(written.fileno())
+        _fsync(temp)
         os.replace(temp, final)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _write_parquet(folder: Path, stamp: str, table: pa.Table) -> tuple[Path, str]:
+    """Write ``table`` as ``folder/<stamp>-<hash>.parquet`` and return its path and sha256.
+
+    The name is only known once the bytes are, so the file is written under a temporary name
+    first. A file already under that name holding these bytes is kept as it is.
+    """
+    temp = _temp_beside(folder, f".{stamp}.parquet.")
+    try:
+        pq.write_table(table, temp)
+        _fsync(temp)
+        sha256 = file_sha256(temp)
+        path = folder / f"{stamp}-{sha256[:HASH_CHARS]}.parquet"
+        if path.is_file() and file_sha256(path) == sha256:
+            temp.unlink()
+        else:  # new, or a damaged copy given back the bytes its id (and its runs) recorded
+            os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path, sha256
 
 
 def save_snapshot(
@@ -125,7 +169,11 @@ def save_snapshot(
     *,
     created_at: datetime | None = None,
 ) -> Snapshot:
-    """Write ``frame`` as ``root/<source>/<stamp>.parquet`` atomically and return its Snapshot.
+    """Write ``frame`` as ``root/<source>/<stamp>-<hash>.parquet`` and return its Snapshot.
+
+    Never replaces a stored snapshot: other rows (or options) give another hash, hence another
+    id; the same rows and options give the same bytes, and the snapshot stored with them (and
+    its ``created_at``) is returned.
 
     Parameters
     ----------
@@ -140,7 +188,7 @@ def save_snapshot(
     meta : dict, optional
         Ingest options to keep (path, seed, states, …); added to the computed metadata.
     created_at : datetime, optional
-        The clock; defaults to now (UTC).
+        The clock; defaults to now (UTC). Kept in the sidecar only (see the module docstring).
     """
     source = _check_source(source)
     issue = to_utc(issue_time)
@@ -148,71 +196,94 @@ def save_snapshot(
     folder = Path(root) / source
     folder.mkdir(parents=True, exist_ok=True)
     when = created_at or datetime.now(UTC)
-    record: dict[str, Any] = {
+    content: dict[str, Any] = {
         **(meta or {}),
         "source": source,
         "issue_time": issue.isoformat(),
         "n_rows": int(len(frame)),
         "n_zips": int(frame["zip"].nunique()) if "zip" in frame else 0,
         "columns": [str(c) for c in frame.columns],
-        "created_at": pd.Timestamp(when).isoformat(),
         "attrs": frame.attrs,
     }
-    record = json.loads(_dumps(record))  # fail on unserializable metadata before any write
+    content = json.loads(_dumps(content))  # fail on unserializable metadata before any write
 
     table = pa.Table.from_pandas(frame)
     table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), META_KEY: _dumps(record).encode()}
+        {**(table.schema.metadata or {}), META_KEY: _dumps(content).encode()}
     )
-    path = folder / f"{stamp}.parquet"
-    digest: dict[str, str] = {}
-
-    def write_parquet(temp: Path) -> None:
-        pq.write_table(table, temp)
-        digest["sha256"] = file_sha256(temp)
-
-    _write_atomically(path, write_parquet)
-    snapshot = Snapshot(f"{source}/{stamp}", source, issue, path, digest["sha256"], record)
+    path, sha256 = _write_parquet(folder, stamp, table)
+    sidecar_path = path.with_suffix(".json")
+    if sidecar_path.is_file():
+        stored = _snapshot_at(path)
+        if stored.sha256 == sha256:
+            return stored  # saved before, with these very bytes
+    record = {**content, "created_at": pd.Timestamp(when).isoformat()}
+    snapshot = Snapshot(f"{source}/{path.stem}", source, issue, path, sha256, record)
     sidecar = {"id": snapshot.id, "sha256": snapshot.sha256, "meta": record}
 
     def write_sidecar(temp: Path) -> None:
         temp.write_text(json.dumps(sidecar, indent=1))
 
-    _write_atomically(path.with_suffix(".json"), write_sidecar)
+    _write_atomically(sidecar_path, write_sidecar)
     return snapshot
 
 
 def _snapshot_at(path: Path) -> Snapshot:
     """The Snapshot of a stored file, from its sidecar (or the Parquet metadata if missing)."""
-    source, stamp = path.parent.name, path.stem
+    source, name = path.parent.name, path.stem
+    match = _NAME.match(name)
+    if match is None:
+        raise SnapshotNotFound(f"{path} is not a snapshot file (<stamp>-<hash>.parquet)")
+    stamp = match["stamp"]
     issue = pd.Timestamp(datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC))
     sidecar = path.with_suffix(".json")
     if sidecar.exists():
         saved = json.loads(sidecar.read_text())
-        return Snapshot(f"{source}/{stamp}", source, issue, path, saved["sha256"], saved["meta"])
+        return Snapshot(f"{source}/{name}", source, issue, path, saved["sha256"], saved["meta"])
     # saved before the sidecar landed (a crash between the two renames): hash it now
     raw = (pq.read_schema(path).metadata or {}).get(META_KEY, b"{}")
-    return Snapshot(f"{source}/{stamp}", source, issue, path, file_sha256(path),
-                    json.loads(raw))
+    return Snapshot(f"{source}/{name}", source, issue, path, file_sha256(path), json.loads(raw))
+
+
+def _saved_at(snapshot: Snapshot) -> pd.Timestamp:
+    """When a snapshot was saved: its recorded ``created_at``, else the file's time."""
+    created = snapshot.meta.get("created_at")
+    if created:
+        return to_utc(created)
+    return pd.Timestamp(snapshot.path.stat().st_mtime, unit="s", tz="UTC")
 
 
 def list_snapshots(root: Path, source: str | None = None) -> list[Snapshot]:
-    """Stored snapshots (of ``source``, or all), ordered by source then issue time."""
+    """Stored snapshots (of ``source``, or all), ordered by source, issue time, then when
+    they were saved (several snapshots of one issue time: the newest last)."""
     root = Path(root)
     folders = [root / source] if source else sorted(p for p in root.glob("*") if p.is_dir())
     found = []
     for folder in folders:
         for path in sorted(folder.glob("*.parquet")):
-            if _STAMP.match(path.stem):
+            if _NAME.match(path.stem):
                 found.append(_snapshot_at(path))
-    return sorted(found, key=lambda s: (s.source, s.issue_time))
+    return sorted(found, key=lambda s: (s.source, s.issue_time, _saved_at(s), s.id))
 
 
 def latest_snapshot(root: Path, source: str, before: Any = None) -> Snapshot | None:
-    """The newest snapshot of ``source`` issued strictly before ``before`` (any time if None)."""
+    """The newest snapshot of ``source`` issued strictly before ``before`` (any time if None);
+    of several with that issue time, the one saved last."""
     limit = to_utc(before) if before is not None else None
     earlier = [s for s in list_snapshots(root, source) if limit is None or s.issue_time < limit]
     return earlier[-1] if earlier else None
+
+
+def newest_snapshot_at(root: Path, source: str, issue_time: Any) -> Snapshot | None:
+    """The snapshot of ``source`` issued at ``issue_time`` (to the minute) saved last, if any."""
+    return _newest_with_stamp(Path(root), source, to_utc(issue_time).strftime(STAMP_FORMAT))
+
+
+def _newest_with_stamp(root: Path, source: str, stamp: str) -> Snapshot | None:
+    # only this issue time's files: a source folder keeps every ingest ever saved
+    same = [_snapshot_at(path) for path in (root / source).glob(f"{stamp}*.parquet")
+            if (name := _NAME.match(path.stem)) and name["stamp"] == stamp]
+    return max(same, key=lambda s: (_saved_at(s), s.id)) if same else None
 
 
 def _resolve(root: Path, snapshot: str | Path) -> Path:
@@ -220,7 +291,15 @@ def _resolve(root: Path, snapshot: str | Path) -> Path:
     if isinstance(snapshot, Path) or text.endswith(".parquet"):
         path = Path(snapshot)
         return path if path.is_absolute() or path.exists() else Path(root) / path
-    return Path(root) / f"{text}.parquet"
+    path = Path(root) / f"{text}.parquet"
+    source, _, name = text.rpartition("/")
+    bare = _NAME.match(name)
+    if not path.is_file() and source and bare and not bare["hash"]:
+        # "<source>/<stamp>" with no file of that old-style name: the newest of that issue time
+        newest = _newest_with_stamp(Path(root), source, bare["stamp"])
+        if newest is not None:
+            return newest.path
+    return path
 
 
 def _not_found(root: Path, snapshot: str | Path, path: Path) -> SnapshotNotFound:
@@ -237,28 +316,33 @@ def _not_found(root: Path, snapshot: str | Path, path: Path) -> SnapshotNotFound
                 f"{', '.join(sources) or 'none'}")
     return SnapshotNotFound(
         f"no snapshot {str(snapshot)!r} under {root} ({path}); {hint}. "
-        "Pass an id like '<source>/YYYYMMDDTHHMMZ' or a .parquet path"
+        "Pass an id as `zipcast snapshots` lists it ('<source>/YYYYMMDDTHHMMZ-<hash>'), "
+        "'<source>/YYYYMMDDTHHMMZ' for the newest of that issue time, or a .parquet path"
     )
 
 
 def load_snapshot(root: Path, snapshot: str | Path) -> tuple[pd.DataFrame, Snapshot]:
     """The stored frame (dtypes, UTC times and attrs as saved) and its Snapshot.
 
-    ``snapshot`` is an id (``"synthetic/20260115T1200Z"``) or a path to the .parquet file.
+    ``snapshot`` is an id (``"table/20260701T1000Z-3f9c0a1b2c4d"``; an id without the hash
+    names an old-style file, else the newest snapshot of that issue time) or a path to the
+    .parquet file.
 
     Raises
     ------
     SnapshotNotFound
         Listing the ids available for that source.
     SnapshotCorrupt
-        The file's sha256 differs from the one recorded when it was saved.
+        The file's sha256 differs from the one recorded when it was saved (or from the hash
+        in its name).
     """
     path = _resolve(root, snapshot)
-    if not path.is_file():
+    name = _NAME.match(path.stem)
+    if not path.is_file() or name is None:
         raise _not_found(root, snapshot, path)
     record = _snapshot_at(path)
     actual = file_sha256(path)
-    if actual != record.sha256:
+    if actual != record.sha256 or not actual.startswith(name["hash"] or ""):
         raise SnapshotCorrupt(
             f"snapshot {record.id} ({path}) has sha256 {actual[:12]}…, but {record.sha256[:12]}… "
             "was recorded when it was saved; the file changed since. Re-ingest that issue "

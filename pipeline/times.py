@@ -38,3 +38,20 @@ def clock(hours: float | None) -> str:
     suffix = "am" if whole < 12 else "pm"
     shown = whole % 12 or 12
     return f"{shown}:{minutes:02d} {suffix}" if minutes else f"{shown} {suffix}"
+
+
+class FrozenClock:
+    """A clock stopped at ``moment`` that moves only when slept: rehearsing "what happens at
+    08:05" (``zipcast dispatch --now``) with retries that come due as the waits pass,
+    without waiting for them for real."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = utc(moment)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(seconds=max(seconds, 0.0))

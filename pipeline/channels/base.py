@@ -5,6 +5,7 @@ the provider's answers into one of three outcomes:
 
 - :class:`Sent` — accepted (with the provider's id when it has one);
 - :class:`TransientError` — try again later (timeouts, connection errors, 429, 5xx);
+  :class:`AmbiguousSend` when it may have gone out already;
 - :class:`PermanentError` — never retry (bad address, 4xx); ``opt_out`` is set when the
   provider says the recipient unsubscribed (Twilio 21610), so the subscriber is opted out.
 """
@@ -62,6 +63,13 @@ class TransientError(ChannelError):
                  retry_after: float | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class AmbiguousSend(TransientError):
+    """The message may or may not have reached the provider: the connection dropped after the
+    whole message was handed over and before the provider answered (SMTP's final reply).
+    Resending may duplicate it, not resending may lose it; the dispatcher records it as
+    ambiguous and follows ``ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL``."""
 
 
 class PermanentError(ChannelError):

@@ -23,7 +23,13 @@ from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
-from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientError
+from pipeline.channels.base import (
+    AmbiguousSend,
+    Outgoing,
+    PermanentError,
+    Sent,
+    TransientError,
+)
 from pipeline.config.dispatch import DispatchSettings
 
 # a reused connection idle longer than this is checked with NOOP first: relays drop idle
@@ -102,7 +108,7 @@ class EmailChannel:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+        smtp = _TrackedSMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
         try:
             smtp.ehlo()
             if s.smtp_starttls:
@@ -154,6 +160,8 @@ class EmailChannel:
                                  code="bad_message") from err
         envelope_from = parseaddr(self.settings.smtp_from)[1] or self.settings.smtp_from
         smtp = self._connection()
+        if isinstance(smtp, _TrackedSMTP):
+            smtp.handed_over = False
         try:
             smtp.send_message(email, from_addr=envelope_from, to_addrs=[message.address])
         except smtplib.SMTPRecipientsRefused as err:
@@ -174,7 +182,12 @@ class EmailChannel:
         except smtplib.SMTPNotSupportedError as err:  # e.g. a non-ASCII address, no SMTPUTF8
             raise PermanentError(f"relay cannot take {message.address}: {err}") from err
         except (smtplib.SMTPException, OSError) as err:  # disconnected, timeout, reset
+            handed_over = getattr(smtp, "handed_over", False)
             self._drop()
+            if handed_over:  # the whole message and its final dot went out; no answer came
+                raise AmbiguousSend(f"SMTP connection lost after the message to "
+                                    f"{message.address} was handed over, before the relay "
+                                    f"answered: it may have been accepted ({err!r})") from err
             raise TransientError(f"SMTP connection failed sending to {message.address}: "
                                  f"{err!r}") from err
         self._last_used = self._clock()
@@ -199,3 +212,28 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
         smtp.close()
     except OSError:
         pass
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that records when a message's data (with its final ".") has been
+    handed to the relay. A connection lost after that and before the final reply leaves the
+    delivery ambiguous: the relay may have accepted it. Lost before it, the relay discards the
+    partial message (RFC 5321 §4.1.1.4), so a resend cannot duplicate it."""
+
+    handed_over = False
+
+    def data(self, msg):  # type: ignore[no-untyped-def]
+        # smtplib.SMTP.data (3.11) with one line added: ``self.handed_over = True``
+        self.putcmd("data")
+        (code, repl) = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, repl)
+        if isinstance(msg, str):
+            msg = smtplib._fix_eols(msg).encode("ascii")  # type: ignore[attr-defined]
+        q = smtplib._quote_periods(msg)  # type: ignore[attr-defined]
+        if q[-2:] != smtplib.bCRLF:
+            q = q + smtplib.bCRLF
+        q = q + b"." + smtplib.bCRLF
+        self.send(q)
+        self.handed_over = True
+        return self.getreply()

@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.channels.base import (
     Channel,
 )
 from pipeline.dispatch.locks import run_lock
-from pipeline.dispatch.models import Delivery
+from pipeline.dispatch.models import Delivery, DeliveryEvent, DryDelivery, outbox_table
 from pipeline.dispatch.outbox import (
     due_rows,
     enqueue,
@@ -40,7 +40,7 @@ from pipeline.dispatch.outbox import (
 )
 from pipeline.dispatch.plan import load_assignments, plan
 from pipeline.dispatch.result import DispatchResult
-from pipeline.dispatch.send import Channels, _send_rows, reconcile
+from pipeline.dispatch.send import Channels, _send_rows, outbox_path, reconcile
 from pipeline.editorial.gate import Gate, gate_of
 from pipeline.editorial.models import Message
 from pipeline.geo import city_names
@@ -121,13 +121,14 @@ def prepare_run(db: Session, run_id: str, settings: Settings, channels: Channels
                                   settings.dispatch.public_url, now())
     clock["reconcile"] = time.perf_counter() - started
     started = time.perf_counter()
-    rows, result.planned = plan_now(db, run, gate, settings, now())
+    rows, result.planned = plan_now(db, run, gate, settings, now(), channels.table)
     result.problems += result.planned.pop("problems", [])
     clock["plan"] = time.perf_counter() - started
     started = time.perf_counter()
     result.enqueued = enqueue(
         get_engine(settings.db_url), run.id, run.window, rows, now(),
-        on_chunk=(lambda n: progress("queued", n)) if progress else None)
+        on_chunk=(lambda n: progress("queued", n)) if progress else None,
+        table=channels.table)
     clock["enqueue"] = time.perf_counter() - started
     result.seconds = {k: round(v, 3) for k, v in clock.items()}
     return result
@@ -149,49 +150,74 @@ def send_run(db: Session, result: DispatchResult, settings: Settings, channels: 
     return result
 
 
-def plan_now(db: Session, run: Run, gate: Gate, settings: Settings,
-             moment: datetime) -> tuple[pd.DataFrame, dict[str, Any]]:
+def plan_now(db: Session, run: Run, gate: Gate, settings: Settings, moment: datetime,
+             table: type[Delivery] | type[DryDelivery] = Delivery,
+             ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The deliveries to queue for ``run`` at ``moment`` (see :func:`plan.plan`)."""
     assignments = load_assignments(run.run_dir)
     return plan(db, run_id=run.id, window=run.window, issue_time=utc(run.issue_time),
                 assignments=assignments, gate=gate, approved=approved_messages(db, run.id),
                 cities=city_names(), settings=settings.dispatch,
-                window_start_hour=window_start_hour(settings, run.window), now=moment)
+                window_start_hour=window_start_hour(settings, run.window), now=moment,
+                table=table)
 
 
 def _send_all(db: Session, run_id: str, window: str, channels: Channels, settings: Settings,
               now: Callable[[], datetime], result: DispatchResult, max_wait_s: float,
               sleep: Callable[[float], None], progress,  # type: ignore[no-untyped-def]
               partition: tuple[int, int] | None = None) -> None:
-    deadline = time.monotonic() + max_wait_s
+    # the wait is on the dispatcher's clock, so a frozen ``--now`` moves with ``sleep``
+    deadline = now() + timedelta(seconds=max_wait_s)
     while True:
         rows = due_rows(db, run_id, window, now(), settings.dispatch.batch_size,
-                        skip_channels=channels.broken, partition=partition)
+                        skip_channels=channels.broken, partition=partition,
+                        table=channels.table)
         if rows:
             before = result.outcomes["sent"]
             _send_rows(db, rows, channels, settings, now, result)
             if progress:
                 progress("sent", result.outcomes["sent"] - before)
             continue
-        retry_at = next_retry(db, run_id, window, partition)
-        if retry_at is None:
+        retry_at = next_retry(db, run_id, window, partition, channels.table)
+        if retry_at is None or utc(retry_at) > deadline:
             break
-        wait = (utc(retry_at) - now()).total_seconds()
-        if time.monotonic() + wait > deadline:
-            break
-        sleep(max(wait, 0.0))
+        sleep(max((utc(retry_at) - now()).total_seconds(), 0.0))
 
 
-def report(settings: Settings, run_id: str | None = None) -> pd.DataFrame:
-    """Deliveries of a run by window, slot, channel and status (``zipcast dispatch --report``)."""
+def report(settings: Settings, run_id: str | None = None, *,
+           dry_run: bool = False) -> pd.DataFrame:
+    """Deliveries of a run by window, slot, channel and status (``zipcast dispatch --report``;
+    a dry run's rehearsal with ``dry_run``). Ambiguous ones are emails that may or may not
+    have gone out (see ``ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL``)."""
+    migrate(settings.db_url)
+    table = outbox_table(dry_run)
+    with Session(get_engine(settings.db_url)) as db:
+        run = pick_run(db, run_id)
+        rows = db.execute(select(table.window, table.slot_id, table.channel,
+                                 table.status, func.count())
+                          .where(table.run_id == run.id)
+                          .group_by(table.window, table.slot_id, table.channel,
+                                    table.status)).all()
+        ambiguous = db.scalar(select(func.count()).select_from(DeliveryEvent).join(
+            Delivery, Delivery.id == DeliveryEvent.delivery_id).where(
+            Delivery.run_id == run.id, DeliveryEvent.status == "ambiguous")) or 0
+    frame = pd.DataFrame(rows, columns=["window", "slot_id", "channel", "status", "n"])
+    frame.attrs["run_id"] = run.id
+    # emails in flight when a connection or the dispatcher died (each may be resent, or not)
+    frame.attrs["ambiguous_events"] = 0 if dry_run else int(ambiguous)
+    return frame
+
+
+def forget_rehearsal(settings: Settings, run_id: str | None = None) -> str:
+    """Delete a run's dry-run rows and outbox files, so the next ``--dry-run`` rehearses the
+    whole run again. The real deliveries are untouched."""
     migrate(settings.db_url)
     with Session(get_engine(settings.db_url)) as db:
         run = pick_run(db, run_id)
-        rows = db.execute(select(Delivery.window, Delivery.slot_id, Delivery.channel,
-                                 Delivery.status, func.count())
-                          .where(Delivery.run_id == run.id)
-                          .group_by(Delivery.window, Delivery.slot_id, Delivery.channel,
-                                    Delivery.status)).all()
-    frame = pd.DataFrame(rows, columns=["window", "slot_id", "channel", "status", "n"])
-    frame.attrs["run_id"] = run.id
-    return frame
+        n = db.execute(delete(DryDelivery).where(DryDelivery.run_id == run.id)).rowcount  # type: ignore[attr-defined]
+        db.commit()
+    base = outbox_path(settings, run.id)
+    files = [p for p in base.parent.glob(base.stem + "*") if p.is_file()]
+    for path in files:
+        path.unlink()
+    return f"forgot the rehearsal of {run.id}: {n:,} dry-run rows, {len(files)} outbox file(s)"

@@ -15,9 +15,10 @@ CHANNELS = ("sms", "email", "webhook")  # "file" stands in for any of them on a 
 # sending: claimed by a dispatcher; after a crash the channel is asked whether it went out
 # sent: the channel accepted it; delivered/undelivered: a provider status callback said so
 # failed: permanent error, or out of attempts; skipped: nothing to send (held, opted out,
-# quiet hours passed)
+# quiet hours passed); ambiguous: an email in flight when the connection or the dispatcher
+# died, which may or may not have gone out, not sent again (ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL)
 DELIVERY_STATUSES = ("pending", "sending", "sent", "delivered", "undelivered", "failed",
-                     "skipped")
+                     "skipped", "ambiguous")
 
 
 class Subscriber(Base):
@@ -41,19 +42,8 @@ class Subscriber(Base):
     updated_at: Mapped[datetime]
 
 
-class Delivery(Base):
-    """One message to one subscriber through one channel: the transactional outbox row.
-
-    The key (run, window, subscriber, channel) is unique, so enqueueing twice is a no-op and
-    nothing can be sent twice from the table's point of view.
-    """
-
-    __tablename__ = "deliveries"
-    __table_args__ = (
-        UniqueConstraint("run_id", "window", "subscriber_id", "channel",
-                         name="uq_delivery_key"),
-        Index("ix_deliveries_run_status", "run_id", "status"),
-    )
+class DeliveryFields:
+    """The columns of an outbox row (real or dry run), shared by the two outbox tables."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(64))
@@ -74,6 +64,41 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime]
+
+
+class Delivery(DeliveryFields, Base):
+    """One message to one subscriber through one channel: the transactional outbox row.
+
+    The key (run, window, subscriber, channel) is unique, so enqueueing twice is a no-op and
+    nothing can be sent twice from the table's point of view.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "window", "subscriber_id", "channel",
+                         name="uq_delivery_key"),
+        Index("ix_deliveries_run_status", "run_id", "status"),
+    )
+
+
+class DryDelivery(DeliveryFields, Base):
+    """A dry run's outbox row: the same life as a real one, in its own table, so a rehearsal
+    never marks a real delivery (``zipcast dispatch --dry-run``)."""
+
+    __tablename__ = "dry_deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "window", "subscriber_id", "channel",
+                         name="uq_dry_delivery_key"),
+        Index("ix_dry_deliveries_run_status", "run_id", "status"),
+    )
+
+
+OutboxRow = Delivery | DryDelivery
+
+
+def outbox_table(dry_run: bool) -> type[Delivery] | type[DryDelivery]:
+    """The outbox a dispatch writes: the real one, or the dry run's own."""
+    return DryDelivery if dry_run else Delivery
 
 
 class DeliveryEvent(Base):

@@ -3,7 +3,8 @@
 An inbound STOP (or UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, STOPALL) opts the sender
 out at once, so the next dispatch — even one already running — sends them nothing: the
 dispatcher re-reads each subscriber's status right before calling the channel. HELP gets an
-answer. Every inbound message is recorded with what was done about it.
+answer. Every inbound message is recorded with what was done about it, once: a replayed or
+retried delivery of the same provider message id changes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.dispatch.models import Delivery, DeliveryEvent, InboundMessage, Subscriber
@@ -33,7 +35,7 @@ START_REPLY = "zipcast: you are subscribed again. Reply STOP to unsubscribe, HEL
 class InboundResult:
     """What an inbound message did, and the reply to send back (None: stay silent)."""
 
-    action: str  # opt_out, opt_in, help, unknown_sender, none
+    action: str  # opt_out, opt_in, help, unknown_sender, none; duplicate: seen before
     reply: str | None
     subscriber_id: int | None
 
@@ -43,8 +45,30 @@ def keyword(body: str) -> str:
     return re.sub(r"\s+", " ", body.strip().strip(".!").upper())
 
 
-def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime) -> InboundResult:
-    """Act on an inbound SMS from ``sender`` (commits)."""
+def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
+                       provider_id: str | None = None) -> InboundResult:
+    """Act on an inbound SMS from ``sender`` once per ``provider_id`` (commits).
+
+    Parameters
+    ----------
+    db : a session with nothing read yet (the message is claimed first; see below)
+    sender, body : the message as the provider gave it
+    at : when it arrived (aware datetime)
+    provider_id : the provider's message id (Twilio ``MessageSid``); a message already
+        recorded under it is a replay or a retry: action ``duplicate``, no reply, no change.
+        None (no id given) always acts.
+    """
+    # claim the message id before reading or changing anything: the unique column decides
+    # which of two simultaneous deliveries acts, and a write as the transaction's first
+    # statement waits for the other writer instead of failing on a stale SQLite snapshot
+    record = InboundMessage(channel="sms", sender=sender[:254], body=body[:1600],
+                            action="pending", at=at, provider_id=provider_id)
+    db.add(record)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        return InboundResult("duplicate", None, None)
     sub = find_by_address(db, phone=sender) if sender.strip() else None
     word = keyword(body)
     if word in STOP_WORDS:
@@ -60,9 +84,9 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime) -> Inb
                 "active", None, None, at)
     else:
         action, reply = ("none" if sub else "unknown_sender"), None
-    db.add(InboundMessage(channel="sms", sender=sub.phone if sub and sub.phone else sender[:254],
-                          body=body[:1600], action=action,
-                          subscriber_id=sub.id if sub else None, at=at))
+    record.action, record.subscriber_id = action, sub.id if sub else None
+    if sub is not None and sub.phone:
+        record.sender = sub.phone
     db.commit()
     return InboundResult(action, reply, sub.id if sub else None)
 

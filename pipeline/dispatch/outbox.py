@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline.channels.base import Outgoing
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery, DryDelivery, OutboxRow, Subscriber
+
+Table = type[Delivery] | type[DryDelivery]  # the real outbox, or a dry run's
 
 INSERT_CHUNK = 20_000
 
@@ -34,18 +36,19 @@ def delivery_key(run_id: str, window: str, subscriber_id: int, channel: str) -> 
     return f"{run_id}/{window}/{subscriber_id}/{channel}"
 
 
-def _insert(engine: Engine):  # type: ignore[no-untyped-def]
+def _insert(engine: Engine, table: Table):  # type: ignore[no-untyped-def]
     """An INSERT that skips rows whose key is already there (SQLite or PostgreSQL)."""
     if engine.dialect.name == "postgresql":
-        return postgresql.insert(Delivery).on_conflict_do_nothing(constraint="uq_delivery_key")
+        unique = "uq_dry_delivery_key" if table is DryDelivery else "uq_delivery_key"
+        return postgresql.insert(table).on_conflict_do_nothing(constraint=unique)
     if engine.dialect.name == "sqlite":
-        return sqlite.insert(Delivery).on_conflict_do_nothing(
+        return sqlite.insert(table).on_conflict_do_nothing(
             index_elements=["run_id", "window", "subscriber_id", "channel"])
     raise NotImplementedError(f"no insert-or-ignore for {engine.dialect.name}")
 
 
 def enqueue(engine: Engine, run_id: str, window: str, rows: pd.DataFrame, now: datetime,
-            on_chunk=None) -> int:  # type: ignore[no-untyped-def]
+            on_chunk=None, table: Table = Delivery) -> int:  # type: ignore[no-untyped-def]
     """Write planned deliveries (see :func:`pipeline.dispatch.plan.plan`) to the outbox.
 
     Each chunk is one transaction; a key already present is left alone, so enqueueing the
@@ -54,7 +57,7 @@ def enqueue(engine: Engine, run_id: str, window: str, rows: pd.DataFrame, now: d
     """
     columns = ["subscriber_id", "channel", "slot_id", "zip", "address", "body", "automatic",
                "due_at", "status", "error"]
-    statement = _insert(engine)
+    statement = _insert(engine, table)
     written = 0
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows.iloc[start:start + INSERT_CHUNK][columns]
@@ -76,7 +79,8 @@ def enqueue(engine: Engine, run_id: str, window: str, rows: pd.DataFrame, now: d
     return written
 
 
-def in_partition(query: Select, partition: tuple[int, int] | None) -> Select:
+def in_partition(query: Select, partition: tuple[int, int] | None,
+                 table: Table = Delivery) -> Select:
     """``query`` limited to the deliveries of partition ``(part, n_parts)``: those whose
     ``subscriber_id % n_parts == part`` (None, or one partition: all of them).
 
@@ -89,24 +93,26 @@ def in_partition(query: Select, partition: tuple[int, int] | None) -> Select:
         raise ValueError(f"partition {part} of {n_parts}: need 0 <= part < n_parts")
     if n_parts == 1:
         return query
-    return query.where(Delivery.subscriber_id % n_parts == part)
+    return query.where(table.subscriber_id % n_parts == part)
 
 
 def due_rows(db: Session, run_id: str, window: str, now: datetime, limit: int,
              skip_channels: Iterable[str] = (),
-             partition: tuple[int, int] | None = None) -> list[Delivery]:
+             partition: tuple[int, int] | None = None,
+             table: Table = Delivery) -> list[OutboxRow]:
     """Up to ``limit`` pending rows whose (retry) time has come, oldest first; only those of
     ``partition`` = (part, n_parts) when given (see :func:`in_partition`)."""
-    query = in_partition(select(Delivery).where(
-        Delivery.run_id == run_id, Delivery.window == window, Delivery.status == "pending",
-        (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now)), partition)
+    query = in_partition(select(table).where(
+        table.run_id == run_id, table.window == window, table.status == "pending",
+        (table.next_attempt_at.is_(None)) | (table.next_attempt_at <= now)), partition,
+        table)
     if skip := list(skip_channels):
-        query = query.where(Delivery.channel.not_in(skip))
-    return list(db.scalars(query.order_by(Delivery.id).limit(limit)
+        query = query.where(table.channel.not_in(skip))
+    return list(db.scalars(query.order_by(table.id).limit(limit)
                            .execution_options(populate_existing=True)))
 
 
-def mark_sending(db: Session, rows: Sequence[Delivery], now: datetime) -> list[Delivery]:
+def mark_sending(db: Session, rows: Sequence[OutboxRow], now: datetime) -> list[OutboxRow]:
     """Claim rows right before the channel is called: ``sending``, one more attempt (commits).
 
     Only what is about to be handed to the channel is ever in ``sending``: one row, or one
@@ -117,14 +123,17 @@ def mark_sending(db: Session, rows: Sequence[Delivery], now: datetime) -> list[D
     one gets it. Returns the rows this call claimed (all of them unless another sender got
     there first); send only those.
     """
+    if not rows:
+        return []
+    table = type(rows[0])
     ids = [r.id for r in rows]
     claimed: set[int] = set()
     for start in range(0, len(ids), 20_000):
         claimed.update(db.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(ids[start:start + 20_000]), Delivery.status == "pending")
-            .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now)
-            .returning(Delivery.id)
+            update(table)
+            .where(table.id.in_(ids[start:start + 20_000]), table.status == "pending")
+            .values(status="sending", attempts=table.attempts + 1, updated_at=now)
+            .returning(table.id)
             .execution_options(synchronize_session=False)))
     db.commit()
     mine = [r for r in rows if r.id in claimed]
@@ -134,21 +143,22 @@ def mark_sending(db: Session, rows: Sequence[Delivery], now: datetime) -> list[D
     return mine
 
 
-def stuck(db: Session, run_id: str, window: str) -> list[Delivery]:
+def stuck(db: Session, run_id: str, window: str, table: Table = Delivery) -> list[OutboxRow]:
     """Rows left in ``sending`` by a dispatcher that died."""
-    return list(db.scalars(select(Delivery).where(
-        Delivery.run_id == run_id, Delivery.window == window, Delivery.status == "sending")
-        .order_by(Delivery.id)))
+    return list(db.scalars(select(table).where(
+        table.run_id == run_id, table.window == window, table.status == "sending")
+        .order_by(table.id)))
 
 
 def next_retry(db: Session, run_id: str, window: str,
-               partition: tuple[int, int] | None = None) -> datetime | None:
+               partition: tuple[int, int] | None = None,
+               table: Table = Delivery) -> datetime | None:
     """When the earliest pending retry is due (None: nothing waits for a retry); only among
     the rows of ``partition`` = (part, n_parts) when given."""
-    return db.scalar(in_partition(select(Delivery.next_attempt_at).where(
-        Delivery.run_id == run_id, Delivery.window == window, Delivery.status == "pending",
-        Delivery.next_attempt_at.is_not(None)), partition)
-        .order_by(Delivery.next_attempt_at).limit(1))
+    return db.scalar(in_partition(select(table.next_attempt_at).where(
+        table.run_id == run_id, table.window == window, table.status == "pending",
+        table.next_attempt_at.is_not(None)), partition, table)
+        .order_by(table.next_attempt_at).limit(1))
 
 
 def subscriber_status(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -163,21 +173,21 @@ def subscriber_status(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, s
 
 
 def mark(db: Session, ids: Sequence[int], now: datetime, *, if_status: str | None = None,
-         **values) -> int:  # type: ignore[no-untyped-def]
-    """Set ``values`` on the rows ``ids`` (does not commit); with ``if_status``, only on those
-    still in that status. Returns the number of rows changed."""
+         table: Table = Delivery, **values) -> int:  # type: ignore[no-untyped-def]
+    """Set ``values`` on the rows ``ids`` of ``table`` (does not commit); with ``if_status``,
+    only on those still in that status. Returns the number of rows changed."""
     changed = 0
     for start in range(0, len(ids), 20_000):
-        statement = update(Delivery).where(Delivery.id.in_(list(ids[start:start + 20_000])))
+        statement = update(table).where(table.id.in_(list(ids[start:start + 20_000])))
         if if_status is not None:
-            statement = statement.where(Delivery.status == if_status)
+            statement = statement.where(table.status == if_status)
         result = db.execute(statement.values(updated_at=now, **values)
                             .execution_options(synchronize_session=False))
         changed += result.rowcount  # type: ignore[attr-defined]
     return changed
 
 
-def outgoing(row: Delivery, public_url: str, token: str | None,
+def outgoing(row: OutboxRow, public_url: str, token: str | None,
              subject: str = "Your forecast") -> Outgoing:
     """What a channel is handed for one outbox row."""
     unsubscribe = f"{public_url.rstrip('/')}/u/{token}" if token else None

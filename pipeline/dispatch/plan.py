@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import TemplateError as JinjaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.config.dispatch import DispatchSettings
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery, DryDelivery, Subscriber
 from pipeline.editorial.gate import Gate
-from pipeline.editorial.render import MESSAGE_ENV, member_context
+from pipeline.editorial.render import MessageTemplate, TemplateError, member_context, parse
 from pipeline.store.assignments import FILE, read_assignments
 from pipeline.times import to_utc
 from pipeline.truth.wording import automatic_message
@@ -111,11 +110,12 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
     cities : ZIP -> city, for ``{{ city }}``
     """
     problems: list[str] = []
-    templates = {}
+    templates: dict[str, MessageTemplate | None] = {}
     for slot_id, template in approved.items():
         try:
-            templates[slot_id] = MESSAGE_ENV.from_string(template)
-        except JinjaError as err:  # approval checks this; a hand-edited database might not
+            templates[slot_id] = parse(template)
+        except TemplateError as err:  # approval checks this; a hand-edited database might not
+            templates[slot_id] = None
             problems.append(f"{slot_id}: approved message does not parse ({err}); its ZIPs "
                             f"get the automatic message")
     body: list[str | None] = []
@@ -129,8 +129,11 @@ def zip_texts(assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
         if row.get("automatic") or not row.get("fits", True):
             text, auto = row.get("automatic_message") or automatic_message(row), True
         elif slot in templates:
+            compiled = templates[slot]
             try:
-                text = templates[slot].render(member_context(row, cities.get(row["zip"], "")))
+                if compiled is None:
+                    raise TemplateError("the approved message does not parse")
+                text = compiled.render(member_context(row, cities.get(row["zip"], "")))
             except Exception as err:  # noqa: BLE001 -- one ZIP's failure never stops the run
                 problems.append(f"{slot} ZIP {row['zip']}: {err}; sent the automatic message")
                 text, auto = automatic_message(row), True
@@ -176,17 +179,22 @@ def subscribers_frame(db: Session, zips: pd.Index) -> pd.DataFrame:
     return out.drop(columns=list(CHANNEL_COLUMNS.values()))
 
 
-def already_queued(db: Session, run_id: str, window: str) -> set[tuple[int, str]]:
-    """(subscriber, channel) pairs the outbox already holds for the run and window."""
-    return set(db.execute(select(Delivery.subscriber_id, Delivery.channel).where(
-        Delivery.run_id == run_id, Delivery.window == window)).all())
+def already_queued(db: Session, run_id: str, window: str,
+                   table: type[Delivery] | type[DryDelivery] = Delivery
+                   ) -> set[tuple[int, str]]:
+    """(subscriber, channel) pairs the outbox (``table``) already holds for the run and
+    window."""
+    return set(db.execute(select(table.subscriber_id, table.channel).where(
+        table.run_id == run_id, table.window == window)).all())
 
 
 def plan(db: Session, *, run_id: str, window: str, issue_time: datetime,
          assignments: pd.DataFrame, gate: Gate, approved: dict[str, str],
          cities: dict[str, str], settings: DispatchSettings, window_start_hour: int,
-         now: datetime) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Deliveries to write to the outbox now, and counts of the rest.
+         now: datetime, table: type[Delivery] | type[DryDelivery] = Delivery,
+         ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Deliveries to write to the outbox (``table``: the real one, or a dry run's) now, and
+    counts of the rest.
 
     Returns
     -------
@@ -196,7 +204,7 @@ def plan(db: Session, *, run_id: str, window: str, issue_time: datetime,
     """
     subs = subscribers_frame(db, pd.Index(assignments["zip"]))
     counts: dict[str, Any] = {"subscriber_channels": len(subs)}
-    queued = already_queued(db, run_id, window)
+    queued = already_queued(db, run_id, window, table)
     if queued and len(subs):
         keys = pd.MultiIndex.from_arrays([subs["subscriber_id"], subs["channel"]])
         subs = subs[~keys.isin(list(queued))]

@@ -39,6 +39,10 @@ class DispatchResult:
         if any(self.reconciled.values()):
             out.append(f"after a crash: {self.reconciled.get('found_sent', 0)} found already "
                        f"sent, {self.reconciled.get('resent', 0)} queued again")
+        if self.reconciled.get("ambiguous") or self.outcomes.get("ambiguous"):
+            n = self.reconciled.get("ambiguous", 0) + self.outcomes.get("ambiguous", 0)
+            out.append(f"ambiguous: {n} email(s) were in flight when a connection or a "
+                       "dispatcher died and may or may not have arrived (see --report)")
         out.append("sent " + ", ".join(f"{n:,} {k}" for k, n in sorted(self.outcomes.items()))
                    if self.outcomes else "nothing to send")
         if self.outbox:

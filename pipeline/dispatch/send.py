@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.channels import make_channel
 from pipeline.channels.base import (
+    AmbiguousSend,
     Channel,
     ChannelConfigError,
     Outgoing,
@@ -20,7 +21,7 @@ from pipeline.channels.base import (
 )
 from pipeline.channels.file import part_path
 from pipeline.config.dispatch import _default_rates
-from pipeline.dispatch.models import Delivery
+from pipeline.dispatch.models import DeliveryEvent, OutboxRow, outbox_table
 from pipeline.dispatch.outbox import (
     mark,
     mark_sending,
@@ -56,6 +57,7 @@ class Channels:
                  sleep: Callable[[float], None] = time.sleep, *, part: int = 0,
                  n_parts: int = 1) -> None:
         self.settings, self.dry_run, self.sleep = settings, dry_run, sleep
+        self.table = outbox_table(dry_run)  # a dry run never touches the real outbox
         self.n_parts = n_parts
         self.path = outbox_path(settings, run_id, part, n_parts)
         self.factory = factory or (lambda name: make_channel(
@@ -85,53 +87,82 @@ class Channels:
             channel.close()
 
 
+#: channels that cannot say what they already took (SMTP): a row they left in ``sending`` is
+#: ambiguous. Twilio is asked (its message list), the file outbox reads itself, and a webhook
+#: resend carries the same Idempotency-Key, which receivers dedupe on.
+CANNOT_TELL = {"email"}
+
+
 def reconcile(db: Session, run_id: str, window: str, channels: Channels, public_url: str,
               now: datetime) -> dict[str, int]:
-    """Resolve rows a dead dispatcher left in ``sending``: sent if the channel has them,
-    otherwise pending again (they will be sent now)."""
-    rows = stuck(db, run_id, window)
-    found = resent = 0
-    by_channel: dict[str, list[Delivery]] = {}
+    """Resolve rows a dead dispatcher left in ``sending``: sent if the channel has them;
+    for email, which cannot tell, ambiguous (``ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL``: not sent
+    again with ``skip``, sent again with ``resend``); otherwise pending again (sent now)."""
+    table = channels.table
+    rows = stuck(db, run_id, window, table)
+    found = resent = ambiguous = 0
+    by_channel: dict[str, list[OutboxRow]] = {}
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
+    policy = channels.settings.dispatch.ambiguous_email
     for name, group in by_channel.items():
         channel = channels.get(name)
         messages = [outgoing(r, public_url, None) for r in group]
         have = channel.already_sent(messages) if channel is not None else {}
+        unsure = name in CANNOT_TELL and not channels.dry_run
         for row, message in zip(group, messages, strict=True):
             if message.key in have:
                 row.status, row.provider_id, row.sent_at = "sent", have[message.key], now
                 row.error = "sent before a crash; confirmed by the channel"
                 found += 1
+            elif unsure and policy == "skip":
+                row.status, row.updated_at = "ambiguous", now
+                row.error = ("in flight when the dispatcher stopped; SMTP cannot say whether "
+                             "it went out, so it is not sent again (ambiguous_email=skip)")
+                _ambiguous_event(db, row, "dispatcher stopped mid-send; not sent again", now)
+                ambiguous += 1
             else:
                 row.status, row.updated_at = "pending", now
+                if unsure:
+                    row.error = ("in flight when the dispatcher stopped; sent again, it may "
+                                 "arrive twice (ambiguous_email=resend)")
+                    _ambiguous_event(db, row, "dispatcher stopped mid-send; sent again", now)
+                    ambiguous += 1
                 resent += 1
         db.commit()
-    return {"found_sent": found, "resent": resent}
+    counts = {"found_sent": found, "resent": resent}
+    return counts | ({"ambiguous": ambiguous} if ambiguous else {})
 
 
-def _opted_out(db: Session, rows: list[Delivery], now: datetime,
-               result: DispatchResult) -> tuple[list[Delivery], dict[int, str]]:
+def _ambiguous_event(db: Session, row: OutboxRow, detail: str, at: datetime) -> None:
+    """Keep, for the report, that this delivery may have gone out twice or not at all."""
+    db.add(DeliveryEvent(delivery_id=row.id, provider_id=None, channel=row.channel,
+                         status="ambiguous", detail=detail, at=at))
+
+
+def _opted_out(db: Session, rows: list[OutboxRow], now: datetime,
+               result: DispatchResult) -> tuple[list[OutboxRow], dict[int, str]]:
     """Rows whose subscriber is still active (+ their tokens); others are skipped now."""
     status = subscriber_status(db, (r.subscriber_id for r in rows))
     gone = [r.id for r in rows if status.get(r.subscriber_id, ("gone", ""))[0] != "active"]
     if gone:  # only rows still pending: never a row another sender claimed meanwhile
         skipped = mark(db, gone, now, if_status="pending", status="skipped",
-                       error="opted out before sending")
+                       error="opted out before sending", table=type(rows[0]))
         db.commit()
         result.outcomes["skipped"] += skipped
     keep = [r for r in rows if r.id not in set(gone)]
     return keep, {i: t for i, (_, t) in status.items()}
 
 
-def _send_rows(db: Session, rows: list[Delivery], channels: Channels, settings: Settings,
+def _send_rows(db: Session, rows: list[OutboxRow], channels: Channels, settings: Settings,
                now: Callable[[], datetime], result: DispatchResult) -> None:
     """Send claimed rows: a whole batch at once where the channel can, else one by one."""
     rows, tokens = _opted_out(db, rows, now(), result)
-    by_channel: dict[str, list[Delivery]] = {}
+    by_channel: dict[str, list[OutboxRow]] = {}
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
     public = settings.dispatch.public_url
+    table = channels.table
     for name, group in by_channel.items():
         channel = channels.get(name)
         if channel is None:  # misconfigured: the rows stay pending, untouched; say why
@@ -158,7 +189,8 @@ def _send_rows(db: Session, rows: list[Delivery], channels: Channels, settings: 
                 _retry(db, group, err, settings, now(), result)
                 continue
             stamp = now()
-            mark(db, [r.id for r in group], stamp, status="sent", sent_at=stamp, error=None)
+            mark(db, [r.id for r in group], stamp, status="sent", sent_at=stamp, error=None,
+                 table=table)
             db.commit()
             result.outcomes["sent"] += len(sent)
             continue
@@ -168,17 +200,30 @@ def _send_rows(db: Session, rows: list[Delivery], channels: Channels, settings: 
                 _send_one(db, row, message, channel, settings, now, result)
 
 
-def _send_one(db: Session, row: Delivery, message: Outgoing, channel: Channel,
+def _send_one(db: Session, row: OutboxRow, message: Outgoing, channel: Channel,
               settings: Settings, now: Callable[[], datetime], result: DispatchResult) -> None:
+    table = type(row)
     try:
         sent = channel.send(message)
+    except AmbiguousSend as err:  # it may have gone out: the setting decides
+        result.outcomes["ambiguous"] += 1
+        skip = settings.dispatch.ambiguous_email == "skip"
+        _ambiguous_event(db, row, f"{err}; {'not sent again' if skip else 'sent again'}",
+                         now())
+        if skip:
+            mark(db, [row.id], now(), status="ambiguous", table=table,
+                 error=f"{err}; not sent again (ambiguous_email=skip)")
+            db.commit()
+        else:
+            _retry(db, [row], err, settings, now(), result)
+        return
     except TransientError as err:
         _retry(db, [row], err, settings, now(), result)
         return
     except PermanentError as err:
         stamp = now()
         code = f" ({err.code})" if err.code else ""
-        mark(db, [row.id], stamp, status="failed", error=f"{err}{code}")
+        mark(db, [row.id], stamp, status="failed", error=f"{err}{code}", table=table)
         if err.opt_out:
             opt_out(db, row.subscriber_id, via=f"{row.channel} provider{code}", at=stamp)
         db.commit()
@@ -186,23 +231,24 @@ def _send_one(db: Session, row: Delivery, message: Outgoing, channel: Channel,
         return
     stamp = now()
     mark(db, [row.id], stamp, status=sent.status, provider_id=sent.provider_id, sent_at=stamp,
-         error=None)
+         error=None, table=table)
     db.commit()
     result.outcomes["sent"] += 1
 
 
-def _retry(db: Session, rows: list[Delivery], err: TransientError, settings: Settings,
+def _retry(db: Session, rows: list[OutboxRow], err: TransientError, settings: Settings,
            stamp: datetime, result: DispatchResult) -> None:
     """A transient error: back off and try later, or give up after ``max_attempts``."""
     cfg = settings.dispatch
     for row in rows:
+        table = type(row)
         if row.attempts >= cfg.max_attempts:
-            mark(db, [row.id], stamp, status="failed",
+            mark(db, [row.id], stamp, status="failed", table=table,
                  error=f"gave up after {row.attempts} attempts: {err}")
             result.outcomes["failed"] += 1
         else:
             wait = backoff(row.attempts, cfg.backoff_s, cfg.max_backoff_s, err.retry_after)
             mark(db, [row.id], stamp, status="pending", error=f"retrying: {err}",
-                 next_attempt_at=stamp + timedelta(seconds=wait))
+                 next_attempt_at=stamp + timedelta(seconds=wait), table=table)
             result.outcomes["retry"] += 1
     db.commit()

@@ -1,16 +1,23 @@
-"""Fill a slot's message per subscriber ZIP, safely, and say exactly what went wrong.
+"""Fill a slot's message per subscriber ZIP, and say exactly what went wrong.
 
-Messages are Jinja2 text templates such as ``"Highs near {{ high }}°F in {{ city }}"``. They
-run in an :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no ``__class__``, no
-mutation, no Python objects beyond the plain values below) with :class:`StrictUndefined`, so an
-unknown placeholder, or one with no value for some ZIP (``{{ rain_start }}`` where it snows),
-fails for that ZIP instead of sending a blank. Output is plain SMS text; HTML escaping happens
-where it is shown, in the page templates.
+A message is plain text with placeholders: ``"Highs near {{ high }}°F in {{ city }}"``. The
+language is deliberately tiny: ``{{ name }}`` with a name from :data:`PLACEHOLDERS` (spaces
+inside the braces optional) and nothing else: no ``{% %}`` statements, ``{# #}`` comments,
+filters, calls, attributes, indexes or expressions. An editor's text is data, so it is split
+by one left-to-right scan and filled by substitution; nothing in it is ever run (issue 16:
+under Jinja, an 80-character draft looped 10^8 times on every sheet load). A lone ``{`` or
+``}`` is plain text.
+
+A placeholder with no value for some ZIP (``{{ rain_start }}`` where it snows), or a message
+filling to more than :data:`MAX_FILLED_CHARS`, fails for that ZIP instead of sending a blank
+or a 20-part SMS. Output is plain SMS text; HTML escaping happens where it is shown, in the
+page templates.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipeline.editorial.sms import SmsCount, count
 from pipeline.store.assignments import FILE, read_assignments
@@ -45,11 +50,22 @@ PLACEHOLDERS: dict[str, str] = {
 }
 PREVIEW_MEMBERS = 3
 MAX_FAILURES_SHOWN = 5
-MAX_TEXT_CHARS = 1000  # a long template is a mistake, and a cheap sandbox guard
+MAX_TEXT_CHARS = 1000  # what an editor may write; the sheet's textarea has the same maxlength
+MAX_FILLED_CHARS = 1000  # what one ZIP may receive: 7 SMS parts in GSM-7, 15 in UCS-2
+MAX_QUOTED_CHARS = 60  # offending text quoted in a problem is cut here: flashes live in a cookie
+
+_OPENER = re.compile(r"\{[{%#]")
+_CLOSER = {"{{": "}}", "{%": "%}", "{#": "#}"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # ASCII only, unlike str.isidentifier()
 
 
 class TemplateError(ValueError):
-    """A message template that cannot be filled for some subscriber ZIP."""
+    """A message that is not plain text with known ``{{ name }}`` placeholders, or that cannot
+    be filled for some subscriber ZIP; ``problems`` lists each reason, quoting the text."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 def _number(value: Any) -> float | None:
@@ -119,41 +135,165 @@ class RenderReport:
         return not self.problems
 
 
-MESSAGE_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A parsed message: literal text and placeholder names, alternating.
+
+    ``parts`` has odd length: ``parts[0::2]`` are literal text, ``parts[1::2]`` known
+    placeholder names. Build it with :func:`parse`.
+    """
+
+    parts: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The placeholder names, in order, repeats included."""
+        return self.parts[1::2]
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """The message filled for one ZIP: one pass, one look-up per placeholder.
+
+        Parameters
+        ----------
+        context : placeholder values of the ZIP (see :func:`member_context`)
+
+        Raises
+        ------
+        TemplateError : a placeholder has no value in ``context``, or the filled message
+            would be longer than :data:`MAX_FILLED_CHARS` (it stops there, so a long value
+            costs no more than the limit)
+        """
+        out: list[str] = []
+        size = 0
+        for i, part in enumerate(self.parts):
+            if i % 2:
+                try:
+                    part = str(context[part])
+                except KeyError:
+                    raise TemplateError(f"{{{{ {part} }}}} has no value there") from None
+            size += len(part)
+            if size > MAX_FILLED_CHARS:
+                raise TemplateError(f"the filled message is more than {MAX_FILLED_CHARS} "
+                                    "characters; shorten it or use fewer placeholders")
+            out.append(part)
+        return "".join(out)
+
+
+def _cut(piece: str) -> str:
+    return piece if len(piece) <= MAX_QUOTED_CHARS else piece[:MAX_QUOTED_CHARS - 1] + "…"
+
+
+def _quote(piece: str) -> str:
+    return f'"{_cut(piece)}"'
+
+
+def _scan(text: str) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """Split ``text`` at its ``{{ }}``, ``{% %}`` and ``{# #}`` pieces in one forward pass.
+
+    Each character is looked at a bounded number of times (``search`` and ``find`` only move
+    forward), so the cost is linear in ``len(text)`` whatever the text.
+
+    Returns
+    -------
+    parts : literal text and known names, alternating (the unusable pieces are dropped)
+    malformed : a problem per piece that is not a placeholder at all
+    unknown : each well-formed ``{{ name }}`` whose name is not known, as written
+    """
+    parts: list[str] = []
+    malformed: list[str] = []
+    unknown: list[str] = []
+    literal_from = pos = 0
+    while (found := _OPENER.search(text, pos)) is not None:
+        start, opener = found.start(), found.group()
+        end = text.find(_CLOSER[opener], start + 2)
+        if end < 0:
+            malformed.append(f"placeholder syntax error: {_quote(text[start:])} is not "
+                             f"closed with {_CLOSER[opener]}")
+            break
+        pos = end + 2
+        piece, name = text[start:pos], text[start + 2:end].strip()
+        if opener != "{{":
+            malformed.append(f"{_quote(piece)} is not allowed: a message has no {{% %}} "
+                             "statements or {# #} comments, only {{ name }} placeholders")
+        elif not _NAME.fullmatch(name):
+            malformed.append(f"{_quote(piece)} is not a placeholder: write a bare "
+                             "{{ name }}, without calls, filters, attributes, indexes or "
+                             "expressions")
+        elif name not in PLACEHOLDERS:
+            unknown.append(piece)
+        else:
+            parts += [text[literal_from:start], name]
+            literal_from = pos
+    parts.append(text[literal_from:])
+    return tuple(parts), malformed, unknown
+
+
+def _shown(problems: list[str]) -> list[str]:
+    more = len(problems) - MAX_FAILURES_SHOWN
+    return problems[:MAX_FAILURES_SHOWN] + ([f"and {more} more"] if more > 0 else [])
+
+
+def _too_long(text: str) -> list[str]:
+    if len(text) <= MAX_TEXT_CHARS:
+        return []
+    return [f"the message is {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed"]
+
+
+def draft_problems(text: str) -> list[str]:
+    """Why ``text`` may not even be saved as a draft: too long, or not plain text with
+    ``{{ name }}`` placeholders. An unknown but well-formed ``{{ name }}`` (a typo) may be
+    saved; it blocks approval (see :func:`parse`)."""
+    if too_long := _too_long(text):
+        return too_long
+    return _shown(list(dict.fromkeys(_scan(text)[1])))
+
+
+def parse(text: str) -> MessageTemplate:
+    """The message ``text`` as a template that can be filled per ZIP.
+
+    Raises
+    ------
+    TemplateError : the text is longer than :data:`MAX_TEXT_CHARS`, has anything but plain
+        text and ``{{ name }}`` placeholders, or names an unknown placeholder; every problem
+        quotes the offending text (at most :data:`MAX_FAILURES_SHOWN` of them)
+    """
+    if too_long := _too_long(text):
+        raise TemplateError(*too_long)
+    parts, malformed, unknown = _scan(text)
+    problems = _shown(list(dict.fromkeys(malformed)))
+    if unknown:
+        names = ", ".join(_shown([_cut(piece) for piece in dict.fromkeys(unknown)]))
+        problems.append(f"unknown placeholder {names}; known: {', '.join(PLACEHOLDERS)}")
+    if problems:
+        raise TemplateError(*problems)
+    # Jinja dropped one final line break (a textarea's last Enter); sent texts stay the same
+    return MessageTemplate((*parts[:-1], parts[-1].removesuffix("\n")))
 
 
 def check(text: str, members: Sequence[Mapping[str, Any]],
           n_preview: int = PREVIEW_MEMBERS) -> RenderReport:
-    """Render ``text`` for every member; collect previews and every reason to block approval.
+    """Fill ``text`` for every member; collect previews and every reason to block approval.
+
+    The cost is linear in ``len(text)`` times ``len(members)``: nothing in the text runs.
 
     Parameters
     ----------
     text : the message template
     members : placeholder values per ZIP (see :func:`member_context`), preview ones first
-    n_preview : how many rendered members to keep for the preview
+    n_preview : how many filled members to keep for the preview
     """
     report = RenderReport(n_members=len(members))
-    if len(text) > MAX_TEXT_CHARS:
-        report.problems.append(f"the message is {len(text)} characters; at most "
-                               f"{MAX_TEXT_CHARS} are allowed")
-        return report
     try:
-        template = MESSAGE_ENV.from_string(text)
-        named = meta.find_undeclared_variables(MESSAGE_ENV.parse(text))
-        unknown = sorted(named - set(PLACEHOLDERS))
-    except TemplateSyntaxError as err:
-        report.problems.append(f"placeholder syntax error on line {err.lineno}: {err.message}")
-        return report
-    report.problems += [f"unknown placeholder {{{{ {name} }}}}; known: "
-                        f"{', '.join(PLACEHOLDERS)}" for name in unknown]
-    if unknown:
+        template = parse(text)
+    except TemplateError as err:
+        report.problems += err.problems
         return report
     failures: list[str] = []
     for member in members:
         try:
             rendered = template.render(member)
-        except Exception as err:  # noqa: BLE001 -- any failure blocks approval, named per ZIP
-            failures.append(f"ZIP {member.get('zip', '?')}: {_reason(err)}")
+        except TemplateError as err:
+            failures.append(f"ZIP {member.get('zip', '?')}: {err}")
             continue
         sms = count(rendered)
         report.max_segments = max(report.max_segments, sms.segments)
@@ -166,11 +306,3 @@ def check(text: str, members: Sequence[Mapping[str, Any]],
         report.problems.append(f"cannot fill the message for {len(failures)} of "
                                f"{len(members)} ZIPs: {'; '.join(shown)}{tail}")
     return report
-
-
-def _reason(err: Exception) -> str:
-    message = getattr(err, "message", None) or str(err)
-    if "is undefined" in message:
-        name = message.split("'")[1] if "'" in message else message
-        return f"{{{{ {name} }}}} has no value there"
-    return f"{type(err).__name__}: {message}"

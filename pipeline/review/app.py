@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from pipeline.editorial.models import Editor
 from pipeline.review.deps import (
     STATIC_DIR,
     CsrfRejected,
@@ -20,27 +24,31 @@ from pipeline.review.deps import (
     ReviewSettings,
     page,
     require_csrf,
+    signed_in_editor,
 )
 from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots
-from pipeline.review.security import LoginLimiter, load_secret
+from pipeline.review.security import (
+    VERIFY_SLOTS,
+    LoginLimiter,
+    load_secret,
+    refuse_tracked_secret,
+    secret_is_tracked,
+    verify_password,
+)
 from pipeline.settings import Settings, get_settings
-from pipeline.store.db import migrate
+from pipeline.store.db import get_engine, migrate
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
 
-def _editor(request: Request, editor_id: object):  # type: ignore[no-untyped-def]
-    """The signed-in editor for the page header of an error page, if any."""
-    if editor_id is None:
+def _editor(request: Request) -> Editor | None:
+    """The signed-in editor for the page header of an error page, if the session is current."""
+    if "session" not in request.scope or request.session.get("editor_id") is None:
         return None
-    from sqlalchemy.orm import Session
-
-    from pipeline.editorial.models import Editor
-    from pipeline.store.db import get_engine
-
-    with Session(get_engine(request.app.state.settings.db_url)) as db:
-        return db.get(Editor, editor_id)
+    with Session(get_engine(request.app.state.settings.db_url),
+                 expire_on_commit=False) as db:
+        return signed_in_editor(request, db)
 
 
 def create_app(
@@ -49,6 +57,8 @@ def create_app(
     *,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    key_tracked: Callable[[Path], bool] = secret_is_tracked,
+    verify: Callable[[str | None, str], bool] = verify_password,
 ) -> FastAPI:
     """The review app for one database.
 
@@ -58,19 +68,36 @@ def create_app(
     review : review-server settings (cookie, rate limit, send time); default: settings.review
     clock : monotonic seconds for the sign-in rate limit
     now : the wall clock (aware UTC) for saved-at stamps and the deadline banner
+    key_tracked : whether git tracks the key file (default: ask ``git ls-files``)
+    verify : checks a password against an editor's hash (``None``: no such editor)
+
+    Raises
+    ------
+    SecretKeyTracked
+        when the signing key comes from a file that git tracks
     """
     settings = settings or get_settings()
     review = review or settings.review
+    secret = review.secret_key
+    if not secret:
+        key_file = settings.data_dir / "review-secret.key"
+        secret = load_secret(key_file)
+        refuse_tracked_secret(key_file, key_tracked)
     migrate(settings.db_url)
     app = FastAPI(title="zipcast review", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(require_csrf)])
     app.state.settings = settings
     app.state.review = review
-    app.state.limiter = LoginLimiter(review.login_max_failures, review.login_window_s, clock)
+    app.state.limiter = LoginLimiter(
+        review.login_max_failures, review.login_window_s, clock,
+        max_failures_per_address=review.login_max_failures_per_ip)
+    app.state.verify_password = verify
+    # password checks get threads of their own, so a burst of sign-ins waits here instead of
+    # filling the shared thread pool every other request needs
+    app.state.verify_slots = anyio.CapacityLimiter(VERIFY_SLOTS)
     app.state.now = now
     app.state.clock = clock
     app.state.run_cache = {}  # run id -> maps and sparkline bands, computed once
-    secret = review.secret_key or load_secret(settings.data_dir / "review-secret.key")
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="zipcast_review",
                        max_age=review.session_max_age_s, same_site="lax",
                        https_only=review.secure_cookie)
@@ -106,11 +133,10 @@ def create_app(
                                      headers=getattr(exc, "headers", None))
         titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
                   413: "Too large", 422: "Cannot do that"}
-        editor_id = request.session.get("editor_id") if "session" in request.scope else None
         return page(request, "review/error.html", {
             "title": titles.get(exc.status_code, "Something went wrong"),
             "detail": str(exc.detail)}, status_code=exc.status_code,
-            editor=_editor(request, editor_id))
+            editor=_editor(request))
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth.router)

@@ -1,18 +1,47 @@
-"""Plain functions behind ``zipcast users add`` and ``zipcast review`` (wired in flows/cli)."""
+"""Plain functions behind ``zipcast users`` and ``zipcast review`` (wired in flows/cli)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.editorial.models import ROLES, Editor
-from pipeline.review.security import hash_password
+from pipeline.review.security import end_sessions, hash_password
 from pipeline.store.db import migrate, session_scope
 
 
+class UnknownEditor(ValueError):
+    """No editor has the given sign-in name."""
+
+
+@dataclass(frozen=True)
+class EditorAccount:
+    """An editor as ``zipcast users list`` shows it: never the password hash."""
+
+    name: str
+    role: str
+    email: str | None
+    disabled: bool
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+
+
+def _editor_named(db: Session, name: str) -> Editor:
+    editor = db.scalars(select(Editor).where(Editor.name == name.strip())).first()
+    if editor is None:
+        raise UnknownEditor(f"no editor named {name.strip()!r}; see `zipcast users list`")
+    return editor
+
+
 def add_user(url: str, name: str, role: str, password: str, email: str | None = None) -> Editor:
-    """Create an editor, or reset the role and password of an existing one.
+    """Create an editor, or reset the role and password of an existing one (ending its
+    sessions).
 
     Parameters
     ----------
@@ -27,8 +56,7 @@ def add_user(url: str, name: str, role: str, password: str, email: str | None = 
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not name or len(name) > 64:
         raise ValueError("name must be 1 to 64 characters")
-    if len(password) < 8:
-        raise ValueError("password must be at least 8 characters")
+    _check_password(password)
     if email is not None:
         email = email.strip() or None
         if email and ("@" not in email or any(c in email for c in " ,\r\n")):
@@ -42,10 +70,55 @@ def add_user(url: str, name: str, role: str, password: str, email: str | None = 
             db.add(editor)
         else:
             editor.role, editor.password_hash = role, hash_password(password)
+            end_sessions(db, editor.id)  # cookies signed in with the old password stop working
         if email is not None:
             editor.email = email
         db.flush()
         return editor
+
+
+def list_users(url: str) -> list[EditorAccount]:
+    """Every editor by name, without password hashes."""
+    migrate(url)
+    with session_scope(url) as db:
+        return [EditorAccount(e.name, e.role, e.email, e.disabled)
+                for e in db.scalars(select(Editor).order_by(Editor.name))]
+
+
+def reset_password(url: str, name: str, password: str) -> None:
+    """Give an editor a new password and end all of its sessions.
+
+    Raises
+    ------
+    UnknownEditor
+        when no editor is called ``name``
+    ValueError
+        when the password is shorter than 8 characters
+    """
+    _check_password(password)
+    migrate(url)
+    with session_scope(url) as db:
+        editor = _editor_named(db, name)
+        editor.password_hash = hash_password(password)
+        end_sessions(db, editor.id)
+
+
+def set_disabled(url: str, name: str, disabled: bool) -> None:
+    """Disable an editor (its sessions end at once and it cannot sign in) or enable it again.
+
+    Both directions end the editor's sessions, so enabling does not revive a cookie issued
+    before the editor was disabled.
+
+    Raises
+    ------
+    UnknownEditor
+        when no editor is called ``name``
+    """
+    migrate(url)
+    with session_scope(url) as db:
+        editor = _editor_named(db, name)
+        editor.disabled = disabled
+        end_sessions(db, editor.id)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.editorial.models import Editor
 from pipeline.resources import shipped
-from pipeline.review.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
+from pipeline.review.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    csrf_matches,
+    new_csrf_token,
+    session_is_current,
+)
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.db import get_engine
 from pipeline.store.models import Run, Slot
@@ -53,11 +59,25 @@ SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def current_editor(request: Request, db: SessionDep) -> Editor:
-    """The signed-in editor, or :class:`LoginRequired`."""
+def signed_in_editor(request: Request, db: Session) -> Editor | None:
+    """The editor of the request's session, if that session has not ended.
+
+    It has ended when the editor logged out, got a new password or was disabled since the
+    cookie was issued (``Editor.session_version``), or no longer exists.
+    """
+    if "session" not in request.scope:  # outside the session middleware (early errors)
+        return None
     editor_id = request.session.get("editor_id")
-    editor = db.get(Editor, editor_id) if editor_id is not None else None
+    editor = db.get(Editor, editor_id) if isinstance(editor_id, int) else None
+    return editor if session_is_current(request.session, editor) else None
+
+
+def current_editor(request: Request, db: SessionDep) -> Editor:
+    """The signed-in editor, or :class:`LoginRequired` (the stale session is forgotten)."""
+    editor = signed_in_editor(request, db)
     if editor is None:
+        request.session.pop("editor_id", None)
+        request.session.pop("session_version", None)
         raise LoginRequired
     return editor
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from openpyxl import Workbook, load_workbook
 
-from pipeline.editorial.render import MAX_TEXT_CHARS
+from pipeline.editorial.render import draft_problems
 
 COLUMNS = ("id", "name", "facts", "zips", "message", "status", "version", "run")
 REQUIRED = ("id", "message", "version")
@@ -252,9 +252,8 @@ def _import_row(number: int, cell: dict[str, Any]) -> ImportRow | RowProblem:
     message = restore(_text(cell["message"])).replace("\r\n", "\n")
     if not message.strip():
         return RowProblem(number, f"{slot_id}: the message is empty")
-    if len(message) > MAX_TEXT_CHARS:
-        return RowProblem(number, f"{slot_id}: the message is {len(message)} characters; at "
-                                  f"most {MAX_TEXT_CHARS} are allowed")
+    if refused := draft_problems(message):  # too long, or not plain text and placeholders
+        return RowProblem(number, f"{slot_id}: {'; '.join(refused)}")
     version = _version(cell["version"])
     if version is None:
         return RowProblem(number, f"{slot_id}: version {_text(cell['version'])!r} is not a "

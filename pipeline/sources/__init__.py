@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.sources.errors import (
     ForecastUnavailable,
+    InputError,
     QuotaExceeded,
     SourceConfigError,
     SourceError,
@@ -31,6 +32,7 @@ from pipeline.validate import validate_forecast
 __all__ = [
     "SOURCES",
     "ForecastUnavailable",
+    "InputError",
     "QuotaExceeded",
     "SourceConfigError",
     "SourceError",
@@ -68,7 +70,8 @@ def fetch_raw(source: str, zips: pd.DataFrame, issue_time: Any, **options: Any) 
 
     Raises
     ------
-    UnknownSource, ForecastUnavailable (and its subclasses) when nothing usable came back.
+    UnknownSource, ForecastUnavailable (and its subclasses) when nothing usable came back;
+    InputError when a file the source reads is missing, unreadable or lacks a column.
     """
     try:
         fn = SOURCES[source]

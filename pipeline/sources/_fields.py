@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pipeline.sources.errors import SourceError
+from pipeline.sources.errors import InputError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,14 @@ class Piece:
 
 
 def sniff(path: Path) -> str:
-    """``"grib"`` or ``"netcdf"`` from a file's first bytes; SourceError otherwise."""
+    """``"grib"`` or ``"netcdf"`` from a file's first bytes; InputError otherwise."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if b"GRIB" in head[:4096] and head.find(b"GRIB") < 1024:
         return "grib"
     if head[:3] == b"CDF" or head[:8] == b"\x89HDF\r\n\x1a\n":
         return "netcdf"
-    raise SourceError(f"{SOURCE}: {path} is neither GRIB nor NetCDF (starts {head[:8]!r})")
+    raise InputError(f"{SOURCE}: {path} is neither GRIB nor NetCDF (starts {head[:8]!r})")
 
 
 def read_file(path: Path) -> list[Piece]:
@@ -117,7 +117,7 @@ def read_file(path: Path) -> list[Piece]:
     except SourceError:
         raise
     except Exception as err:  # noqa: BLE001 - decoder failures name the file
-        raise SourceError(f"{SOURCE}: cannot decode {path}: {type(err).__name__}: {err}") from err
+        raise InputError(f"{SOURCE}: cannot decode {path}: {type(err).__name__}: {err}") from err
 
 
 # ---------------------------------------------------------------- GRIB
@@ -145,7 +145,7 @@ def grib_inventory(path: Path) -> list[dict]:
                 eccodes.codes_release(gid)
             rows.append(row)
     if not rows:
-        raise SourceError(f"{SOURCE}: {path} holds no GRIB messages")
+        raise InputError(f"{SOURCE}: {path} holds no GRIB messages")
     return rows
 
 
@@ -240,7 +240,7 @@ def _nc_piece(ds: xr.Dataset, da: xr.DataArray, role: str, height: float | None,
     elif "time" in da.coords:
         valid = np.atleast_1d(da["time"].values).astype("datetime64[ns]")
     else:
-        raise SourceError(f"{SOURCE}: {path}: {da.name} has no time coordinate")
+        raise InputError(f"{SOURCE}: {path}: {da.name} has no time coordinate")
     reference = None
     for ref_name in ("reftime", "reference_time", "forecast_reference_time"):
         if ref_name in ds:
@@ -272,7 +272,7 @@ def _coord(ds: xr.Dataset | xr.DataArray, names: tuple[str, ...]) -> xr.DataArra
     for name in names:
         if name in ds.coords:
             return ds.coords[name]
-    raise SourceError(f"{SOURCE}: no {names[0]} coordinate (looked for {', '.join(names)})")
+    raise InputError(f"{SOURCE}: no {names[0]} coordinate (looked for {', '.join(names)})")
 
 
 def _spatial_dims(da: xr.DataArray, ds: xr.Dataset) -> tuple:

@@ -25,3 +25,12 @@ class SourceError(ValueError):
 
 class SourceConfigError(ValueError):
     """A source setting is missing or wrong (e.g. no User-Agent for api.weather.gov)."""
+
+
+class InputError(SourceError):
+    """A file given to a source cannot be used as it is: it does not exist, cannot be read or
+    decoded, is of an unknown type, or lacks a column or variable the contract needs.
+
+    Deterministic: fetching again gives the same error, so a run neither retries it nor falls
+    back to the last good forecast; it stops and names the file and what to fix.
+    """

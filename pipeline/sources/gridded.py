@@ -21,6 +21,8 @@ directory or a glob, holding one file per step or many steps per file. What a fo
 * **Times**: ``issue_time`` is the model run (reference) time from the files, not the run's clock
   (the validation step judges staleness); steps after it up to ``hours`` are kept. A file
   without a reference time takes the run's ``issue_time``.
+* **Errors**: files that are absent, undecodable or lack what the contract needs raise
+  :class:`pipeline.sources.InputError` naming the file; a run does not retry them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pipeline.config.sources import SourceSettings, source_settings
 from pipeline.sources._fields import Piece, read_file
 from pipeline.sources._frame import finish
 from pipeline.sources._grid import sample_plan
-from pipeline.sources.errors import SourceError
+from pipeline.sources.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def gridded_forecast(
         by_role[piece.role].append(piece)
     if "temperature" not in by_role:
         found = sorted({p.name for p in pieces}) or ["nothing recognisable"]
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: no 2 m temperature in {_where(path, files)}; found {', '.join(found)}"
         )
     reference = _reference(by_role["temperature"], issue_time)
@@ -92,7 +94,7 @@ def gridded_forecast(
     steps = np.array(sorted(sampled["temperature"][0]), dtype="datetime64[ns]")
     steps = steps[(steps > reference) & (steps <= reference + np.timedelta64(hours, "h"))]
     if steps.size == 0:
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: no temperature steps within {hours} h after the model run "
             f"{pd.Timestamp(reference)} in {_where(path, files)}"
         )
@@ -112,7 +114,7 @@ def gridded_forecast(
 def find_files(path: str | Path | None) -> list[Path]:
     """Files named by ``path``: a file, every file in a directory, or a glob's matches."""
     if path is None:
-        raise SourceError(f"{SOURCE}: no files given; pass path=<file, directory or glob>")
+        raise InputError(f"{SOURCE}: no files given; pass path=<file, directory or glob>")
     target = Path(path)
     if target.is_file():
         return [target]
@@ -122,7 +124,7 @@ def find_files(path: str | Path | None) -> list[Path]:
     else:
         files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
     if not files:
-        raise SourceError(f"{SOURCE}: no files at {path}")
+        raise InputError(f"{SOURCE}: no files at {path}")
     return files
 
 
@@ -133,7 +135,7 @@ def _where(path, files: list[Path]) -> str:
 def _reference(pieces: list[Piece], issue_time: pd.Timestamp) -> np.datetime64:
     refs = sorted({p.reference for p in pieces if p.reference is not None})
     if len(refs) > 1:
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: files mix model runs {', '.join(str(pd.Timestamp(r)) for r in refs)}; "
             "point path at one run"
         )
@@ -203,7 +205,7 @@ def _wind(sampled, steps, cfg, path, files) -> np.ndarray:
 
 def _fill(column, what, steps, sampled, cfg, path, files) -> np.ndarray:
     if not cfg.gridded_fill_missing:
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: no {what} in {_where(path, files)}; {column} is required. Add files "
             "with it, or set ZIPCAST_SOURCES__GRIDDED_FILL_MISSING=true to use 0"
         )
@@ -246,7 +248,7 @@ def _to_f(stacked: tuple[np.ndarray, str]) -> np.ndarray:
         return values * 9 / 5 + 32
     if unit in ("f", "degf", "°f", "fahrenheit"):
         return values
-    raise SourceError(f"{SOURCE}: temperature in unknown units {unit!r}; expected K, °C or °F")
+    raise InputError(f"{SOURCE}: temperature in unknown units {unit!r}; expected K, °C or °F")
 
 
 def _to_mph(stacked: tuple[np.ndarray, str]) -> np.ndarray:
@@ -258,7 +260,7 @@ def _to_mph(stacked: tuple[np.ndarray, str]) -> np.ndarray:
         return values * MPH_PER_KNOT
     if unit in ("mph", "mi/h"):
         return values
-    raise SourceError(f"{SOURCE}: wind in unknown units {unit!r}; expected m/s, knots or mph")
+    raise InputError(f"{SOURCE}: wind in unknown units {unit!r}; expected m/s, knots or mph")
 
 
 def _to_inches(values: np.ndarray, unit: str) -> np.ndarray:
@@ -269,7 +271,7 @@ def _to_inches(values: np.ndarray, unit: str) -> np.ndarray:
         return values * 1000 / MM_PER_INCH
     if unit in ("in", "inch", "inches"):
         return values
-    raise SourceError(f"{SOURCE}: precipitation in unknown units {unit!r}; expected kg m-2 or mm")
+    raise InputError(f"{SOURCE}: precipitation in unknown units {unit!r}; expected kg m-2 or mm")
 
 
 def _to_percent(stacked: tuple[np.ndarray, str]) -> np.ndarray:

@@ -4,7 +4,8 @@
 they are; with ``lat``/``lon`` each ZIP takes the rows of its nearest point within
 ``settings.table_max_distance_km`` and farther ZIPs are left out (``attrs["failures"]``).
 Times are parsed to UTC (naive means UTC); without an ``issue_time`` column the run's is used.
-Bad files raise :class:`SourceError` naming the file, the problem and the rows (file lines).
+Bad files raise :class:`pipeline.sources.InputError` (a :class:`SourceError`) naming the file,
+the problem and the rows (file lines): a run does not retry them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pipeline import contract
 from pipeline.config.sources import SourceSettings, source_settings
 from pipeline.sources._frame import finish
 from pipeline.sources._grid import nearest_points
-from pipeline.sources.errors import SourceError
+from pipeline.sources.errors import InputError
 
 SOURCE = "table"
+NEEDS = ", ".join(["zip (or lat and lon)", "valid_time", *contract.REQUIRED_VARIABLES])
 
 
 def table_forecast(
@@ -52,7 +54,7 @@ def table_forecast(
         Contract columns present in the file; ``attrs["failures"]`` maps left-out ZIPs to why.
     """
     if path is None:
-        raise SourceError(f"{SOURCE}: no file given; pass path=<csv or parquet>")
+        raise InputError(f"{SOURCE}: no file given; pass path=<csv or parquet>")
     path = Path(path)
     cfg = source_settings(settings)
     raw = _read(path)
@@ -60,7 +62,7 @@ def table_forecast(
     if "zip" in table:
         frame, failures = _by_zip(table, zips)
     else:
-        frame, failures = _by_point(table, zips, cfg.table_max_distance_km)
+        frame, failures = _by_point(table, zips, cfg.table_max_distance_km, path)
     if hours is not None:
         frame = frame[frame["valid_time"] <= frame["issue_time"] + pd.Timedelta(hours=hours)]
     _check_unique(frame, path)
@@ -69,7 +71,7 @@ def table_forecast(
 
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise SourceError(f"{SOURCE}: no such file {path}")
+        raise InputError(f"{SOURCE}: no such file {path}")
     suffixes = "".join(path.suffixes).lower()
     try:
         if ".parquet" in suffixes or suffixes.endswith(".pq"):
@@ -77,8 +79,8 @@ def _read(path: Path) -> pd.DataFrame:
         if ".csv" in suffixes or ".txt" in suffixes:
             return pd.read_csv(path, dtype={"zip": str}, skipinitialspace=True)
     except Exception as err:  # noqa: BLE001 - any reader failure is a bad file
-        raise SourceError(f"{SOURCE}: cannot read {path}: {type(err).__name__}: {err}") from None
-    raise SourceError(f"{SOURCE}: {path}: unknown file type; use .csv or .parquet")
+        raise InputError(f"{SOURCE}: cannot read {path}: {type(err).__name__}: {err}") from None
+    raise InputError(f"{SOURCE}: {path}: unknown file type; use .csv or .parquet")
 
 
 def _rows(mask: pd.Series, path: Path) -> str:
@@ -96,9 +98,9 @@ def _parse(raw: pd.DataFrame, path: Path, issue_time: pd.Timestamp) -> pd.DataFr
     missing = [c for c in ["valid_time", *contract.REQUIRED_VARIABLES] if c not in raw]
     if missing or not keyed:
         need = missing + ([] if keyed else ["zip (or lat and lon)"])
-        raise SourceError(
-            f"{SOURCE}: {path}: missing column(s) {', '.join(need)}; "
-            f"found {', '.join(map(str, raw.columns))}"
+        raise InputError(
+            f"{SOURCE}: {path}: missing column(s) {', '.join(need)}; a table needs {NEEDS} "
+            f"(found {', '.join(map(str, raw.columns))})"
         )
     table = pd.DataFrame(index=raw.index)
     if "zip" in raw:
@@ -106,7 +108,7 @@ def _parse(raw: pd.DataFrame, path: Path, issue_time: pd.Timestamp) -> pd.DataFr
         text = text.str.replace(r"\.0$", "", regex=True).str.zfill(5)
         bad = ~text.str.fullmatch(r"\d{5}").fillna(False)
         if bad.any():
-            raise SourceError(f"{SOURCE}: {path}: zip is not a 5-digit code at {_rows(bad, path)}")
+            raise InputError(f"{SOURCE}: {path}: zip is not a 5-digit code at {_rows(bad, path)}")
         table["zip"] = text.astype(str)
     for column in ("lat", "lon"):
         if column in raw and "zip" not in raw:
@@ -131,7 +133,7 @@ def _times(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna()
     if bad.any():
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: {path}: unparseable {column} at {_rows(bad, path)} "
             f"(e.g. {values[bad].iloc[0]!r}); use ISO 8601 like 2026-01-15T12:00:00Z"
         )
@@ -142,7 +144,7 @@ def _numbers(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
     parsed = pd.to_numeric(raw[column], errors="coerce").astype("float64")
     bad = parsed.isna() & raw[column].notna()
     if bad.any():
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: {path}: {column} is not a number at {_rows(bad, path)} "
             f"(e.g. {raw[column][bad].iloc[0]!r})"
         )
@@ -157,11 +159,11 @@ def _by_zip(table: pd.DataFrame, zips: pd.DataFrame) -> tuple[pd.DataFrame, dict
 
 
 def _by_point(
-    table: pd.DataFrame, zips: pd.DataFrame, max_km: float
+    table: pd.DataFrame, zips: pd.DataFrame, max_km: float, path: Path
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     points = table[["lat", "lon"]].drop_duplicates().reset_index(drop=True)
     if points.isna().any(axis=None):
-        raise SourceError(f"{SOURCE}: lat/lon missing in some rows")
+        raise InputError(f"{SOURCE}: {path}: lat/lon missing in some rows")
     index, km = nearest_points(points["lat"].to_numpy(), points["lon"].to_numpy(),
                                zips["lat"].to_numpy(), zips["lon"].to_numpy())
     near = km <= max_km
@@ -181,7 +183,7 @@ def _check_unique(frame: pd.DataFrame, path: Path) -> None:
     dup = frame.duplicated(["zip", "valid_time"], keep=False)
     if dup.any():
         first = frame[dup].iloc[0]
-        raise SourceError(
+        raise InputError(
             f"{SOURCE}: {path}: {int(dup.sum())} rows repeat a (zip, valid_time), e.g. "
             f"{first['zip']} at {first['valid_time']}; one row per ZIP and step"
         )

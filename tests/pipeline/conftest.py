@@ -279,5 +279,7 @@ def dispatch_settings(fake_twilio: FakeTwilio, smtp_server: SmtpServer,
         twilio_api_base=fake_twilio.url,
         twilio_timeout_s=5.0,
         webhook_secret=WEBHOOK_SECRET,
+        # the webhook server listens on loopback, which webhooks may not reach by default
+        webhook_allow_hosts=["127.0.0.1"],
         webhook_timeout_s=5.0,
     )

@@ -30,6 +30,7 @@ def test_clean_ingest_is_snapshotted_and_replayable(settings):
     rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
     got = check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
                          settings=settings)
-    assert got.snapshot_id == "synthetic/20260115T0900Z" and got.quality["n_stale"] == 0
+    assert got.snapshot_id == f"synthetic/20260115T0900Z-{got.sha256[:12]}"
+    assert got.quality["n_stale"] == 0
     again = replay(got.snapshot_id, settings)
     pd.testing.assert_frame_equal(again.forecast, got.forecast)

@@ -1,4 +1,5 @@
-"""Tests for forecast snapshots: Parquet per source and issue time, atomic, found by id."""
+"""Tests for forecast snapshots: Parquet per source, issue time and content hash, atomic,
+found by id."""
 
 import hashlib
 import json
@@ -48,9 +49,9 @@ def test_round_trip_is_identical_with_metadata_and_checksum(tmp_path):
     snap = save_snapshot(tmp_path, "synthetic", "2026-01-15 12:00", frame,
                          {"seed": 7, "states": ["NY"], "path": tmp_path / "in.csv"},
                          created_at=CREATED)
-    assert snap.id == "synthetic/20260115T1200Z"
-    assert snap.path == tmp_path / "synthetic" / "20260115T1200Z.parquet"
     assert snap.sha256 == hashlib.sha256(snap.path.read_bytes()).hexdigest()
+    assert snap.id == f"synthetic/20260115T1200Z-{snap.sha256[:12]}"
+    assert snap.path == tmp_path / "synthetic" / f"20260115T1200Z-{snap.sha256[:12]}.parquet"
     assert snap.meta["n_rows"] == 6 and snap.meta["n_zips"] == 2
     assert snap.meta["seed"] == 7 and snap.meta["states"] == ["NY"]
     assert snap.meta["path"] == str(tmp_path / "in.csv")
@@ -76,13 +77,15 @@ def test_load_by_path_gives_the_same_frame(tmp_path):
 
 
 def test_save_leaves_no_temporary_files(tmp_path):
-    """After saving (and re-saving) only the Parquet file and its sidecar remain."""
-    _save(tmp_path)
-    _save(tmp_path)
+    """After saving (and re-saving the same rows) only the Parquet file and its sidecar
+    remain."""
+    snap = _save(tmp_path)
+    assert _save(tmp_path) == snap
+    name = snap.path.stem
     names = sorted(p.name for p in (tmp_path / "synthetic").iterdir())
-    assert names == ["20260115T1200Z.json", "20260115T1200Z.parquet"]
-    sidecar = json.loads((tmp_path / "synthetic" / "20260115T1200Z.json").read_text())
-    assert sidecar["id"] == "synthetic/20260115T1200Z"
+    assert names == [f"{name}.json", f"{name}.parquet"]
+    sidecar = json.loads((tmp_path / "synthetic" / f"{name}.json").read_text())
+    assert sidecar["id"] == snap.id
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
@@ -99,13 +102,13 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
 
 def test_missing_snapshot_lists_the_available_ids(tmp_path):
     """Asking for an unknown issue time names the ids stored for that source."""
-    _save(tmp_path, issue=ISSUE)
-    _save(tmp_path, issue=ISSUE + pd.Timedelta(hours=12))
+    first = _save(tmp_path, issue=ISSUE)
+    second = _save(tmp_path, issue=ISSUE + pd.Timedelta(hours=12))
     with pytest.raises(SnapshotNotFound) as err:
         load_snapshot(tmp_path, "synthetic/20260101T0000Z")
     text = str(err.value)
     assert "no snapshot 'synthetic/20260101T0000Z'" in text
-    assert "available for synthetic: synthetic/20260115T1200Z, synthetic/20260116T0000Z" in text
+    assert f"available for synthetic: {first.id}, {second.id}" in text
 
 
 def test_unknown_source_lists_the_sources_with_snapshots(tmp_path):
@@ -117,27 +120,25 @@ def test_unknown_source_lists_the_sources_with_snapshots(tmp_path):
 
 def test_latest_snapshot_is_strictly_before_the_issue_time(tmp_path):
     """The last good lookup returns the newest snapshot issued before the given time."""
-    for hours in (0, 6, 12):
-        _save(tmp_path, issue=ISSUE + pd.Timedelta(hours=hours))
+    saved = [_save(tmp_path, issue=ISSUE + pd.Timedelta(hours=hours)) for hours in (0, 6, 12)]
     _save(tmp_path, source="table", issue=ISSUE + pd.Timedelta(hours=9))
     found = latest_snapshot(tmp_path, "synthetic", before=ISSUE + pd.Timedelta(hours=12))
-    assert found is not None and found.id == "synthetic/20260115T1800Z"
+    assert found is not None and found.id == saved[1].id
     assert latest_snapshot(tmp_path, "synthetic", before="2026-01-15 12:00") is None
-    assert latest_snapshot(tmp_path, "synthetic").id == "synthetic/20260116T0000Z"
+    assert latest_snapshot(tmp_path, "synthetic").id == saved[2].id
     assert latest_snapshot(tmp_path, "nws", before=ISSUE) is None
 
 
 def test_list_snapshots_orders_by_source_then_issue_time_and_skips_stray_files(tmp_path):
     """Listing is sorted and ignores temporary and foreign files."""
-    _save(tmp_path, issue=ISSUE + pd.Timedelta(hours=6))
-    _save(tmp_path, issue=ISSUE)
-    _save(tmp_path, source="gridded", issue=ISSUE)
+    later = _save(tmp_path, issue=ISSUE + pd.Timedelta(hours=6))
+    earlier = _save(tmp_path, issue=ISSUE)
+    gridded = _save(tmp_path, source="gridded", issue=ISSUE)
     (tmp_path / "synthetic" / ".20260115T0000Z.parquet.abc.tmp").write_bytes(b"partial")
     (tmp_path / "synthetic" / "notes.parquet").write_bytes(b"junk")
     ids = [s.id for s in list_snapshots(tmp_path)]
-    assert ids == ["gridded/20260115T1200Z", "synthetic/20260115T1200Z",
-                   "synthetic/20260115T1800Z"]
-    assert [s.id for s in list_snapshots(tmp_path, "gridded")] == ["gridded/20260115T1200Z"]
+    assert ids == [gridded.id, earlier.id, later.id]
+    assert [s.id for s in list_snapshots(tmp_path, "gridded")] == [gridded.id]
 
 
 def test_changed_file_is_reported_corrupt(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
@@ -18,6 +19,12 @@ from sqlalchemy import (
     Table,
 )
 
+from pipeline.channels.webhook import (
+    ALLOW_HOSTS_VARIABLE,
+    WebhookAddressRefused,
+    check_webhook_host,
+    is_allowed_host,
+)
 from pipeline.dispatch.models import Subscriber
 
 if TYPE_CHECKING:
@@ -26,7 +33,14 @@ if TYPE_CHECKING:
 TABLE = cast(Table, Subscriber.__table__)
 COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
 CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}  # the only hosts a plain-http webhook may use
+# Longest value a cell may hold, in characters; longer cells are reported by line. Generous
+# for what each column holds: an email address is at most 254 (RFC 5321's path limit), E.164
+# is 15 digits but people write "+1 (401) 555-0123 ext. 45", ZIP+4 is 10, times are written
+# "6:30 p.m." or "07:00:00", statuses "opted_out". Browsers and proxies cope with 2,048-
+# character URLs. FIELD_CAP applies to every other column, the ignored ones too.
+FIELD_LIMITS = {"zip": 10, "phone": 32, "email": 254, "webhook_url": 2048, "morning_at": 16,
+                "evening_at": 16, "status": 16}
+FIELD_CAP = 4096
 DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
 # the demo's channel mix: "+" joins channels one subscriber has together
 DEMO_MIX: dict[str, float] = {"sms": 0.60, "email": 0.25, "sms+email": 0.10, "webhook": 0.05}
@@ -155,8 +169,20 @@ def normalize_email(text: str) -> str:
     return valid.normalized.lower()
 
 
-def check_webhook_url(text: str) -> str:
-    """The URL itself when it is https (http only for localhost); else ValueError."""
+def check_webhook_url(text: str, allow_hosts: Collection[str] = ()) -> str:
+    """The URL itself when a webhook may be posted to it; else ValueError.
+
+    It must be https, and its host must not be a loopback, private, link-local, metadata or
+    other non-public address as written (names are not resolved here: the webhook channel
+    resolves them before each POST). Hosts in ``allow_hosts``
+    (``DispatchSettings.webhook_allow_hosts``) are allowed anyway, and may use plain http.
+
+    Raises
+    ------
+    ValueError
+        With what is wrong and how to fix it (:class:`WebhookAddressRefused` for a refused
+        address).
+    """
     try:
         parts = urlsplit(text)
         host = parts.hostname
@@ -164,7 +190,13 @@ def check_webhook_url(text: str) -> str:
         host, parts = None, None
     if parts is None or not host or " " in text or parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"invalid webhook URL {text!r}: give a full https://host/path URL")
-    if parts.scheme.lower() == "http" and host not in LOCAL_HOSTS:
-        raise ValueError(f"webhook URL {text!r} must use https:// (plain http is allowed "
-                         "only for localhost)")
+    try:
+        check_webhook_host(host, allow_hosts)
+    except WebhookAddressRefused as err:
+        raise WebhookAddressRefused(
+            f"webhook URL {text!r} refused: {err}; webhooks go to public addresses only "
+            f"(allow a host with {ALLOW_HOSTS_VARIABLE})") from None
+    if parts.scheme.lower() == "http" and not is_allowed_host(host, allow_hosts):
+        raise ValueError(f"webhook URL {text!r} must use https:// (plain http is allowed only "
+                         f"for hosts in {ALLOW_HOSTS_VARIABLE})")
     return text

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -26,6 +24,7 @@ from pipeline.dispatch.subscribers.common import (
     CHANNEL_COLUMNS,
     CHUNK,
     COLUMNS,
+    FIELD_CAP,
     TABLE,
     SubscriberFileError,
     _new_token,
@@ -35,6 +34,13 @@ from pipeline.dispatch.subscribers.common import (
     normalize_email,
     normalize_phone,
     parse_local_time,
+)
+from pipeline.dispatch.subscribers.csv_reader import (
+    _field_length,
+    _open_text,
+    _Record,
+    _records,
+    _too_long,
 )
 from pipeline.store.db import get_engine
 
@@ -134,29 +140,23 @@ class _Person:
         return self.phone or self.email or self.webhook_url or "subscriber"
 
 
-def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[IO[str], bool]:
-    """A text stream for ``source`` and whether we opened it (and must close it)."""
-    if isinstance(source, str | Path):
-        try:
-            return open(source, encoding="utf-8-sig", newline=""), True
-        except OSError as err:
-            raise SubscriberFileError(f"cannot read {source}: {err.strerror or err}") from None
-    if isinstance(source, io.TextIOBase):
-        return source, False
-    return io.TextIOWrapper(cast(Any, source), encoding="utf-8-sig", newline=""), False
+def _header(header: _Record) -> tuple[list[str], list[str]]:
+    """Column names (case- and space-insensitive) and the warnings they earn.
 
-
-def _records(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the line each starts on (a quoted field may span lines)."""
-    reader = csv.reader(stream)
-    start = 1
-    for record in reader:
-        yield start, record
-        start = reader.line_num + 1
-
-
-def _header(line: int, record: list[str]) -> tuple[list[str], list[str]]:
-    """Column names (case- and space-insensitive) and the warnings they earn."""
+    Raises
+    ------
+    SubscriberFileError
+        The header cannot be read (bad bytes, an over-long name) or lacks ``zip`` or a
+        channel column: without it no row means anything.
+    """
+    line, record = header.line, header.cells
+    if header.problem:
+        raise SubscriberFileError(f"the header is {header.problem}"
+                                  if header.problem.startswith("not UTF-8")
+                                  else f"the header: {header.problem}", line=line)
+    if (longest := max(map(_field_length, record), default=0)) > FIELD_CAP:
+        raise SubscriberFileError(f"a column name is {longest:,} characters; the first "
+                                  "line must name the columns, e.g. zip,phone,email", line=line)
     names = [h.strip().lstrip("\ufeff").strip().lower() for h in record]
     seen = [n for n in names if n]
     dupes = sorted({n for n in seen if seen.count(n) > 1})
@@ -192,8 +192,9 @@ def _parse_zip(text: str, zones: Mapping[str, str]) -> str:
 class _Parser:
     """Turns CSV cells into a :class:`_Row`, caching phone and email checks (files repeat)."""
 
-    def __init__(self, zones: Mapping[str, str]) -> None:
+    def __init__(self, zones: Mapping[str, str], allow_hosts: Collection[str] = ()) -> None:
         self.zones = zones
+        self.allow_hosts = allow_hosts
         self._phones: dict[str, str | ValueError] = {}
         self._emails: dict[str, str | ValueError] = {}
 
@@ -229,7 +230,7 @@ class _Parser:
             problems.append("no ZIP: every row needs the subscriber's 5-digit ZIP")
         phone = check("phone", lambda t: self._cached(self._phones, normalize_phone, t))
         email = check("email", lambda t: self._cached(self._emails, normalize_email, t))
-        webhook = check("webhook_url", check_webhook_url)
+        webhook = check("webhook_url", lambda t: check_webhook_url(t, self.allow_hosts))
         morning, evening = check("morning_at", parse_local_time), check("evening_at",
                                                                         parse_local_time)
         status = check("status", _parse_status)
@@ -249,42 +250,51 @@ def _parse_status(text: str) -> str:
 
 
 def _read_rows(
-    source: str | Path | IO[str] | IO[bytes], zones: Mapping[str, str], report: ImportReport
+    source: str | Path | IO[str] | IO[bytes], zones: Mapping[str, str], report: ImportReport,
+    allow_hosts: Collection[str] = (),
 ) -> list[_Row]:
     """Read and check a subscriber CSV; bad rows go to ``report.errors``, good ones back.
+
+    A row with bytes that are not UTF-8, or a cell longer than its column allows
+    (``FIELD_LIMITS``, ``FIELD_CAP``), is reported by line like any other bad row.
 
     Raises
     ------
     SubscriberFileError
-        When the file cannot be read, is not UTF-8, or its header lacks ``zip`` or a channel.
+        When the file cannot be read, its header is not UTF-8 text, or the header lacks
+        ``zip`` or a channel; or a text stream passed in fails to decode.
     """
     stream, opened = _open_text(source)
-    parser, rows = _Parser(zones), []
+    parser, rows = _Parser(zones, allow_hosts), []
     try:
         records = _records(stream)
-        first = next((r for r in records if any(cell.strip() for cell in r[1])), None)
+        first = next((r for r in records if not r.blank), None)
         if first is None:
             raise SubscriberFileError("the file is empty: the first line must be a header "
                                       "such as zip,phone,email", line=1)
-        names, warnings = _header(*first)
+        names, warnings = _header(first)
         report.warnings.extend(warnings)
-        for line, record in records:
-            if not any(cell.strip() for cell in record):
+        for record in records:
+            if record.blank:
                 continue  # blank lines and spreadsheet ",,,," rows
             report.rows += 1
-            if len(record) != len(names):
-                report.errors.append((line, f"{len(record)} fields, but the header has "
-                                            f"{len(names)}: a value with a comma needs quotes"))
+            line, cells = record.line, record.cells
+            problems = [record.problem] if record.problem else []
+            if cells and len(cells) != len(names):
+                problems.append(f"{len(cells)} fields, but the header has {len(names)}: a "
+                                "value with a comma needs quotes")
+            elif cells:
+                problems += _too_long(names, cells)
+            if problems:
+                report.errors.append((line, "; ".join(problems)))
                 continue
-            cells = {n: v.strip() for n, v in zip(names, record, strict=True) if n in COLUMNS}
+            values = {n: v.strip() for n, v in zip(names, cells, strict=True) if n in COLUMNS}
             try:
-                rows.append(parser.row(line, cells))
+                rows.append(parser.row(line, values))
             except ValueError as err:
                 report.errors.append((line, str(err)))
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # only from a text stream opened by the caller
         raise SubscriberFileError("the file is not UTF-8 text; save it as 'CSV UTF-8'") from None
-    except csv.Error as err:
-        raise SubscriberFileError(f"not a readable CSV file: {err}") from None
     finally:
         if opened:
             stream.close()
@@ -306,6 +316,8 @@ def import_csv(
     A row with only a webhook is the subscriber with that URL and ZIP and no phone or email
     (one endpoint may subscribe to many ZIPs), so importing a file twice changes nothing.
     An opted-out subscriber stays opted out. All good rows are written in one transaction.
+    Rows with bytes that are not UTF-8, cells over their column's length limit, or webhooks to
+    non-public addresses are reported by line like any other bad row.
 
     Parameters
     ----------
@@ -313,7 +325,8 @@ def import_csv(
     source : path, or an open text or binary file, of a CSV with a header line; columns
         ``zip`` and at least one of ``phone``, ``email``, ``webhook_url``; optional
         ``morning_at``, ``evening_at`` (local times) and ``status`` (active or opted_out)
-    settings : where the default delivery times come from (``dispatch.default_times``)
+    settings : where the default delivery times (``dispatch.default_times``) and the webhook
+        hosts allowed despite a non-public address (``dispatch.webhook_allow_hosts``) come from
     zones : ZIP → IANA time zone; default: the gazetteer
     now : the clock, for ``created_at``/``updated_at``/``opted_out_at``
 
@@ -330,7 +343,7 @@ def import_csv(
     defaults = _default_times(settings)
     now = now or _now()
     report = ImportReport()
-    rows = _read_rows(source, zones, report)
+    rows = _read_rows(source, zones, report, _dispatch(settings).webhook_allow_hosts)
     with get_engine(url).begin() as conn:
         merge = _Merge(conn, rows, zones, defaults, now, report)
         for row in rows:
@@ -340,14 +353,17 @@ def import_csv(
     return report
 
 
+def _dispatch(settings: Settings | DispatchSettings | None) -> DispatchSettings:
+    if settings is None:
+        return DispatchSettings()
+    if isinstance(settings, DispatchSettings):
+        return settings
+    return settings.dispatch
+
+
 def _default_times(settings: Settings | DispatchSettings | None) -> dict[str, str]:
     """Default delivery times per window as HH:MM, from ``dispatch.default_times``."""
-    if settings is None:
-        dispatch = DispatchSettings()
-    elif isinstance(settings, DispatchSettings):
-        dispatch = settings
-    else:
-        dispatch = settings.dispatch
+    dispatch = _dispatch(settings)
     return {w: t.strftime("%H:%M") for w, t in dispatch.default_times.items()}
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, messages_of, save
 from pipeline.editorial.models import Editor, Message
+from pipeline.editorial.render import draft_problems
 from pipeline.review.deps import EditorDep, SessionDep, current_editor, get_run, get_slot, page
 from pipeline.review.sheet import assets_for, audience, slot_rows
 from pipeline.review.spreadsheet import (
@@ -184,6 +185,10 @@ def copy_previous(request: Request, run_id: str, slot_id: str, db: SessionDep,
                 if slot.carried_from else None)
     if previous is None:
         raise HTTPException(404, f"{slot_id} has no message from a previous run to copy")
+    if refused := draft_problems(previous.text):  # saved before placeholders were checked
+        request.session["flash"] = {"slot": slot_id, "kind": "error", "lines": [
+            f"{slot_id}: last run's message was not copied:", *refused]}
+        return RedirectResponse(f"/runs/{run_id}#slot-{slot_id}", status_code=303)
     try:
         save(db, slot, previous.text, version, editor, approve=False,
              now=request.app.state.now(), action="copy_previous")

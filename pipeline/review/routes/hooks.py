@@ -12,6 +12,7 @@ from datetime import datetime
 from html import escape
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
@@ -42,9 +43,16 @@ def _now(request: Request) -> datetime:
 
 @router.post("/hooks/twilio/inbound")
 async def twilio_inbound(request: Request, db: SessionDep) -> Response:
-    """An SMS to our number: STOP and friends opt out, HELP answers; replies are TwiML."""
+    """An SMS to our number: STOP and friends opt out, HELP answers; replies are TwiML.
+
+    Twilio's signature carries no timestamp, so a captured request stays valid: each
+    ``MessageSid`` is acted on once, and a repeat gets an empty 200 (no retry, no reply).
+    """
     form = await twilio_form(request)
-    result = handle_inbound_sms(db, form.get("From", ""), form.get("Body", ""), _now(request))
+    sid = form.get("MessageSid") or form.get("SmsSid") or None
+    # the database work (which may wait for a concurrent delivery's commit) off the event loop
+    result = await run_in_threadpool(handle_inbound_sms, db, form.get("From", ""),
+                                     form.get("Body", ""), _now(request), provider_id=sid)
     body = f"<Message>{escape(result.reply)}</Message>" if result.reply else ""
     return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
                     media_type="text/xml")

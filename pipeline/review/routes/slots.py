@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from pipeline.editorial.gate import set_policy
 from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
-from pipeline.editorial.render import check
+from pipeline.editorial.render import check, draft_problems
 from pipeline.editorial.sms import count
 from pipeline.review.deps import (
     EditorDep,
@@ -38,10 +38,16 @@ def save_message(
     """Save (and with ``action=approve`` approve) the text edited from ``version``.
 
     A newer stored version answers 409 with both texts; a text that cannot be filled for
-    every member is saved as a draft and the reasons are shown on the sheet.
+    every member is saved as a draft and the reasons are shown on the sheet. A text that is
+    too long or is not plain text with ``{{ name }}`` placeholders is not saved at all.
     """
     slot = get_slot(db, run_id, slot_id)
     text = text.replace("\r\n", "\n")
+    if refused := draft_problems(text):
+        also = " and not approved" if action == "approve" else ""
+        request.session["flash"] = {"slot": slot_id, "kind": "error", "lines": [
+            f"{slot_id} was not saved{also}:", *refused]}
+        return _back(run_id, slot_id)
     members = assets_for(request.app.state.run_cache, slot.run).members_of(slot)
     try:
         save(db, slot, text, version, editor, approve=action == "approve",

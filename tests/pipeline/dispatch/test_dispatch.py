@@ -18,7 +18,7 @@ from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientErro
 from pipeline.channels.file import read_outbox
 from pipeline.dispatch.job import dispatch, report
 from pipeline.dispatch.locks import DispatchBusy, run_lock
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery, DryDelivery, Subscriber
 from pipeline.dispatch.plan import delivery_moments
 from pipeline.editorial.gate import set_policy
 from pipeline.editorial.models import Message
@@ -61,11 +61,13 @@ def settings(tmp_path) -> Settings:
     return settings
 
 
-def deliveries(url: str) -> pd.DataFrame:
+def deliveries(url: str, dry: bool = False) -> pd.DataFrame:
+    """The outbox rows: the real ones, or (``dry``) a dry run's, which live apart."""
+    table = DryDelivery if dry else Delivery
     with Session(get_engine(url)) as db:
-        rows = db.execute(select(Delivery.subscriber_id, Delivery.channel, Delivery.slot_id,
-                                 Delivery.zip, Delivery.status, Delivery.body,
-                                 Delivery.automatic, Delivery.error)).all()
+        rows = db.execute(select(table.subscriber_id, table.channel, table.slot_id,
+                                 table.zip, table.status, table.body,
+                                 table.automatic, table.error)).all()
     return pd.DataFrame(rows, columns=["subscriber_id", "channel", "slot_id", "zip", "status",
                                        "body", "automatic", "error"])
 
@@ -101,7 +103,7 @@ def test_nothing_goes_out_before_the_local_delivery_time(settings):
 def test_approved_slot_goes_out_rendered_per_zip_and_only_once(settings):
     approve(settings.db_url, "s001", "Rain from {{ rain_start }} in {{ city }}, high {{ high }}.")
     first = dispatch(settings, dry_run=True, now=lambda: at(13, 5))
-    sent = deliveries(settings.db_url)
+    sent = deliveries(settings.db_url, dry=True)
     s001 = sent[sent["slot_id"] == "s001"]
     assert len(s001) == 4 and set(s001["status"]) == {"sent"}  # 3 emails + 1 phone
     assert "Rain from 7 am in Providence, high 41." in set(s001["body"])
@@ -124,14 +126,14 @@ def test_before_the_deadline_unapproved_slots_wait(settings):
     approve(settings.db_url, "s002", "Snow in {{ city }} from {{ snow_start }}.")
     later = dispatch(settings, dry_run=True, now=lambda: at(13, 30))
     assert later.outcomes["sent"] == 2
-    assert "Snow in Barrington from 11 am." in set(deliveries(settings.db_url)["body"])
+    assert "Snow in Barrington from 11 am." in set(deliveries(settings.db_url, dry=True)["body"])
 
 
 def test_automatic_policy_sends_the_factual_message(settings):
     with Session(get_engine(settings.db_url)) as db:
         set_policy(db, RUN_ID, "automatic", "dana", at(10))
     result = dispatch(settings, dry_run=True, now=lambda: at(13, 5))
-    sent = deliveries(settings.db_url)
+    sent = deliveries(settings.db_url, dry=True)
     assert result.outcomes["sent"] == 6 and sent["automatic"].all()
     assert sent["body"].str.match(r"^Highs near -?\d+F, lows near -?\d+F\. (Rain|Snow) from").all()
 
@@ -140,8 +142,8 @@ def test_opted_out_subscribers_get_nothing(settings):
     approve(settings.db_url, "s001", "Rain, high {{ high }}.")
     add_subscriber(settings.db_url, "02903", email="gone@example.com", status="opted_out")
     dispatch(settings, dry_run=True, now=lambda: at(13, 5))
-    assert "gone@example.com" not in set(deliveries(settings.db_url).get("address", []))
-    assert len(deliveries(settings.db_url)) == 6
+    assert "gone@example.com" not in set(deliveries(settings.db_url, dry=True).get("address", []))
+    assert len(deliveries(settings.db_url, dry=True)) == 6
 
 
 def test_opt_out_between_queueing_and_sending_is_honoured(settings):
@@ -176,7 +178,7 @@ def test_too_late_after_quiet_hours(settings):
     approve(settings.db_url, "s001", "Rain, high {{ high }}.")
     result = dispatch(settings, dry_run=True, now=lambda: at(2, 30, day=16))
     assert result.planned["too_late"] == 4 and not result.outcomes.get("sent")
-    assert (deliveries(settings.db_url)["status"] == "skipped").all()
+    assert (deliveries(settings.db_url, dry=True)["status"] == "skipped").all()
 
 
 class Scripted:
@@ -267,7 +269,7 @@ def test_a_second_dispatcher_for_the_same_run_is_refused(settings):
 def test_report_counts_by_slot_channel_status(settings):
     approve(settings.db_url, "s001", "Rain, high {{ high }}.")
     dispatch(settings, dry_run=True, now=lambda: at(13, 5))
-    frame = report(settings)
+    frame = report(settings, dry_run=True)
     counts = {(r.slot_id, r.channel, r.status): r.n for r in frame.itertuples()}
     assert counts[("s001", "email", "sent")] == 3 and counts[("s001", "sms", "sent")] == 1
     assert counts[("s002", "email", "skipped")] == 2

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from pipeline.channels.file import FileChannel, outbox_files, read_outbox
 from pipeline.dispatch.job import dispatch
 from pipeline.dispatch.locks import DispatchBusy, run_lock
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery, DryDelivery, Subscriber
 from pipeline.dispatch.outbox import due_rows, mark_sending
 from pipeline.dispatch.partitions import (
     merge_results,
@@ -72,10 +72,12 @@ def make_run(data_dir: Path, n: int = 60,
 
 
 def rows(settings: Settings) -> list[tuple]:
+    """The dry-run outbox (every test here dispatches dry: a rehearsal has its own table)."""
     with Session(get_engine(settings.db_url)) as db:
         return sorted(db.execute(select(
-            Delivery.subscriber_id, Delivery.channel, Delivery.slot_id, Delivery.status,
-            Delivery.body, Delivery.attempts, Delivery.error)).all())
+            DryDelivery.subscriber_id, DryDelivery.channel, DryDelivery.slot_id,
+            DryDelivery.status, DryDelivery.body, DryDelivery.attempts,
+            DryDelivery.error)).all())
 
 
 def lines(settings: Settings) -> list[dict]:
@@ -316,8 +318,10 @@ def test_a_claim_is_atomic(split):
     engine = get_engine(split.db_url)
     with Session(engine, expire_on_commit=False) as first, \
             Session(engine, expire_on_commit=False) as second:
-        mine = due_rows(first, RUN_ID, "morning", NOW(), 100, partition=(1, N))
-        theirs = due_rows(second, RUN_ID, "morning", NOW(), 100, partition=(1, N))
+        mine = due_rows(first, RUN_ID, "morning", NOW(), 100, partition=(1, N),
+                        table=DryDelivery)
+        theirs = due_rows(second, RUN_ID, "morning", NOW(), 100, partition=(1, N),
+                          table=DryDelivery)
         assert mine and {r.id for r in mine} == {r.id for r in theirs}
         assert {r.subscriber_id % N for r in mine} == {1}
         assert mark_sending(first, mine, NOW()) == mine

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.models import Subscriber
 from pipeline.dispatch.subscribers import (
     DEMO_TOKEN_PREFIX,
@@ -111,7 +112,7 @@ def test_good_rows_are_kept_and_every_bad_row_is_reported_by_line(tmp_path, url)
     assert "invalid phone '555-0123'" in errors[5]
     assert "invalid phone" in errors[6] and "10 digits" in errors[6]
     assert "invalid email 'carol@@example.com'" in errors[7]
-    assert "https://" in errors[8] and "localhost" in errors[8]
+    assert "https://" in errors[8] and "WEBHOOK_ALLOW_HOSTS" in errors[8]
     assert "no channel" in errors[9]
     assert "morning_at" in errors[10] and "outside 00:00–23:59" in errors[10]
     assert "evening_at" in errors[11] and "HH:MM" in errors[11]
@@ -141,14 +142,15 @@ def test_every_row_of_a_row_reports_all_its_problems(tmp_path, url):
     assert not report.ok and stored(url) == []
 
 
-def test_plain_http_webhooks_only_for_localhost(tmp_path, url):
-    """http:// is refused except for localhost and 127.0.0.1."""
+def test_plain_http_webhooks_only_for_allow_listed_hosts(tmp_path, url):
+    """http:// is refused except for hosts in webhook_allow_hosts (here localhost, 127.0.0.1)."""
+    allowed = DispatchSettings(webhook_allow_hosts=["localhost", "127.0.0.1"])
     report = import_csv(url, write(tmp_path, (
         "10001,,,http://localhost:9000/hook,,,\n"
         "10001,,,http://127.0.0.1/hook,,,\n"
         "10001,,,http://example.com/hook,,,\n"
         "10001,,,https://example.com/hook,,,\n"
-    )))
+    )), settings=allowed)
     assert [line for line, _ in report.errors] == [4]
     assert report.added == 3
 
@@ -182,11 +184,16 @@ def test_a_wrong_header_is_a_clear_error_and_nothing_is_imported(tmp_path, url, 
 
 
 def test_unreadable_files_are_clear_errors(tmp_path, url):
-    """A missing file or one that is not UTF-8 raises SubscriberFileError."""
+    """A missing file or a header that is not UTF-8 raises SubscriberFileError; a row that is
+    not UTF-8 is reported by line, byte and column."""
     with pytest.raises(SubscriberFileError, match="cannot read"):
         import_csv(url, tmp_path / "missing.csv")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("zip,email\n02903,jos\xe9@example.com\n".encode("latin-1"))
+    (line, reason), = import_csv(url, latin).errors
+    assert line == 2 and reason.startswith("not UTF-8 text (byte 0xe9 at column 10)")
+    assert "CSV UTF-8" in reason
+    latin.write_bytes("zip,e-m\xe9l\n02903,a@example.com\n".encode("latin-1"))
     with pytest.raises(SubscriberFileError, match="UTF-8"):
         import_csv(url, latin)
     assert stored(url) == []

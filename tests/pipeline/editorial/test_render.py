@@ -1,4 +1,4 @@
-"""Sandboxed placeholder rendering per member ZIP."""
+"""Placeholder parsing and filling per member ZIP."""
 
 from pipeline.editorial.render import check, member_context
 from pipeline.times import clock
@@ -32,7 +32,7 @@ def test_missing_value_names_the_zip():
 
 
 def test_python_objects_are_unreachable():
-    """Dunder attributes are blocked by the sandbox, so approval is blocked."""
+    """Attributes, calls and indexes are refused by the parser, so approval is blocked."""
     for text in ("{{ ''.__class__ }}", "{{ ''.__class__.__mro__[1].__subclasses__() }}",
                  "{{ high.__class__ }}", "{{ cycler.__init__.__globals__ }}"):
         report = check(text, [MEMBER])
@@ -40,8 +40,8 @@ def test_python_objects_are_unreachable():
         assert not report.previews
 
 
-def test_immutable_sandbox_blocks_mutation():
-    """Mutating methods are unsafe in the immutable sandbox."""
+def test_statements_cannot_mutate():
+    """A ``{% set %}`` statement and a mutating call are refused, so approval is blocked."""
     assert not check("{% set x = [] %}{{ x.append(1) }}", [MEMBER]).ok
 
 
