@@ -151,7 +151,14 @@ class EmailChannel:
 
     # Channel ----------------------------------------------------------------------------
 
-    def send(self, message: Outgoing) -> Sent:
+    #: the dispatcher may pass ``before_handover``: called once MAIL, RCPT and DATA were
+    #: accepted, right before the message's data and final "." go out — the point after which
+    #: a lost connection leaves the delivery ambiguous (before it, the relay discards a partial
+    #: message, RFC 5321 §4.1.1.4, so a resend cannot duplicate it)
+    supports_handover = True
+
+    def send(self, message: Outgoing, before_handover: Callable[[], None] | None = None
+             ) -> Sent:
         """Send one email; raise TransientError / PermanentError as the module says."""
         try:
             email = build_email(message, self.settings.smtp_from)
@@ -162,6 +169,7 @@ class EmailChannel:
         smtp = self._connection()
         if isinstance(smtp, _TrackedSMTP):
             smtp.handed_over = False
+            smtp.before_handover = before_handover
         try:
             smtp.send_message(email, from_addr=envelope_from, to_addrs=[message.address])
         except smtplib.SMTPRecipientsRefused as err:
@@ -221,13 +229,16 @@ class _TrackedSMTP(smtplib.SMTP):
     partial message (RFC 5321 §4.1.1.4), so a resend cannot duplicate it."""
 
     handed_over = False
+    before_handover: Callable[[], None] | None = None
 
     def data(self, msg):  # type: ignore[no-untyped-def]
-        # smtplib.SMTP.data (3.11) with one line added: ``self.handed_over = True``
+        # smtplib.SMTP.data (3.11), with the hand-over hook and ``self.handed_over = True``
         self.putcmd("data")
         (code, repl) = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, repl)
+        if self.before_handover is not None:
+            self.before_handover()
         if isinstance(msg, str):
             msg = smtplib._fix_eols(msg).encode("ascii")  # type: ignore[attr-defined]
         q = smtplib._quote_periods(msg)  # type: ignore[attr-defined]

@@ -13,12 +13,14 @@ SUBSCRIBER_STATUSES = ("active", "opted_out")
 CHANNELS = ("sms", "email", "webhook")  # "file" stands in for any of them on a dry run
 # pending: in the outbox, not yet tried (or waiting for a retry at next_attempt_at)
 # sending: claimed by a dispatcher; after a crash the channel is asked whether it went out
+# handing: an email whose data and final "." are going to the relay (a crash now leaves it
+# ambiguous; a crash while ``sending`` cannot have delivered it)
 # sent: the channel accepted it; delivered/undelivered: a provider status callback said so
 # failed: permanent error, or out of attempts; skipped: nothing to send (held, opted out,
 # quiet hours passed); ambiguous: an email in flight when the connection or the dispatcher
 # died, which may or may not have gone out, not sent again (ZIPCAST_DISPATCH__AMBIGUOUS_EMAIL)
-DELIVERY_STATUSES = ("pending", "sending", "sent", "delivered", "undelivered", "failed",
-                     "skipped", "ambiguous")
+DELIVERY_STATUSES = ("pending", "sending", "handing", "sent", "delivered", "undelivered",
+                     "failed", "skipped", "ambiguous")
 
 
 class Subscriber(Base):

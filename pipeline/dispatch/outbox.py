@@ -144,10 +144,11 @@ def mark_sending(db: Session, rows: Sequence[OutboxRow], now: datetime) -> list[
 
 
 def stuck(db: Session, run_id: str, window: str, table: Table = Delivery) -> list[OutboxRow]:
-    """Rows left in ``sending`` by a dispatcher that died."""
+    """Rows left in ``sending`` (or ``handing``: an email past the point of no return) by a
+    dispatcher that died."""
     return list(db.scalars(select(table).where(
-        table.run_id == run_id, table.window == window, table.status == "sending")
-        .order_by(table.id)))
+        table.run_id == run_id, table.window == window,
+        table.status.in_(("sending", "handing"))).order_by(table.id)))
 
 
 def next_retry(db: Session, run_id: str, window: str,

@@ -21,7 +21,7 @@ from pipeline.channels.base import (
 )
 from pipeline.channels.file import part_path
 from pipeline.config.dispatch import _default_rates
-from pipeline.dispatch.models import DeliveryEvent, OutboxRow, outbox_table
+from pipeline.dispatch.models import DeliveryEvent, DryDelivery, OutboxRow, outbox_table
 from pipeline.dispatch.outbox import (
     mark,
     mark_sending,
@@ -87,9 +87,11 @@ class Channels:
             channel.close()
 
 
-#: channels that cannot say what they already took (SMTP): a row they left in ``sending`` is
-#: ambiguous. Twilio is asked (its message list), the file outbox reads itself, and a webhook
-#: resend carries the same Idempotency-Key, which receivers dedupe on.
+#: channels that cannot say what they already took (SMTP): a row they left ``handing`` (its
+#: data going to the relay) is ambiguous; one left ``sending`` never reached that point, and
+#: a relay discards a partial message, so it is safely sent again. Twilio is asked (its
+#: message list), the file outbox reads itself, and a webhook resend carries the same
+#: Idempotency-Key, which receivers dedupe on.
 CANNOT_TELL = {"email"}
 
 
@@ -109,8 +111,9 @@ def reconcile(db: Session, run_id: str, window: str, channels: Channels, public_
         channel = channels.get(name)
         messages = [outgoing(r, public_url, None) for r in group]
         have = channel.already_sent(messages) if channel is not None else {}
-        unsure = name in CANNOT_TELL and not channels.dry_run
         for row, message in zip(group, messages, strict=True):
+            unsure = (name in CANNOT_TELL and not channels.dry_run
+                      and row.status == "handing")
             if message.key in have:
                 row.status, row.provider_id, row.sent_at = "sent", have[message.key], now
                 row.error = "sent before a crash; confirmed by the channel"
@@ -203,8 +206,16 @@ def _send_rows(db: Session, rows: list[OutboxRow], channels: Channels, settings:
 def _send_one(db: Session, row: OutboxRow, message: Outgoing, channel: Channel,
               settings: Settings, now: Callable[[], datetime], result: DispatchResult) -> None:
     table = type(row)
+
+    def handing() -> None:  # the point of no return: recorded before the data goes out
+        mark(db, [row.id], now(), status="handing", table=table)
+        db.commit()
+
     try:
-        sent = channel.send(message)
+        if getattr(channel, "supports_handover", False) and not isinstance(row, DryDelivery):
+            sent = channel.send(message, before_handover=handing)  # type: ignore[call-arg]
+        else:
+            sent = channel.send(message)
     except AmbiguousSend as err:  # it may have gone out: the setting decides
         result.outcomes["ambiguous"] += 1
         skip = settings.dispatch.ambiguous_email == "skip"
