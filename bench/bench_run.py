@@ -113,7 +113,7 @@ def main() -> None:
     runs = []
     for attempt in ("first (cold numba cache possible)", "warm"):
         start = time.perf_counter()
-        summary = twice_daily(**options)
+        summary = twice_daily(**options).to_json()  # plain JSON types
         wall = time.perf_counter() - start
         truth = summary["truthfulness"]
         runs.append({"run": attempt, "wall_seconds": round(wall, 2),

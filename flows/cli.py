@@ -94,20 +94,34 @@ def run_command(
 
 @app.command("runs")
 def runs_command(limit: Annotated[int, typer.Option(help="How many to list.")] = 10) -> None:
-    """List stored runs, newest first."""
-    from sqlalchemy import select
+    """List stored runs, newest first, with each one's editor gate and dispatch state."""
+    from datetime import UTC, datetime
 
+    from flows.progress import console
+    from pipeline.dispatch.job import delivery_counts
+    from pipeline.editorial.gate import gate_of
     from pipeline.settings import get_settings
-    from pipeline.store import Run, migrate, session_scope
+    from pipeline.store import migrate, recent_runs, session_scope
 
-    url = get_settings().db_url
-    migrate(url)
-    with session_scope(url) as session:
-        rows = session.scalars(select(Run).order_by(Run.created_at.desc()).limit(limit)).all()
+    settings = get_settings()
+    migrate(settings.db_url)
+    out = console()
+    with session_scope(settings.db_url) as session:
+        rows = recent_runs(session, limit)
         if not rows:
             typer.echo("no runs yet: try `zipcast run --states RI`")
+        now = datetime.now(UTC)
         for r in rows:
-            typer.echo(f"{r.id}  {r.n_zips:>6,} ZIPs  {r.n_slots:>3} slots  {r.run_dir}")
+            gate = gate_of(session, r, settings.review, now)
+            total = len(gate.approved) + len(gate.pending)
+            sent = delivery_counts(session, r.id)
+            dispatched = (", ".join(f"{n:,} {status}" for status, n in sorted(sent.items()))
+                          or "nothing sent yet")
+            state = ("replay" if r.status == "replay" else
+                     f"gate {gate.state}: {len(gate.approved)}/{total} approved, send "
+                     f"{gate.send_at:%Y-%m-%d %H:%M} UTC; dispatch: {dispatched}")
+            out.print(f"{r.id}  {r.n_zips:>6,} ZIPs  {r.n_slots:>3} slots  {state}  "
+                      f"{r.run_dir}", highlight=False)
 
 
 @app.command("snapshots")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,12 +16,21 @@ from pipeline.slots import Slot
 from pipeline.store.summary import ReplayVerdict, RunSummary
 
 
+def console(*, stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width, and never at 80 columns in a log file or
+    a pipe (where lines are read by grep and people scrolling, not a window)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=240, soft_wrap=True)
+
+
 class RunDisplay:
     """Progress on stderr (stdout stays clean for ``--json``); silent when not enabled."""
 
     def __init__(self, params: RunParams, *, enabled: bool) -> None:
         self.enabled = enabled
-        self.console = Console(stderr=True)
+        self.console = console(stderr=True)
         if enabled:
             where = ", ".join(params.states) if params.states else "the nation"
             self.console.print(
@@ -32,9 +43,15 @@ class RunDisplay:
         if self.enabled:
             self.console.print(f"    [yellow]![/] {line}")
 
-    def notes(self, lines: list[str]) -> None:
+    def notes(self, lines: list[str], quality: dict[str, Any] | None = None) -> None:
+        """The ingest's report lines; flagged "!" only when some ZIP was not fresh and good."""
+        clean = quality is not None and not (quality.get("n_stale") or quality.get("n_left_out")
+                                             or quality.get("n_quarantined"))
         for line in lines:
-            self.note(line)
+            if clean and self.enabled:
+                self.console.print(f"    {line}", highlight=False)
+            else:
+                self.note(line)
 
     @staticmethod
     def planned(clustering: Clustering, params: RunParams) -> str:
@@ -106,3 +123,9 @@ class RunDisplay:
             + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if k != "total")
             + f")\nrun folder: {summary.artifacts['summary.json'].rsplit('/', 1)[0]}"
         )
+
+    def hand_over(self, sheet_url: str, send_at: str) -> None:
+        """What the on-call person does next: the sheet, and when messages go out."""
+        if self.enabled:
+            self.console.print(f"review sheet: {sheet_url}\nsend time: {send_at} — slots "
+                               "approved by then go out; see `zipcast runs` for the gate")

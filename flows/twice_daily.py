@@ -223,7 +223,7 @@ def twice_daily(
         zips = ingest.covered_zips(zips, got, params.states)
         s.detail = (f"{len(got.forecast):,} contract rows from {got.snapshot_id}, coverage "
                     f"{got.quality.get('coverage', 1):.1%}")
-    display.notes(got.log_lines)
+    display.notes(got.log_lines, got.quality)
     with clock.step("features") as s:
         series = features(got.forecast, zips, window=params.window, settings=settings,
                           issue_time=got.issue_time)
@@ -276,6 +276,9 @@ def twice_daily(
     else:
         _hand_over(summary, run_slots, settings, notify_editors and not replay)
     display.finish(summary, run_slots)
+    if start.original is None:
+        display.hand_over(notify.sheet_url(settings, summary.run_id), notify.send_time_words(
+            settings, to_utc(params.issue_time).to_pydatetime()))
     return summary
 
 

@@ -221,3 +221,10 @@ def forget_rehearsal(settings: Settings, run_id: str | None = None) -> str:
     for path in files:
         path.unlink()
     return f"forgot the rehearsal of {run.id}: {n:,} dry-run rows, {len(files)} outbox file(s)"
+
+
+def delivery_counts(db: Session, run_id: str) -> dict[str, int]:
+    """The run's real deliveries by status (``zipcast runs``)."""
+    return dict(db.execute(select(Delivery.status, func.count())
+                           .where(Delivery.run_id == run_id)
+                           .group_by(Delivery.status)).all())  # type: ignore[arg-type]

@@ -175,6 +175,12 @@ def _local(moment: datetime, settings: Settings) -> str:
     return moment.astimezone(zone).strftime("%H:%M %Z on %a %d %b")
 
 
+def send_time_words(settings: Settings, issue_time: datetime) -> str:
+    """A run's send time (issue time + ``send_after_hours``) as the newsroom reads it."""
+    due = issue_time + timedelta(hours=settings.review.send_after_hours)
+    return f"{_local(due, settings)} ({due:%H:%M} UTC)"
+
+
 def sheet_ready(settings: Settings, summary: RunSummary, *,
                 now: datetime | None = None,
                 channel_factory: Callable[[Settings], Channel] = _email_channel) -> Sent:

@@ -246,3 +246,8 @@ def open_runs(db: Session, now: datetime, lookback: timedelta = timedelta(hours=
         if run.window not in best or rank(run) > rank(best[run.window]):
             best[run.window] = run
     return sorted(best.values(), key=lambda r: (utc(r.issue_time), r.window))
+
+
+def recent_runs(db: Session, limit: int = 10) -> list[Run]:
+    """Stored runs, newest first."""
+    return list(db.scalars(select(Run).order_by(Run.created_at.desc()).limit(limit)))

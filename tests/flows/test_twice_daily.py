@@ -175,3 +175,22 @@ def test_real_model_bytes_three_hourly_full_window(prefect_harness, tmp_path):
     assert truth.national >= 0.95 and truth.upper_bound.value - truth.national <= 0.01
     run_dir = Path(summary.artifacts["summary.json"]).parent
     check_messages(run_dir, None, None, exact=False)
+
+
+def test_the_on_call_view(prefect_harness):
+    """`zipcast run` ends with the sheet's URL and the send time, and flags nothing when every
+    ZIP is good; `zipcast runs` shows each run's gate and dispatch state; neither wraps its
+    lines at 80 columns when written to a file or a pipe."""
+    result = CliRunner().invoke(app, ["run", "--states", "DE", "--issue-time",
+                                      "2026-01-15T11:00:00Z", "--max-slots", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-2].startswith("review sheet: http") and "/runs/2026" in lines[-2]
+    assert lines[-1].startswith("send time: ") and "UTC" in lines[-1]
+    quality = next(line for line in lines if "ZIPs good" in line)
+    assert "!" not in quality
+    assert max(len(line) for line in lines) > 80  # the slot table is not folded to 80
+    runs = CliRunner().invoke(app, ["runs"])
+    assert runs.exit_code == 0, runs.output
+    newest = runs.output.splitlines()[0]
+    assert "gate " in newest and "approved" in newest and "dispatch:" in newest
