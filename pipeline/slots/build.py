@@ -4,6 +4,9 @@ A slot holds its member ZIPs and states, a representative forecast (the DTW bary
 most central member, the *medoid*), the facts it states (its message's content, which is true
 for every fitting member), the facts summarised over all its members, a human name and a
 plain-text draft message. ZIPs that fit no slot get an automatic message of their own.
+
+A slot carried over from the previous run keeps its id (so editors find it again), but its name
+and headline are always this run's: the weather and the members may have changed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pandas as pd
 
 from pipeline.features import SeriesSet
 from pipeline.slots.identity import PreviousRun, assign_ids, carry_over
-from pipeline.slots.naming import region_name, unique_names
+from pipeline.slots.naming import distinct_regions, name_detail, region_name, slot_name
 from pipeline.truth import Statement
 from pipeline.truth.wording import automatic_message, headline, message, says_day
 
@@ -26,7 +29,11 @@ REPRESENTATIVE_VARIABLES = ["temperature_f", "precip_probability", "precip_in", 
 
 @dataclass
 class Slot:
-    """One message slot. ``facts`` is JSON-ready; ``zips`` lists the members."""
+    """One message slot. ``facts`` is JSON-ready; ``zips`` lists the members.
+
+    ``name`` is ``"<region> · <headline>"``, both computed for this run; ``name_detail``
+    lists every state with its share of members (what "+ 3 other states" stands for).
+    """
 
     slot_id: str
     name: str
@@ -42,6 +49,7 @@ class Slot:
     medoid_zip: str
     carried_over: bool
     carried_from: str | None = None  # "<previous run id>/<slot id>" when carried over
+    name_detail: str = ""  # "Texas 82%, New Mexico 11%, …"; added later, so it has a default
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,9 +58,17 @@ class Slot:
 def _range(values: pd.Series) -> dict[str, float | None]:
     vals = values.dropna()
     if vals.empty:
-        return {"min": None, "max": None, "median": None}
+        return {"min": None, "max": None, "median": None, "p10": None, "p90": None}
     return {"min": round(float(vals.min()), 1), "max": round(float(vals.max()), 1),
-            "median": round(float(vals.median()), 1)}
+            "median": round(float(vals.median()), 1),
+            "p10": round(float(vals.quantile(0.1)), 1), "p90": round(float(vals.quantile(0.9)), 1)}
+
+
+def _shares(values: pd.Series) -> dict[str, float]:
+    """Each value's share of the members, largest first (missing values left out)."""
+    counts = Counter(values.dropna().tolist())
+    return {str(k): round(n / len(values), 3)
+            for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
 
 
 def _majority(values: pd.Series) -> Any:
@@ -76,16 +92,19 @@ def member_facts(members: pd.DataFrame) -> dict[str, Any]:
             "pop_max": None if members["pop_max"].isna().all()
             else round(float(members["pop_max"].max()), 1),
             "type": _majority(wet["precip_type"]) if len(wet) else "none",
+            "types": _shares(members["precip_type"].where(members["precip"], "none")),
             "start_hour": _range(wet["precip_start_hour"]),
             "end_hour": _range(wet["precip_end_hour"]),
             "total_in": _range(members["precip_total_in"]),
         },
         "wind": {
             "category": _majority(members["wind_category"]),
+            "categories": _shares(members["wind_category"]),
             "max_mph": _range(members["wind_max_mph"]),
             "gust_max_mph": _range(members["gust_max_mph"]),
         },
         "sky": _majority(members["sky"]),
+        "sky_shares": _shares(members["sky"]),
         "hazards": {name: round(n / len(members), 3) for name, n in sorted(hazards.items())},
     }
 
@@ -129,7 +148,7 @@ def build_slots(
     statements : the statement of each slot index
     distances : ndarray of shape (n_locations,), DTW distance to the slot's barycenter
     barycenters : ndarray of shape (n_slots, n_steps, n_barycenter_variables), contract units
-    previous : the previous run's membership, for stable ids and names
+    previous : the previous run's membership, for stable ids (names are never carried)
 
     Returns
     -------
@@ -145,19 +164,21 @@ def build_slots(
     ids = assign_ids(inherited, previous)
     long_window = bool(len(facts)) and says_day(int(facts["window_hours"].iloc[0]))
     drafts = [stated_facts(statements[cluster]) for cluster in order]
-    regions = [region_name(zips.iloc[rows], zips) for rows in members_of]
+    member_rows = [zips.iloc[rows] for rows in members_of]
     heads = [headline(statements[c], long_window=long_window) for c in order]
-    names = unique_names(regions, heads)
+    regions = distinct_regions([region_name(rows, zips) for rows in member_rows], heads,
+                               member_rows)
     slots: list[Slot] = []
     for i, (cluster, rows) in enumerate(zip(order, members_of, strict=True)):
         medoid = rows[np.argmin(distances[rows])]
-        name = previous.names.get(ids[i], names[i]) if (previous and inherited[i]) else names[i]
         slots.append(Slot(
-            slot_id=ids[i], name=name, region=regions[i], headline=heads[i],
+            slot_id=ids[i], name=slot_name(regions[i], heads[i]), region=regions[i],
+            headline=heads[i], name_detail=name_detail(member_rows[i]),
             n_zips=len(rows), n_fit=int(fits[rows].sum()),
             states=dict(Counter(states[rows].tolist()).most_common()),
             zips=series.zips[rows].tolist(),
             facts={"stated": drafts[i], "fit_share": round(float(fits[rows].mean()), 4),
+                   "name_detail": name_detail(member_rows[i]),
                    **member_facts(facts.iloc[rows])},
             representative={
                 "local_hour": [float(h) for h in series.local_hour[medoid]],

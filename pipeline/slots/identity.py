@@ -1,5 +1,6 @@
 """Stable slot identities: a slot that covers mostly the same ZIPs as one of the previous run
-keeps its id and name, so editors can reuse their text."""
+keeps its id, so editors can reuse their text. Only the id is carried: names and headlines are
+recomputed every run from this run's members and weather (:mod:`pipeline.slots.naming`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class PreviousRun:
 
     run_id: str
     membership: pd.Series  # zip -> slot_id
-    names: dict[str, str]  # slot_id -> name
+    names: dict[str, str]  # slot_id -> name; only its ids are used (to number new slots)
 
 
 def carry_over(

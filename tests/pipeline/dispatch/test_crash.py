@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pipeline.channels.file import read_outbox
-from pipeline.dispatch.models import Delivery, Subscriber
+from pipeline.dispatch.models import Delivery, DryDelivery, Subscriber
 from pipeline.settings import Settings
 from pipeline.store.db import get_engine
 from tests.pipeline.review.conftest import MEMBERS, RUN_ID, store_run
@@ -74,9 +74,11 @@ def kill_when(process: subprocess.Popen, done, target: int | None, timeout: floa
     return done()
 
 
-def rows_by_status(settings: Settings) -> Counter:
+def rows_by_status(settings: Settings, dry_run: bool = False) -> Counter:
+    """Outbox rows by status: a dry run rehearses in its own table, never in ``deliveries``."""
+    table = DryDelivery if dry_run else Delivery
     with Session(get_engine(settings.db_url)) as db:
-        return Counter(db.scalars(select(Delivery.status)))
+        return Counter(db.scalars(select(table.status)))
 
 
 def crash_then_finish(tmp_path, settings, env, done, total, targets, dry_run):
@@ -112,7 +114,8 @@ def test_file_outbox_survives_kills(tmp_path):
     keys = Counter(line["key"] for line in read_outbox(outbox))
     assert len(keys) == total, "missed messages"
     assert max(keys.values()) == 1, f"duplicates: {[k for k, v in keys.items() if v > 1]}"
-    assert rows_by_status(settings) == Counter({"sent": total})
+    assert rows_by_status(settings, dry_run=True) == Counter({"sent": total})
+    assert rows_by_status(settings) == Counter(), "a dry run wrote to the real outbox"
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.slots.identity import PreviousRun, assign_ids, carry_over, unchanged_share
-from pipeline.slots.naming import region_name, unique_names
+from pipeline.slots.naming import distinct_regions, name_detail, region_name, slot_name
 
 PREVIOUS = PreviousRun(
     run_id="r0",
@@ -46,8 +46,43 @@ def test_region_names_follow_where_members_are(nation):
     assert region_name(miami, nation).endswith("area, FL")
 
 
-def test_unique_names_number_duplicates():
-    """Two slots that would read the same are numbered."""
-    assert unique_names(["Ohio", "Ohio", "Iowa"], ["Dry", "Dry", "Dry"]) == [
-        "Ohio · Dry (1)", "Ohio · Dry (2)", "Iowa · Dry",
-    ]
+def test_off_mainland_members_are_always_named(nation):
+    """A mainland slot with a few Alaska or Puerto Rico ZIPs says so: never a bare '+'."""
+    texas = nation[nation["state"] == "TX"]
+    alaska = nation[nation["state"] == "AK"].head(3)
+    puerto_rico = nation[nation["state"] == "PR"].head(2)
+    name = region_name(pd.concat([texas, alaska, puerto_rico]), nation)
+    assert name.startswith("Texas + ")
+    assert "Alaska" in name and "Puerto Rico" in name
+    assert not name.rstrip().endswith("+")
+
+
+def test_mainland_spill_is_named_from_ten_percent(nation):
+    """Members outside the named parts are named once they reach 10 % of the slot."""
+    florida = nation[nation["state"] == "FL"]
+    georgia = nation[nation["state"] == "GA"]
+    few = georgia.head(len(florida) // 50)
+    assert region_name(pd.concat([florida, few]), nation) == "Florida"
+    many = georgia.head(len(florida) // 5)
+    assert "Georgia" in region_name(pd.concat([florida, many]), nation) or \
+        "Southeast" in region_name(pd.concat([florida, many]), nation)
+
+
+def test_name_detail_lists_every_state_with_its_share(nation):
+    """The tooltip behind a name: every state, largest share first, tiny ones as '<1%'."""
+    members = pd.concat([nation[nation["state"] == "RI"], nation[nation["state"] == "VI"].head(1)])
+    detail = name_detail(members)
+    assert detail.startswith("Rhode Island ")
+    assert detail.endswith("US Virgin Islands <1%") or "Virgin Islands" in detail
+
+
+def test_distinct_regions_use_a_city_not_a_number(nation):
+    """Two slots that would read the same are told apart by a city each holds more of."""
+    ohio = nation[nation["state"] == "OH"]
+    middle = ohio["lat"].median()
+    north, south = ohio[ohio["lat"] >= middle], ohio[ohio["lat"] < middle]
+    names = distinct_regions(["Ohio", "Ohio", "Iowa"], ["Dry", "Dry", "Dry"], [north, south, ohio])
+    assert names[2] == "Iowa"
+    assert names[0] != names[1]
+    assert all(n.startswith("Ohio (incl. ") and n.endswith(", OH)") for n in names[:2])
+    assert slot_name(names[2], "Dry") == "Iowa · Dry"

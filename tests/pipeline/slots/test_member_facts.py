@@ -25,11 +25,15 @@ def members(n: int = 4, **overrides) -> pd.DataFrame:
 
 
 def test_member_facts_state_ranges_over_all_members():
-    """Member facts give min, max and median over every member, and majorities."""
+    """Member facts give min, max, median and 10th/90th percentiles over every member,
+    majorities, and each category's share (for the sheet's facts panel)."""
     facts = member_facts(members())
-    assert facts["high_f"] == {"min": 40.0, "max": 44.0, "median": 42.0}
+    assert facts["high_f"] == {"min": 40.0, "max": 44.0, "median": 42.0, "p10": 40.4,
+                               "p90": 43.6}
     assert facts["precip"]["share"] == 1.0 and facts["precip"]["type"] == "rain"
+    assert facts["precip"]["types"] == {"rain": 1.0}
     assert facts["wind"]["category"] == "breezy"
+    assert sum(facts["wind"]["categories"].values()) == 1.0
 
 
 def test_majority_ties_do_not_depend_on_row_order():
