@@ -1,5 +1,6 @@
 """A slot's area map as SVG: zoomed to the slot, neighbours in grey, member ZIPs as dots,
-with a panel per region the slot reaches (lower 48, Alaska, Hawaii, Puerto Rico)."""
+state lines and the names of the largest places in view, with a panel per region the slot
+reaches (lower 48, Alaska, Hawaii, Puerto Rico and the USVI, the Pacific territories)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from pipeline.drawing.landmarks import places, state_lines
 from pipeline.drawing.shapes import PANELS, Panel
 from pipeline.drawing.svg import path_d
 
@@ -20,6 +22,9 @@ MARGIN_SHARE, MIN_MARGIN_M = 0.12, 15_000.0  # around the slot's extent, project
 MAX_POINTS = 600  # member dots beyond this only clutter; misfits are drawn up to it too
 SLOT_FILL, NEIGHBOUR_FILL, NEIGHBOUR_STROKE = "#0f766e", "#e5e7eb", "#9ca3af"
 FIT_DOT, MISFIT_DOT = "#134e4a", "#b91c1c"
+STATE_LINE, PLACE_TEXT = "#4b5563", "#111827"
+PLACES_MAIN, PLACES_INSET = 6, 2  # labels per panel, largest places first
+LABEL_GAP = 14  # px: a place closer than this (vertically) to a label already drawn is skipped
 
 
 @dataclass
@@ -27,6 +32,7 @@ class _Frame:
     """One map panel placed on the canvas: projected view rectangle and scale."""
 
     panel: Panel
+    index: int  # into PANELS
     box: tuple[float, float, float, float]  # x, y, width, height on the canvas
     view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # projected minx..maxy
     scale: float = 1.0
@@ -75,6 +81,7 @@ def _draw_panel(frame: _Frame, shapes: gpd.GeoDataFrame, slot_id: str,
         frame.parts.append(f'<path d="{path_d(area, frame.transform)}" fill="{SLOT_FILL}" '
                            f'fill-opacity="0.85" fill-rule="evenodd" stroke="{SLOT_FILL}" '
                            f'stroke-width="1"/>')
+    _draw_state_lines(frame)
     fits = members["fits"].to_numpy(bool)
     for wanted, color, radius in ((True, FIT_DOT, 1.8), (False, MISFIT_DOT, 2.6)):
         rows = fits == wanted
@@ -83,6 +90,49 @@ def _draw_panel(frame: _Frame, shapes: gpd.GeoDataFrame, slot_id: str,
         for x, y in frame.transform(xy[rows]):
             frame.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" '
                                f'fill="{color}" stroke="#fff" stroke-width="0.5"/>')
+
+
+def _draw_state_lines(frame: _Frame) -> None:
+    lines = shapely.clip_by_rect(state_lines(frame.index), *frame.view)
+    if lines.is_empty:
+        return
+    d = "".join(
+        "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in frame.transform(np.asarray(part.coords)))
+        for part in shapely.get_parts(lines) if part.geom_type == "LineString")
+    if d:
+        frame.parts.append(f'<path class="state-lines" d="{d}" fill="none" stroke="{STATE_LINE}" '
+                           'stroke-width="0.9" stroke-dasharray="4 2" stroke-linejoin="round"/>')
+
+
+def _draw_places(frame: _Frame, limit: int) -> None:
+    """The ``limit`` largest places in view, each a dot and a haloed name clear of the others."""
+    candidates = places(frame.index)
+    vx0, vy0, vx1, vy1 = frame.view
+    inside = candidates[candidates["x"].between(vx0, vx1) & candidates["y"].between(vy0, vy1)]
+    if inside.empty:
+        return
+    xy = frame.transform(inside[["x", "y"]].to_numpy())
+    _, _, box_w, box_h = frame.box
+    placed: list[tuple[float, float, float]] = []  # label left, right, baseline
+    for name, (x, y) in zip(inside["name"], xy, strict=True):
+        if len(placed) >= limit:
+            break
+        if not (8 <= y <= box_h - 14):
+            continue
+        width = 6.0 * len(name)  # about 6 px a character at 11 px sans-serif
+        right = x + 4 + width <= box_w - 2
+        left, end = (x + 4, x + 4 + width) if right else (x - 4 - width, x - 4)
+        if left < 2 or any(abs(y - py) < LABEL_GAP and left < pr and end > pl
+                           for pl, pr, py in placed):
+            continue
+        placed.append((left, end, y))
+        frame.parts.append(
+            f'<circle class="place" cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="{PLACE_TEXT}" '
+            f'stroke="#fff" stroke-width="0.8"/><text class="place" '
+            f'x="{x + 4 if right else x - 4:.1f}" y="{y + 4:.1f}" '
+            f'text-anchor="{"start" if right else "end"}" fill="{PLACE_TEXT}" stroke="#fff" '
+            f'stroke-width="3" stroke-linejoin="round" paint-order="stroke">'
+            f"{escape(name)}</text>")
 
 
 def _layout(n_panels: int) -> tuple[list[tuple[float, float, float, float]], int]:
@@ -97,7 +147,7 @@ def _layout(n_panels: int) -> tuple[list[tuple[float, float, float, float]], int
 
 
 def _panel_label(panel: Panel) -> str:
-    return ", ".join(panel.states) if panel.states else "lower 48"
+    return panel.name or (", ".join(panel.states) if panel.states else "lower 48")
 
 
 def area_svg(members: pd.DataFrame, slot_id: str, shapes: dict[int, gpd.GeoDataFrame],
@@ -117,11 +167,12 @@ def area_svg(members: pd.DataFrame, slot_id: str, shapes: dict[int, gpd.GeoDataF
     dots = len(members) <= MAX_POINTS
     boxes, height = _layout(len(shapes))
     body = []
-    for (panel, panel_shapes), box in zip(shapes.items(), boxes, strict=True):
-        frame = _Frame(PANELS[panel], box)
+    for i, ((panel, panel_shapes), box) in enumerate(zip(shapes.items(), boxes, strict=True)):
+        frame = _Frame(PANELS[panel], panel, box)
         _draw_panel(frame, panel_shapes, slot_id, located[located["panel"] == panel], dots)
+        _draw_places(frame, PLACES_MAIN if i == 0 else PLACES_INSET)
         x, y, w, h = box
-        label = (f'<text x="6" y="{h - 6:.0f}" fill="#374151">'
+        label = (f'<text class="panel-label" x="6" y="{h - 6:.0f}" fill="#374151">'
                  f"{escape(_panel_label(frame.panel))}</text>" if len(shapes) > 1 else "")
         body.append(f'<svg x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" '
                     f'viewBox="0 0 {w:.0f} {h:.0f}"><rect width="{w:.0f}" height="{h:.0f}" '

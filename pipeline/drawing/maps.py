@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from html import escape
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from pipeline.drawing.shapes import OFF_MAP, PANELS, slot_colors, slot_shapes
-from pipeline.drawing.svg import path_d
+from pipeline.drawing.landmarks import state_lines
+from pipeline.drawing.shapes import PANELS, panel_index, slot_colors, slot_shapes
+from pipeline.drawing.svg import Transform, path_d
+from pipeline.drawing.thumbnails import thumbnails as thumbnails  # the sheet imports it here
 
-THUMB_W, THUMB_H = 160, 110
-INSET_STATES = {"AK", "HI", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW"}
+MAP_W, MAP_H = 960, 610  # the panels' boxes (PANELS) sit in this part of the canvas
+ROW_H, LEGEND_TOP = 15, MAP_H + 12
+MIN_PART_PX = 5.0  # parts smaller than this on the canvas get a dot of this size
+NAME_CHARS = 44  # per legend column of 320 px at 11 px sans-serif; the full name is its title
+NUMBER_MIN_PX2 = 80.0  # a slot's largest part must be about this big to carry its number
+NUMBER_GAP = 13.0  # px between the numbers written on the map
+NEIGHBOUR_M = 20_000.0  # slots this close count as neighbours when colouring
+FRAME_STROKE, STATE_LINE = "#94a3b8", "#334155"
 
 
 def slots_svg(
@@ -20,88 +30,160 @@ def slots_svg(
     names: dict[str, str],
     *,
     title: str = "",
-    legend_rows: int = 16,
+    legend_columns: int = 3,
 ) -> str:
-    """An SVG map of every slot, coloured by slot, with a legend of the largest slots.
+    """An SVG map of every slot, coloured and numbered, with a legend naming every slot.
+
+    The lower 48 fill the map; Alaska, Hawaii, Puerto Rico with the USVI, and the Pacific
+    territories are insets, drawn when some ZIP is there. Each slot's number is written on its
+    largest part where there is room; the legend below the map lists every slot by number in
+    ``legend_columns`` columns, so it grows with the run instead of stopping.
 
     Parameters
     ----------
     zips : gazetteer rows (zip, state, lat, lon)
     slot_ids : ndarray of shape (n_zips,), the slot of each ZIP
-    names : slot_id -> display name, in display order (largest first)
+    names : slot_id -> display name, in display order (largest first); slots missing here
+        are listed after them under their id
+    title : heading of the map (escaped here)
+    legend_columns : columns of the legend
     """
-    order = list(names)
-    color = dict(zip(order, slot_colors(len(order)), strict=True))
-    body = []
-    taken: set[str] = set()
-    for panel in PANELS:
-        states = set(panel.states) if panel.states else None
-        if states is None:
-            mask = ~zips["state"].isin(
-                {s for p in PANELS if p.states for s in p.states} | OFF_MAP).to_numpy()
-        else:
-            mask = zips["state"].isin(states).to_numpy()
-            taken |= states
-        if not mask.any():
-            continue
-        shapes = slot_shapes(zips[mask], slot_ids[mask], panel.crs, panel.clip_km)
-        minx, miny, maxx, maxy = shapes.total_bounds
-        x0, y0, w, h = panel.box
-        scale = min(w / (maxx - minx), h / (maxy - miny))
-
-        def transform(pts, minx=minx, maxy=maxy, x0=x0, y0=y0, scale=scale):
-            return np.column_stack([x0 + (pts[:, 0] - minx) * scale,
-                                    y0 + (maxy - pts[:, 1]) * scale])
-
+    slot_ids = np.asarray(slot_ids).astype(str)
+    order: list[str] = list(names) + sorted(str(s) for s in set(slot_ids) - set(names))
+    label = {s: names[s] if s in names else s for s in order}
+    number = {s: i + 1 for i, s in enumerate(order)}
+    panel_of = panel_index(zips["state"].astype(str))
+    drawn = {i: slot_shapes(zips[panel_of == i], slot_ids[panel_of == i], panel.crs,
+                            panel.clip_km)
+             for i, panel in enumerate(PANELS) if (panel_of == i).any()}
+    color = _colors(order, list(drawn.values()))
+    body: list[str] = []
+    spots: list[tuple[float, float, float, str]] = []  # area in px², x, y, slot
+    for i, shapes in drawn.items():
+        panel = PANELS[i]
+        transform, scale = _fit(shapes.total_bounds, panel.box, pad=0 if i == 0 else 4)
+        if i:
+            x0, y0, w, h = panel.box
+            body.append(f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="#fff" '
+                        f'stroke="{FRAME_STROKE}"/><text x="{x0 + 4}" y="{y0 + h - 4}" '
+                        f'font-size="9" fill="#475569">{escape(panel.name)}</text>')
         for row in shapes.itertuples():
-            fill = color.get(row.slot_id, "#999999")
-            body.append(f'<path d="{path_d(row.geometry, transform)}" fill="{fill}" '
+            slot = str(row.slot_id)
+            body.append(f'<path d="{path_d(row.geometry, transform)}" fill="{color[slot]}" '
                         f'fill-rule="evenodd" stroke="#fff" stroke-width="0.3">'
-                        f"<title>{escape(names.get(row.slot_id, row.slot_id))}</title></path>")
-    legend = []
-    for i, slot in enumerate(order[:legend_rows]):
-        y = 30 + i * 18
-        legend.append(f'<rect x="975" y="{y - 11}" width="12" height="12" '
-                      f'fill="{color[slot]}"/><text x="993" y="{y}">'
-                      f"{escape(slot)} {escape(names[slot])[:46]}</text>")
-    if len(order) > legend_rows:
-        legend.append(f'<text x="975" y="{30 + legend_rows * 18}">'
-                      f"… and {len(order) - legend_rows} more slots</text>")
+                        f"<title>{number[slot]}. {escape(label[slot])}</title></path>")
+            parts = [p for p in shapely.get_parts(row.geometry) if not p.is_empty]
+            body.append(_dots(parts, transform, scale, color[slot]))
+            if parts:
+                largest = max(parts, key=lambda p: p.area)
+                x, y = transform(np.asarray(largest.point_on_surface().coords))[0]
+                spots.append((largest.area * scale * scale, x, y, slot))
+        if i == 0:
+            body.append(_state_lines(transform))
     return (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1400 610" '
-        'font-family="sans-serif" font-size="11">'
-        f'<rect width="1400" height="610" fill="#f4f6f8"/>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {MAP_W} '
+        f'{(height := LEGEND_TOP + ROW_H * -(-len(order) // legend_columns) + 6)}" '
+        f'width="{MAP_W}" height="{height}" font-family="sans-serif" font-size="11">'
+        f'<rect width="{MAP_W}" height="{height}" fill="#f4f6f8"/>'
         f'<text x="10" y="18" font-size="14" font-weight="bold">{escape(title)}</text>'
-        + "".join(body) + "".join(legend) + "</svg>"
+        + "".join(body) + _numbers(spots, number) + _legend(order, label, number, color,
+                                                             legend_columns) + "</svg>"
     )
 
 
-def thumbnails(members: pd.DataFrame, gazetteer: pd.DataFrame) -> dict[str, str]:
-    """A small SVG per slot: the run's area in grey, the slot in colour (lower 48 only).
+def _colors(order: list[str], shapes: list[gpd.GeoDataFrame]) -> dict[str, str]:
+    """A colour per slot, each as unlike its neighbours' as the palette allows.
 
-    Parameters
-    ----------
-    members : rows (zip, slot_id)
-    gazetteer : rows (zip, state, lat, lon)
+    Slots take colours largest first: of the colours left, the one farthest (in RGB, weighted
+    as the eye weighs it) from the colours of the slots already coloured within
+    ``NEIGHBOUR_M`` of it.
     """
-    zips = gazetteer.merge(members, on="zip")
-    zips = zips[~zips["state"].isin(INSET_STATES)]
-    if zips.empty:
-        return {}
-    shapes = slot_shapes(zips, zips["slot_id"].to_numpy(), "EPSG:5070", 30.0)
-    minx, miny, maxx, maxy = shapes.total_bounds
-    scale = min((THUMB_W - 4) / max(maxx - minx, 1), (THUMB_H - 4) / max(maxy - miny, 1))
+    neighbours: dict[str, set[str]] = {s: set() for s in order}
+    for frame in shapes:
+        ids = frame["slot_id"].astype(str).to_numpy()
+        pairs = shapely.STRtree(frame.geometry.to_numpy()).query(
+            frame.geometry.to_numpy(), predicate="dwithin", distance=NEIGHBOUR_M)
+        for a, b in zip(ids[pairs[0]], ids[pairs[1]], strict=True):
+            if a != b:
+                neighbours[a].add(b)
+    palette = slot_colors(len(order))
+    rgb = {c: np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=float) for c in palette}
+    weight = np.array([2.0, 4.0, 3.0])  # green differences show most, red least
+    left, out = list(palette), dict[str, str]()
+    for slot in order:
+        taken = [rgb[out[n]] for n in neighbours[slot] if n in out]
+        if not taken:
+            out[slot] = left.pop(0)
+            continue
+        far = [min(float(weight @ (rgb[c] - t) ** 2) for t in taken) for c in left]
+        out[slot] = left.pop(int(np.argmax(far)))
+    return out
+
+
+def _fit(bounds: np.ndarray, box: tuple[float, float, float, float], pad: float
+         ) -> tuple[Transform, float]:
+    """Projected -> canvas transform showing ``bounds`` centred in ``box``; px per metre."""
+    minx, miny, maxx, maxy = bounds
+    x0, y0, w, h = box
+    scale = min((w - 2 * pad) / max(maxx - minx, 1.0), (h - 2 * pad) / max(maxy - miny, 1.0))
+    left = x0 + (w - (maxx - minx) * scale) / 2
+    top = y0 + (h - (maxy - miny) * scale) / 2
 
     def transform(pts: np.ndarray) -> np.ndarray:
-        return np.column_stack([2 + (pts[:, 0] - minx) * scale, 2 + (maxy - pts[:, 1]) * scale])
+        return np.column_stack([left + (pts[:, 0] - minx) * scale,
+                                top + (maxy - pts[:, 1]) * scale])
 
-    paths = {row.slot_id: path_d(row.geometry, transform) for row in shapes.itertuples()}
-    out = {}
-    for slot in paths:
-        body = "".join(f'<path d="{d}" fill="{"#0f766e" if s == slot else "#d4d4d8"}" '
-                       f'fill-rule="evenodd" stroke="#fff" stroke-width="0.4"/>'
-                       for s, d in paths.items())
-        out[slot] = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {THUMB_W} {THUMB_H}" '
-                     f'width="{THUMB_W}" height="{THUMB_H}"><title>{escape(slot)}</title>'
-                     f"{body}</svg>")
-    return out
+    return transform, scale
+
+
+def _dots(parts: list, transform: Transform, scale: float, fill: str) -> str:
+    """A dot on each part too small to see (islands on the Pacific inset, a lone ZIP)."""
+    out = []
+    for part in parts:
+        minx, miny, maxx, maxy = part.bounds
+        if max(maxx - minx, maxy - miny) * scale < MIN_PART_PX:
+            x, y = transform(np.array([[(minx + maxx) / 2, (miny + maxy) / 2]]))[0]
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{MIN_PART_PX / 2}" fill="{fill}" '
+                       'stroke="#fff" stroke-width="0.3"/>')
+    return "".join(out)
+
+
+def _state_lines(transform: Transform) -> str:
+    d = "".join("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in transform(np.asarray(p.coords)))
+                for p in shapely.get_parts(state_lines(0)) if p.geom_type == "LineString")
+    return (f'<path d="{d}" fill="none" stroke="{STATE_LINE}" stroke-width="0.5" '
+            'stroke-opacity="0.6" stroke-linejoin="round"/>' if d else "")
+
+
+def _numbers(spots: list[tuple[float, float, float, str]], number: dict[str, int]) -> str:
+    """Slot numbers on the map, biggest areas first, none crowding another."""
+    placed: list[tuple[float, float]] = []
+    out = []
+    for area, x, y, slot in sorted(spots, key=lambda s: -s[0]):
+        if area < NUMBER_MIN_PX2 or any(abs(x - px) < NUMBER_GAP and abs(y - py) < NUMBER_GAP
+                                        for px, py in placed):
+            continue
+        placed.append((x, y))
+        out.append(f'<text x="{x:.1f}" y="{y + 3.5:.1f}" text-anchor="middle" font-size="9" '
+                   f'font-weight="bold" fill="#111827" stroke="#fff" stroke-width="2.2" '
+                   f'stroke-linejoin="round" paint-order="stroke">{number[slot]}</text>')
+    return "".join(out)
+
+
+def _legend(order: list[str], label: dict[str, str], number: dict[str, int],
+            color: dict[str, str], columns: int) -> str:
+    """Every slot: number, swatch and name, top to bottom then left to right."""
+    rows = -(-len(order) // max(columns, 1))
+    width = MAP_W / max(columns, 1)
+    out = []
+    for i, slot in enumerate(order):
+        x = 10 + (i // rows) * width
+        y = LEGEND_TOP + (i % rows) * ROW_H + 11
+        name = label[slot]
+        short = name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1].rstrip() + "…"
+        out.append(f'<g><title>{escape(slot)}: {escape(name)}</title>'
+                   f'<text x="{x + 20:.0f}" y="{y}" text-anchor="end">{number[slot]}</text>'
+                   f'<rect x="{x + 25:.0f}" y="{y - 10}" width="12" height="12" '
+                   f'fill="{color[slot]}"/><text x="{x + 42:.0f}" y="{y}">{escape(short)}'
+                   "</text></g>")
+    return "".join(out)

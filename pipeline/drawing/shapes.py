@@ -2,8 +2,9 @@
 
 Each ZIP owns its Voronoi cell, clipped to a disc around its point so cells end at coasts and
 borders roughly where ZIPs end; cells are dissolved by slot with shapely. The lower 48 use the
-CONUS Albers projection (EPSG:5070), Alaska EPSG:3338; Hawaii and the Caribbean are drawn as
-insets (:data:`PANELS`).
+CONUS Albers projection (EPSG:5070), Alaska EPSG:3338; Hawaii, the Caribbean (Puerto Rico and
+the US Virgin Islands) and the Pacific territories (Guam, the Northern Marianas, American Samoa
+and the freely associated states) are drawn as insets (:data:`PANELS`).
 """
 
 from __future__ import annotations
@@ -25,16 +26,22 @@ class Panel:
     states: tuple[str, ...] | None  # None: every state not in another panel
     crs: str
     clip_km: float
-    box: tuple[float, float, float, float]  # x, y, width, height on the canvas
+    box: tuple[float, float, float, float]  # x, y, width, height on the national map
+    name: str = ""
 
 
+# the Pacific panel spans Palau (134° E) to American Samoa (171° W): an azimuthal projection
+# centred in the middle keeps the antimeridian out of the way
+PACIFIC_CRS = "+proj=aeqd +lat_0=5 +lon_0=165 +datum=WGS84 +units=m +no_defs"
 PANELS = (
-    Panel(None, "EPSG:5070", 30.0, (0, 28, 960, 572)),
-    Panel(("AK",), "EPSG:3338", 60.0, (10, 430, 220, 160)),
-    Panel(("HI",), "EPSG:32604", 25.0, (240, 490, 160, 100)),
-    Panel(("PR", "VI"), "EPSG:32620", 10.0, (800, 520, 150, 70)),
+    Panel(None, "EPSG:5070", 30.0, (0, 28, 960, 572), "lower 48"),
+    Panel(("AK",), "EPSG:3338", 60.0, (10, 430, 220, 160), "Alaska"),
+    Panel(("HI",), "EPSG:32604", 25.0, (240, 490, 160, 100), "Hawaii"),
+    Panel(("PR", "VI"), "EPSG:32620", 10.0, (800, 520, 150, 70), "Puerto Rico, USVI"),
+    Panel(("GU", "MP", "AS", "FM", "MH", "PW"), PACIFIC_CRS, 10.0, (620, 540, 160, 60),
+          "Pacific"),
 )
-OFF_MAP = {"GU", "AS", "MP", "FM", "MH", "PW"}
+OFF_MAP: frozenset[str] = frozenset()  # every gazetteer state has a panel now
 
 
 def slot_colors(n: int) -> list[str]:
