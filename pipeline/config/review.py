@@ -24,6 +24,9 @@ class ReviewSettings(BaseModel):
     # what happens at the deadline to slots nobody approved: hold them, or send the
     # automatic factual message; the lead can change it per run on the sheet
     unapproved_policy: Literal["hold", "automatic"] = "hold"
+    # approval is refused when a claim of the text is false for more than this share of the
+    # slot's subscribers (pipeline.editorial.factcheck); a lead may override with a reason
+    max_false_share: float = Field(default=0.05, ge=0, le=1)
     # who hears that a run's sheet is ready: editors with an email (``zipcast users add
     # --email``) plus these; deadline alerts go to leads with an email plus ``alert_emails``
     notify_emails: list[str] = Field(default_factory=list)

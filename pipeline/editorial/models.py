@@ -55,9 +55,11 @@ class AuditEntry(Base):
     slot_id: Mapped[str] = mapped_column(String(96), index=True)
     editor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(32))  # save, approve, approve_all, overwrite
+    action: Mapped[str] = mapped_column(String(32))  # save, approve, approve_all, override, …
     old_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     new_text: Mapped[str] = mapped_column(Text)
+    # a lead's written reason for approving over the fact check (action "override")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RunGate(Base):
