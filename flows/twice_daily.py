@@ -1,10 +1,10 @@
 """The twice-daily run: forecasts for every ZIP → message slots, as a Prefect flow.
 
 The body reads like the data flow, one line per step: sources → validate → features → plan →
-slots → map → store → review (artifacts, "sheet ready" mail). Each step is a plain library
-function (:mod:`pipeline.run` and the packages it names) wired as a task here; retries,
-caching and timeouts are added at wiring time. Big frames pass in memory, so tasks skip input
-hashing.
+slots → map → store → sheet files → review (artifacts, "sheet ready" mail). Each step is a
+plain library function (:mod:`pipeline.run` and the packages it names) wired as a task
+here; retries, caching and timeouts are added at wiring time. Big frames pass in memory, so
+tasks skip input hashing.
 
 * **Ingest** is one cached task per (source, issue time) — plus the ZIPs, path and seed asked —
   whose ZIP partitions are fetched as ``fetch`` tasks with retries and a timeout (on Dask
@@ -38,6 +38,7 @@ from pipeline import geo, ingest, run, slots, sources, store
 from pipeline.drawing import maps
 from pipeline.editorial import notify
 from pipeline.features import build_series, zip_facts
+from pipeline.review import precompute
 from pipeline.run.report import replay_markdown, run_markdown, slot_table
 from pipeline.settings import Settings, get_settings
 from pipeline.store.summary import ReplayVerdict, RunSummary
@@ -82,6 +83,7 @@ make_slots = _task(slots.build_slots, "slots")
 draw_map = _task(maps.slots_svg, "map")
 write_folder = _task(store.write_run_folder, "run-folder")
 save = _task(store.save_run, "store")
+write_sheet = _task(precompute.write_sheet, "sheet-files")
 tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
                      retry_delay_seconds=[10, 60])
 
@@ -269,6 +271,8 @@ def twice_daily(
              summary=summary, run_dir=run_dir, slots=run_slots, assignments=assignments,
              status="replay" if start.original is not None else "complete")
         s.detail = str(run_dir)
+    with clock.step("sheet") as s:
+        s.detail = _sheet_files(run_dir, params, settings)
     summary.seconds = clock.totals()
     store.write_summary(run_dir, summary)
     if start.original is not None:
@@ -280,6 +284,19 @@ def twice_daily(
         display.hand_over(notify.sheet_url(settings, summary.run_id), notify.send_time_words(
             settings, to_utc(params.issue_time).to_pydatetime()))
     return summary
+
+
+def _sheet_files(run_dir, params: run.RunParams, settings: Settings) -> str:  # type: ignore[no-untyped-def]
+    """What the review sheet needs, computed now so its first open only reads files; on
+    failure the sheet computes it itself on first open (slower, nothing lost)."""
+    try:
+        folder = write_sheet(run_dir, window=params.window,
+                             issue_time=to_utc(params.issue_time), settings=settings)
+    except Exception as err:  # noqa: BLE001 - the run is stored; the sheet can compute it
+        get_run_logger().warning("sheet files not written (the sheet will compute them on "
+                                 "first open): %s", err)
+        return "not written"
+    return f"{sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) // 1024} KiB"
 
 
 def _report_replay(summary: RunSummary) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from pipeline.editorial.comments import Presence
 from pipeline.editorial.models import Editor
 from pipeline.review.deps import (
     STATIC_DIR,
@@ -26,7 +27,7 @@ from pipeline.review.deps import (
     require_csrf,
     signed_in_editor,
 )
-from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots
+from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots, thread
 from pipeline.review.security import (
     VERIFY_SLOTS,
     LoginLimiter,
@@ -35,6 +36,7 @@ from pipeline.review.security import (
     secret_is_tracked,
     verify_password,
 )
+from pipeline.review.sheet import SubscriberCounts
 from pipeline.settings import Settings, get_settings
 from pipeline.store.db import get_engine, migrate
 
@@ -97,6 +99,9 @@ def create_app(
     app.state.verify_slots = anyio.CapacityLimiter(VERIFY_SLOTS)
     app.state.now = now
     app.state.clock = clock
+    app.state.presence = Presence()  # who is on which slot, for the sheet's hint
+    app.state.subscriber_counts = SubscriberCounts(settings.db_url, clock)
+    app.state.subscriber_counts.start()  # counted before the first sheet is opened
     app.state.run_cache = {}  # run id -> maps and sparkline bands, computed once
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="zipcast_review",
                        max_age=review.session_max_age_s, same_site="lax",
@@ -142,6 +147,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(runs.router)
     app.include_router(slots.router)
+    app.include_router(thread.router)
     app.include_router(detail.router)
     app.include_router(exchange.router)
     app.include_router(hooks.router)

@@ -1,9 +1,15 @@
-"""What the sheet shows per slot, and the per-run pictures (sparklines, maps), cached."""
+"""What the sheet shows per slot, and the per-run pictures (sparklines, maps), cached.
+
+The per-run pieces are read from the run's ``sheet/`` files, which the store step writes
+(:mod:`pipeline.review.precompute`); a run stored before them computes each piece once and
+writes it there.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -11,23 +17,21 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
 
 from pipeline.dispatch.subscribers import subscriber_counts
-from pipeline.drawing.charts import sparkline_svg
 from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
-from pipeline.editorial.models import Message
-from pipeline.editorial.render import RenderReport, check, slot_members
-from pipeline.editorial.sms import SmsCount, count
+from pipeline.editorial.render import member_context
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
+from pipeline.review.sheet_files import SheetFiles
 from pipeline.settings import ReviewSettings, Settings
 from pipeline.store.assignments import read_assignments
 from pipeline.store.models import Run, Slot
 from pipeline.times import utc
 
 EASTERN = ZoneInfo("America/New_York")
+LOG = logging.getLogger(__name__)
 
 
 
@@ -63,23 +67,124 @@ def member_bands(run_dir: str | Path, window: str, issue_time: pd.Timestamp,
     return bands
 
 
+def run_members(assignments: pd.DataFrame, cities: Mapping[str, str]
+                ) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
+    """The run's member facts and, per slot, its members' placeholder values.
+
+    Parameters
+    ----------
+    assignments : the run's ``assignments.parquet`` rows
+    cities : ZIP -> city name
+
+    Returns
+    -------
+    facts : the assignments rows with a ``city`` column, sorted by slot, distance, ZIP
+    members : slot id -> :func:`~pipeline.editorial.render.member_context` per member, in
+        the same order as ``facts`` (nearest the barycenter first, as ``slot_members``)
+    """
+    facts = assignments.assign(city=assignments["zip"].map(cities).fillna("").astype(str))
+    facts = facts.sort_values(["slot_id", "distance", "zip"], ignore_index=True)
+    members: dict[str, list[dict]] = {}
+    for row in facts.to_dict("records"):
+        members.setdefault(str(row["slot_id"]), []).append(member_context(row, row["city"]))
+    return facts, members
+
+
+def keep_piece(write: Callable[[], None], what: str, run_dir: str) -> None:
+    """Keep a piece computed for an old run; a folder that cannot be written costs only time."""
+    try:
+        write()
+    except OSError as err:
+        LOG.warning("could not keep the sheet's %s in %s: %s", what, run_dir, err)
+
+
 @dataclass
 class RunAssets:
-    """Per-run computed pictures and member facts, built lazily and kept for the process."""
+    """Per-run pictures and member facts, read from the run's ``sheet/`` files (see
+    :mod:`pipeline.review.sheet_files`) and kept for the process.
+
+    A run stored before those files existed gets each piece computed on first use and
+    written there, so the next process only reads it.
+    """
 
     run_id: str
     run_dir: str
     members: dict[str, list[dict]] = field(default_factory=dict)
     bands: dict[str, dict] | None = None
     maps: dict[str, str] | None = None
-    detail: object | None = None  # tables.RunDetail, built on the first detail page
+    detail: object | None = None  # tables.RunDetail, only for runs without sheet files
+    tables: dict[str, object] = field(default_factory=dict)  # slot id -> tables.SlotTable
+    areas: dict[str, str] = field(default_factory=dict)  # slot id -> area SVG (title mark)
     audience: tuple[float, dict[str, int]] | None = None  # (counted at, slot id -> count)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    files: SheetFiles = field(init=False)
+    _facts: dict[str, pd.DataFrame] | None = field(default=None, init=False, repr=False)
+    _members_ready: bool = field(default=False, init=False, repr=False)
+    _members_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False)
+
+    def __post_init__(self) -> None:
+        self.files = SheetFiles(self.run_dir)
 
     def members_of(self, slot: Slot) -> list[dict]:
-        if slot.slot_id not in self.members:
-            self.members[slot.slot_id] = slot_members(self.run_dir, slot.slot_id, city_names())
-        return self.members[slot.slot_id]
+        """Placeholder values of every member ZIP of ``slot``, nearest the barycenter first
+        (see :func:`pipeline.editorial.render.slot_members`)."""
+        with self._members_lock:
+            if slot.slot_id not in self.members:
+                if not self._members_ready and self._stored_members():
+                    self._members_ready = True
+                if self._members_ready:
+                    self.members[slot.slot_id] = (
+                        self.files.read_members(slot.slot_id) or [])
+                else:
+                    self._compute_members()
+            return self.members.setdefault(slot.slot_id, [])
+
+    def facts_of(self, slot: Slot) -> pd.DataFrame:
+        """The member facts of ``slot`` (assignments rows with ``city``), in the order of
+        :meth:`members_of`; empty when the run has no assignments file."""
+        with self._members_lock:
+            if self._facts is None:
+                if not self._stored_members():
+                    self._compute_members()
+                frame = self.files.read_facts() if self.files.usable() else None
+                frame = frame if frame is not None else pd.DataFrame(
+                    {"zip": pd.Series([], dtype=str), "slot_id": pd.Series([], dtype=str)})
+                self._facts = {str(k): g.reset_index(drop=True)
+                               for k, g in frame.groupby("slot_id", sort=False)}
+                self._facts[""] = frame.iloc[:0]
+            return self._facts.get(slot.slot_id, self._facts[""])
+
+    def slot_of(self) -> pd.DataFrame:
+        """Rows (zip, slot_id) of every member ZIP of the run."""
+        with self._members_lock:
+            frame = None
+            if self._stored_members() or self._compute_members():
+                frame = self.files.read_facts(["zip", "slot_id"])
+            return frame if frame is not None else _assignments(self.run_dir)
+
+    def _stored_members(self) -> bool:
+        return self.files.usable() and self.files.has_members()
+
+    def _compute_members(self) -> bool:
+        """Members of every slot from ``assignments.parquet`` (an old run), kept and written;
+        True when they were written."""
+        assignments = read_assignments(self.run_dir)
+        if assignments is None:
+            return False
+        facts, members = run_members(assignments, city_names())
+        self.members.update(members)
+        if not self.files.claim():
+            return False
+
+        def write() -> None:
+            self.files.write_facts(facts)
+            for slot_id, rows in members.items():
+                self.files.write_members(slot_id, rows)
+            self.files.mark_members()
+
+        keep_piece(write, "members", self.run_dir)
+        return self.files.has_members()
 
 
 def assets_for(cache: dict, run: Run) -> RunAssets:
@@ -95,82 +200,85 @@ def _assignments(run_dir: str) -> pd.DataFrame:
 
 
 def bands(assets: RunAssets, run: Run, settings: Settings) -> dict[str, dict]:
-    """Member bands per slot (see :func:`member_bands`), computed once per run."""
+    """Member bands per slot (see :func:`member_bands`): read from the sheet files, or
+    computed once per run (and kept there)."""
     with assets.lock:
+        if assets.bands is None and assets.files.usable():
+            assets.bands = assets.files.read_bands()
         if assets.bands is None:
-            slot_of = _assignments(run.run_dir).set_index("zip")["slot_id"]
+            slot_of = assets.slot_of().set_index("zip")["slot_id"]
             try:
                 assets.bands = member_bands(run.run_dir, run.window,
                                             pd.Timestamp(utc(run.issue_time)), settings,
                                             load_zips(), slot_of)
             except Exception:  # noqa: BLE001 -- a missing picture must not block the sheet
                 assets.bands = {}
+                return assets.bands
+            if assets.files.claim():
+                computed = assets.bands
+                keep_piece(lambda: assets.files.write_bands(computed), "bands",
+                           assets.run_dir)
         return assets.bands
 
 
 def slot_maps(assets: RunAssets) -> dict[str, str]:
-    """A small SVG per slot: the run's area in grey, the slot in colour (lower 48 only)."""
+    """A small SVG per slot: the run's area in grey, the slot in colour, insets off the
+    mainland."""
     with assets.lock:
+        if assets.maps is None and assets.files.usable():
+            assets.maps = assets.files.read_maps()
         if assets.maps is None:
-            assets.maps = thumbnails(_assignments(assets.run_dir), load_zips())
+            assets.maps = thumbnails(assets.slot_of(), load_zips())
+            if assets.files.claim():
+                computed = assets.maps
+                keep_piece(lambda: assets.files.write_maps(computed), "maps",
+                           assets.run_dir)
         return assets.maps
-
-
-@dataclass
-class SlotRow:
-    """One row of the sheet."""
-
-    slot: Slot
-    message: Message | None
-    text: str
-    version: int
-    status: str  # empty, draft, approved
-    sms: SmsCount
-    report: RenderReport
-    sparkline: Markup
-    n_subscribers: int = 0
-    previous: Message | None = None  # the carried-from slot's message in the previous run
-
-
-def slot_rows(run: Run, saved: dict[str, Message], assets: RunAssets,
-              band_of: dict[str, dict],
-              audience: dict[str, int] | None = None) -> list[SlotRow]:
-    """Rows ordered by subscribers reached (``audience``: slot id -> active subscribers),
-    then ZIP count, then rank."""
-    audience = audience or {}
-    rows = []
-    for slot in sorted(run.slots, key=lambda s: (-audience.get(s.slot_id, 0), -s.n_zips,
-                                                 s.rank)):
-        message = saved.get(slot.id)
-        text = message.text if message else slot.draft_message
-        rep = slot.representative or {}
-        bary = rep.get("barycenter", {})
-        band = band_of.get(slot.slot_id, {})
-        spark = Markup(sparkline_svg(  # our own SVG: numbers and an escaped title
-            rep.get("local_hour", []), bary.get("temperature_f", []),
-                              bary.get("precip_probability", []),
-                              band.get("temperature_f"), band.get("precip_probability"),
-                              label=f"{slot.name}: temperature and precipitation chance"))
-        rows.append(SlotRow(slot, message, text, message.version if message else 0,
-                            message.status if message else "empty", count(text),
-                            check(text, assets.members_of(slot)[:3]), spark,
-                            audience.get(slot.slot_id, 0)))
-    return rows
 
 
 AUDIENCE_TTL_S = 60.0
 
 
-def audience(assets: RunAssets, url: str, clock: Callable[[], float]) -> dict[str, int]:
-    """Active subscribers per slot of the run (slot id -> count), recounted at most once a
-    minute: a GROUP BY over a million subscribers costs more than the whole sheet."""
+class SubscriberCounts:
+    """Active subscribers per ZIP, shared by every run's sheet and fact check.
+
+    Subscribers change all day, so they cannot be counted when a run is stored: they are
+    counted when the app starts (in the background, so the first sheet opened after a
+    restart finds them ready) and again when asked for after :data:`AUDIENCE_TTL_S`
+    seconds. A GROUP BY over a million subscribers costs more than the whole sheet.
+    """
+
+    def __init__(self, url: str, clock: Callable[[], float]) -> None:
+        self.url, self.clock = url, clock
+        self.lock = threading.Lock()
+        self.counted: tuple[float, pd.Series] | None = None
+
+    def start(self) -> None:
+        """Count once in a background thread (a failure only means counting on first use)."""
+        def warm() -> None:
+            try:
+                self.get()
+            except Exception:  # noqa: BLE001 -- the first request counts again and reports
+                pass
+        threading.Thread(target=warm, name="subscriber-counts", daemon=True).start()
+
+    def get(self) -> tuple[float, pd.Series]:
+        """(when counted, subscribers per ZIP), recounted when older than the TTL."""
+        with self.lock:
+            if self.counted is None or self.clock() - self.counted[0] > AUDIENCE_TTL_S:
+                self.counted = (self.clock(), subscriber_counts(self.url))
+            return self.counted
+
+
+def audience(assets: RunAssets, counts: SubscriberCounts) -> dict[str, int]:
+    """Active subscribers per slot of the run (slot id -> count), from the shared counts."""
+    stamp, per_zip = counts.get()
     with assets.lock:
-        if assets.audience is None or clock() - assets.audience[0] > AUDIENCE_TTL_S:
-            per_zip = subscriber_counts(url)
-            slot_of = _assignments(assets.run_dir)
-            counts = slot_of.assign(n=slot_of["zip"].map(per_zip).fillna(0).astype(int))
-            assets.audience = (clock(), {str(k): int(v) for k, v in
-                                         counts.groupby("slot_id")["n"].sum().items()})
+        if assets.audience is None or assets.audience[0] != stamp:
+            slot_of = assets.slot_of()
+            n = slot_of.assign(n=slot_of["zip"].map(per_zip).fillna(0).astype(int))
+            assets.audience = (stamp, {str(k): int(v) for k, v in
+                                       n.groupby("slot_id")["n"].sum().items()})
         return assets.audience[1]
 
 

@@ -87,7 +87,7 @@ def sheet_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
 
     Parameters
     ----------
-    rows : :class:`pipeline.review.sheet.SlotRow`-like objects (``slot``, ``text``,
+    rows : :class:`pipeline.review.rows.SlotRow`-like objects (``slot``, ``text``,
         ``status``, ``version``)
     """
     return [{"run": row.slot.run_id, "id": row.slot.slot_id, "name": row.slot.name,

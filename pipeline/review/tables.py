@@ -4,8 +4,13 @@ drawn by :mod:`pipeline.drawing.area`).
 Computations only (no FastAPI). The run's member facts come from its ``assignments.parquet``
 (one row per ZIP: slot, DTW distance, fits, automatic message and the ZIP's facts), joined to
 the gazetteer for city and location; when the file is gone the stored ``slot_members`` rows
-give at least membership, distance and fit. Both the joined table and the dissolved slot
-areas are built once per run and kept on the run's :class:`~pipeline.review.sheet.RunAssets`.
+give at least membership, distance and fit.
+
+The store step formats every slot's member table and draws its area into the run's
+``sheet/`` files (:mod:`pipeline.review.sheet_files`), so the page only reads one slot's
+table and pages through it (:data:`PER_PAGE` rows a page). For a run stored before those
+files, the joined table and the dissolved slot areas are built once per run, kept on the
+run's :class:`~pipeline.review.sheet.RunAssets`, and written there.
 
 Member tables of national slots run to thousands of rows, so every cell is formatted here in
 one pass and the template only prints strings.
@@ -21,6 +26,7 @@ from typing import NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +35,8 @@ from pipeline.drawing.charts import series_chart_svg
 from pipeline.drawing.shapes import PANELS, panel_index, slot_shapes
 from pipeline.geo import load_zips
 from pipeline.review.sheet import RunAssets
+from pipeline.review.sheet import keep_piece as keep
+from pipeline.review.sheet_files import TITLE_MARK
 from pipeline.store.assignments import read_assignments
 from pipeline.store.models import Slot, SlotMember
 from pipeline.times import clock
@@ -37,6 +45,10 @@ from pipeline.times import clock
 FACT_COLUMNS = ("automatic_message", "high_f", "low_f", "pop_max", "precip", "precip_type",
                 "precip_start_hour", "wind_category", "sky", "hazards")
 NO_VALUE = "—"
+PER_PAGE = 200  # member rows per detail page: a 5,000-ZIP slot in one page was 1.4 MB
+MISFITS_SHOWN = 200  # the misfit list beyond this is searchable in the member table
+EMPTY = pd.DataFrame({c: pd.Series([], dtype=object) for c in (
+    "zip", "city", "state", "distance", "fits", *FACT_COLUMNS)})
 
 
 class MemberRow(NamedTuple):
@@ -68,23 +80,51 @@ class StateTruth:
     below_floor: bool
 
 
-@dataclass
-class SlotDetail:
-    """The member table, the misfits and per-state truth of one slot."""
+class SlotTable(NamedTuple):
+    """A slot's member rows as display text (the :class:`MemberRow` columns), sorted by
+    state then ZIP; ``has_facts`` is False when only stored membership was available."""
 
-    members: list[MemberRow]  # sorted by state, then ZIP
-    misfits: list[MemberRow]  # the same order, fits == False only
-    states: list[StateTruth]  # sorted by state
-    state_floor: float
-    has_facts: bool  # False when only stored membership was available
+    frame: pd.DataFrame
+    has_facts: bool
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """Which of a slot's members the page lists: ``query`` (a ZIP prefix) narrows them to
+    ``n_found``, shown ``per_page`` at a time."""
+
+    number: int  # 1-based
+    pages: int
+    per_page: int
+    n_found: int
+    query: str
 
     @property
-    def n(self) -> int:
-        return len(self.members)
+    def first(self) -> int:
+        """The 1-based position of the page's first row among the found ones."""
+        return (self.number - 1) * self.per_page + 1 if self.n_found else 0
+
+    @property
+    def last(self) -> int:
+        return min(self.number * self.per_page, self.n_found)
+
+
+@dataclass
+class SlotDetail:
+    """One page of a slot's members, its misfits and per-state truth of all its members."""
+
+    members: list[MemberRow]  # this page's rows, sorted by state, then ZIP
+    misfits: list[MemberRow]  # the same order, fits == False only, at most MISFITS_SHOWN
+    states: list[StateTruth]  # sorted by state, over every member
+    state_floor: float
+    has_facts: bool  # False when only stored membership was available
+    n: int  # every member
+    n_misfits: int
+    page: MemberPage
 
     @property
     def n_fit(self) -> int:
-        return self.n - len(self.misfits)
+        return self.n - self.n_misfits
 
     @property
     def below_floor(self) -> list[str]:
@@ -130,9 +170,11 @@ class RunDetail:
         """The slot's rows, sorted by state then ZIP."""
         return self.frame[self.frame["slot_id"] == slot_id]
 
-    def slot(self, slot_id: str, state_floor: float) -> SlotDetail:
-        """Member table, misfits and per-state truth of ``slot_id``."""
-        return slot_detail(self.members(slot_id), state_floor, has_facts=self.has_facts)
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every slot's member table (see :func:`member_table`), in one formatting pass."""
+        table = member_table(self.frame)
+        return {str(slot_id): table.iloc[rows].reset_index(drop=True)
+                for slot_id, rows in self.frame.groupby("slot_id").indices.items()}
 
     def area_svg(self, slot_id: str, title: str) -> str:
         """The slot's area map (see :func:`area_svg`), drawn once per slot."""
@@ -156,23 +198,92 @@ class RunDetail:
 
 
 def detail_for(assets: RunAssets, fallback: Callable[[], pd.DataFrame]) -> RunDetail:
-    """The run's :class:`RunDetail` from its assets, built on first use.
+    """The run's :class:`RunDetail` from its assets, built on first use (only needed when the
+    run's sheet files lack a piece).
 
     Parameters
     ----------
     assets : the run's cached assets (``assets.detail`` holds the result)
     fallback : membership to use when the run folder has no ``assignments.parquet``
     """
+    if not isinstance(assets.detail, RunDetail):
+        assignments = read_assignments(assets.run_dir)
+        assets.detail = RunDetail(fallback() if assignments is None else assignments,
+                                  load_zips())
+    return assets.detail
+
+
+def slot_table(assets: RunAssets, slot_id: str, fallback: Callable[[], pd.DataFrame]
+               ) -> SlotTable:
+    """``slot_id``'s member table: read from the run's sheet files, else computed for every
+    slot of the run at once and written there (see :class:`RunDetail`)."""
     with assets.lock:
-        if not isinstance(assets.detail, RunDetail):
-            assignments = read_assignments(assets.run_dir)
-            assets.detail = RunDetail(fallback() if assignments is None else assignments,
-                                      load_zips())
-        return assets.detail
+        if slot_id not in assets.tables:
+            files = assets.files
+            has_facts = files.tables_have_facts() if files.usable() else None
+            if has_facts is not None:
+                table = files.read_table(slot_id)
+                assets.tables[slot_id] = SlotTable(
+                    member_table(EMPTY) if table is None else table, has_facts)
+            else:
+                detail = detail_for(assets, fallback)
+                tables = detail.tables()
+                assets.tables.update({k: SlotTable(v, detail.has_facts)
+                                      for k, v in tables.items()})
+                assets.tables.setdefault(slot_id, SlotTable(member_table(EMPTY),
+                                                            detail.has_facts))
+                if files.claim():
+                    keep(lambda: files.write_tables(tables, has_facts=detail.has_facts),
+                         "member tables", assets.run_dir)
+        table = assets.tables[slot_id]
+        assert isinstance(table, SlotTable)
+        return table
+
+
+def slot_area(assets: RunAssets, slot_id: str, title: str,
+              fallback: Callable[[], pd.DataFrame]) -> str:
+    """``slot_id``'s area map (see :meth:`RunDetail.area_svg`) titled ``title``: read from
+    the run's sheet files, else drawn once and written there."""
+    with assets.lock:
+        if slot_id not in assets.areas:
+            files = assets.files
+            svg = files.read_area(slot_id) if files.usable() else None
+            if svg is None:
+                svg = detail_for(assets, fallback).area_svg(slot_id, TITLE_MARK)
+                if files.claim():
+                    drawn = svg
+                    keep(lambda: files.write_area(slot_id, drawn), "area map",
+                         assets.run_dir)
+            assets.areas[slot_id] = svg
+        return assets.areas[slot_id].replace(f"<title>{TITLE_MARK}</title>",
+                                             f"<title>{escape(title)}</title>", 1)
+
+
+def detail_page(table: SlotTable, state_floor: float, *, page: int = 1, query: str = "",
+                per_page: int = PER_PAGE) -> SlotDetail:
+    """One page of ``table``'s members (those whose ZIP starts with ``query``), the first
+    :data:`MISFITS_SHOWN` misfits, and per-state truth over every member.
+
+    ``page`` is clamped to the pages there are, so an old link still shows a page.
+    """
+    frame = table.frame
+    misfits = frame[~frame["fits"].astype(bool)]
+    found = frame[frame["zip"].str.startswith(query)] if query else frame
+    pages = max(1, -(-len(found) // per_page))
+    number = min(max(1, page), pages)
+    shown = found.iloc[(number - 1) * per_page:number * per_page]
+    return SlotDetail(_rows(shown), _rows(misfits.head(MISFITS_SHOWN)),
+                      state_truth(frame, state_floor), state_floor, table.has_facts,
+                      len(frame), len(misfits),
+                      MemberPage(number, pages, per_page, len(found), query))
+
+
+def _rows(table: pd.DataFrame) -> list[MemberRow]:
+    return [MemberRow(*cells) for cells in table.itertuples(index=False, name=None)]
 
 
 def _whole(values: pd.Series, unit: str = "") -> list[str]:
-    return [NO_VALUE if v != v else f"{v:.0f}{unit}"  # v != v: NaN
+    return [NO_VALUE if v != v else f"{round(v) + 0:.0f}{unit}"  # v != v: NaN; never "-0"
             for v in pd.to_numeric(values, errors="coerce").to_numpy(float)]
 
 
@@ -221,12 +332,13 @@ def state_truth(frame: pd.DataFrame, state_floor: float) -> list[StateTruth]:
     return out
 
 
-def slot_detail(frame: pd.DataFrame, state_floor: float, *, has_facts: bool = True
-                ) -> SlotDetail:
-    """Member table, misfits and per-state truth of one slot's rows (sorted by state, ZIP)."""
-    rows = member_rows(frame)
-    return SlotDetail(rows, [r for r in rows if not r.fits], state_truth(frame, state_floor),
-                      state_floor, has_facts)
+def member_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows (see :func:`member_rows`) as a table of display text with the
+    :class:`MemberRow` columns (``fits`` stays boolean)."""
+    table = pd.DataFrame(member_rows(frame), columns=list(MemberRow._fields))
+    for column in MemberRow._fields:
+        table[column] = table[column].astype(bool if column == "fits" else str)
+    return table
 
 
 def representative_chart(slot: Slot, band: dict) -> str:

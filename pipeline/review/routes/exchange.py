@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, messages_of, save
 from pipeline.editorial.models import Editor, Message
 from pipeline.editorial.render import draft_problems
-from pipeline.review.deps import EditorDep, SessionDep, current_editor, get_run, get_slot, page
-from pipeline.review.sheet import assets_for, audience, slot_rows
+from pipeline.review.checking import slot_check
+from pipeline.review.deps import EditorDep, SessionDep, current_editor, get_run, get_slot
+from pipeline.review.routes.slots import answer, conflict_lines
+from pipeline.review.rows import slot_rows
+from pipeline.review.sheet import assets_for, audience
 from pipeline.review.spreadsheet import (
     CSV_MEDIA_TYPE,
     MAX_UPLOAD_BYTES,
@@ -45,19 +48,25 @@ class ImportOutcome:
 
     saved: list[str] = field(default_factory=list)
     approved: list[str] = field(default_factory=list)
+    unapproved: list[str] = field(default_factory=list)  # were approved, now a draft again
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
 
     def lines(self, filename: str) -> list[str]:
-        """The flash lines: a summary, then the first problems by row."""
+        """The flash lines: a summary, the slots saved, approved and un-approved by name,
+        then the first problems by row."""
         n = len(self.saved)
         summary = (f"Imported {filename}: {n} message{'s' if n != 1 else ''} saved"
                    f"{f' ({len(self.approved)} approved)' if self.approved else ''}, "
                    f"{self.unchanged} unchanged"
                    f"{f', {len(self.problems)} with problems' if self.problems else ''}.")
+        named = [_cut(f"{what}: {', '.join(ids)}.") for what, ids in (
+            ("Saved", self.saved), ("Approved", self.approved),
+            ("Un-approved (they were approved; the file changed their text, so they are "
+             "drafts again)", self.unapproved)) if ids]
         shown = [_cut(str(p)) for p in sorted(self.problems, key=lambda p: p.row)]
         more = len(shown) - MAX_FLASH_PROBLEMS
-        return [summary, *shown[:MAX_FLASH_PROBLEMS],
+        return [summary, *named, *shown[:MAX_FLASH_PROBLEMS],
                 *([f"… and {more} more; fix those rows and import the file again."]
                   if more > 0 else [])]
 
@@ -109,6 +118,8 @@ def apply_import(db: Session, run: Run, rows: Sequence[ImportRow], editor: Edito
         outcome.saved.append(row.slot_id)
         if row.approve:
             outcome.approved.append(row.slot_id)
+        elif already_approved and row.message != shown:
+            outcome.unapproved.append(row.slot_id)
     return outcome
 
 
@@ -130,8 +141,8 @@ def _download(content: bytes, media_type: str, run_id: str, extension: str) -> R
 def _export_records(request: Request, db: Session, run_id: str) -> tuple[Run, list[dict]]:
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
-    rows = slot_rows(run, messages_of(db, [s.id for s in run.slots]), assets, {},
-                     audience(assets, request.app.state.settings.db_url, request.app.state.clock))
+    rows = slot_rows(run, messages_of(db, [s.id for s in run.slots]), assets.members_of, {},
+                     audience(assets, request.app.state.subscriber_counts))
     return run, sheet_rows(rows)
 
 
@@ -179,24 +190,33 @@ def import_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDe
 @router.post("/runs/{run_id}/slots/{slot_id}/copy-previous")
 def copy_previous(request: Request, run_id: str, slot_id: str, db: SessionDep,
                   editor: EditorDep, version: Annotated[int, Form()]):
-    """Save the message of the slot this one carried over from as this slot's draft."""
+    """Save the message of the slot this one carried over from as this slot's draft.
+
+    The copy is fact-checked against this run's weather: claims that no longer hold are
+    named at once (the weather under a carried-over slot may have changed overnight).
+    """
     slot = get_slot(db, run_id, slot_id)
     previous = (messages_of(db, [slot.carried_from]).get(slot.carried_from)
                 if slot.carried_from else None)
     if previous is None:
         raise HTTPException(404, f"{slot_id} has no message from a previous run to copy")
     if refused := draft_problems(previous.text):  # saved before placeholders were checked
-        request.session["flash"] = {"slot": slot_id, "kind": "error", "lines": [
-            f"{slot_id}: last run's message was not copied:", *refused]}
-        return RedirectResponse(f"/runs/{run_id}#slot-{slot_id}", status_code=303)
+        return answer(request, db, editor, slot, "error",
+                      [f"{slot_id}: last run's message was not copied:", *refused])
     try:
         save(db, slot, previous.text, version, editor, approve=False,
              now=request.app.state.now(), action="copy_previous")
     except SlotConflict as conflict:
-        return page(request, "review/conflict.html", {
-            "slot": slot, "mine": previous.text, "theirs": conflict.current,
-            "version": conflict.current.version if conflict.current else 0,
-        }, status_code=409, editor=editor)
-    request.session["flash"] = {"slot": slot_id, "kind": "ok", "lines": [
-        f"{slot_id}: copied last run's message as a draft."]}
-    return RedirectResponse(f"/runs/{run_id}#slot-{slot_id}", status_code=303)
+        theirs = conflict.current
+        return answer(request, db, editor, slot, "error", conflict_lines(slot_id, theirs),
+                      text=previous.text, version=theirs.version if theirs else 0,
+                      status_code=409)
+    fc = slot_check(request, slot, previous.text)
+    problems = fc.problems(request.app.state.review.max_false_share) if fc else []
+    if problems:
+        return answer(request, db, editor, slot, "error", [
+            f"{slot_id}: copied last run's message as a draft, but it is not true for this "
+            "run — it cannot be approved as it is:", *problems])
+    return answer(request, db, editor, slot, "ok", [
+        f"{slot_id}: copied last run's message as a draft; the fact check finds nothing "
+        "false for this run."])

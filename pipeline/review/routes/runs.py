@@ -10,6 +10,7 @@ from pipeline.editorial.gate import gate_of
 from pipeline.editorial.messages import messages_of
 from pipeline.editorial.models import Message
 from pipeline.editorial.render import PLACEHOLDERS
+from pipeline.review.checking import slot_check
 from pipeline.review.deps import (
     EditorDep,
     SessionDep,
@@ -18,7 +19,8 @@ from pipeline.review.deps import (
     get_run,
     page,
 )
-from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps, slot_rows
+from pipeline.review.rows import slot_rows
+from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps
 from pipeline.store.models import Run, Slot
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(current_editor)])
@@ -49,15 +51,23 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
     saved = messages_of(db, [s.id for s in run.slots])
-    reach = audience(assets, settings.db_url, request.app.state.clock)
-    rows = slot_rows(run, saved, assets, bands(assets, run, settings), reach)
+    reach = audience(assets, request.app.state.subscriber_counts)
+    rows = slot_rows(run, saved, assets.members_of, bands(assets, run, settings), reach)
     previous = messages_of(db, [s.carried_from for s in run.slots if s.carried_from])
-    for row in rows:  # the "copy last run's message" offer
-        row.previous = previous.get(row.slot.carried_from or "")
+    for row in rows:
+        row.previous = previous.get(row.slot.carried_from or "")  # "copy last run's message"
+        if row.message is not None:  # saved text: check it (the pipeline's drafts are true)
+            row.check = slot_check(request, row.slot, row.text)
     counts = {"approved": sum(r.status == "approved" for r in rows)}
     counts["remaining"] = len(rows) - counts["approved"]
+    cost = {"segments": sum(r.cost for r in rows),
+            "subscribers": sum(r.n_subscribers for r in rows),
+            "long": [r for r in rows if r.segments > 1]}
+    states = sorted({state for r in rows for state in r.slot.states})
+    hazards = sorted({h for r in rows for h in r.hazards})
     return page(request, "review/sheet.html", {
-        "run": run, "rows": rows, "counts": counts,
+        "run": run, "rows": rows, "counts": counts, "cost": cost, "states": states,
+        "hazards": hazards, "max_false_share": request.app.state.review.max_false_share,
         "deadline": deadline(run, request.app.state.review,
                              request.app.state.now()),
         "gate": gate_of(db, run, request.app.state.review, request.app.state.now()),
@@ -68,7 +78,8 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
 
 @router.get("/runs/{run_id}/slots/{slot_id}/map.svg")
 def slot_map(request: Request, run_id: str, slot_id: str, db: SessionDep):
-    """A small map of the slot within its run (lower 48; computed once per run)."""
+    """A small map of the slot within its run, with insets for Alaska, Hawaii, Puerto Rico
+    and the Pacific where it has members."""
     run = get_run(db, run_id)
     svg = slot_maps(assets_for(request.app.state.run_cache, run)).get(slot_id)
     if svg is None:

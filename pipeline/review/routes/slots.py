@@ -1,16 +1,41 @@
-"""Saving, previewing and approving slot messages."""
+"""Saving, previewing and approving slot messages.
+
+Each answer is for one row. A save from the sheet's script (``X-Requested-With: fetch``) gets
+the re-rendered row back and the browser swaps only that row, so text typed in other rows is
+never thrown away; without the script the browser follows a redirect back to the sheet after
+a save, and gets a page with just the row (and the editor's text) when the save was refused
+or needs an answer first.
+
+Nothing is approved or un-approved without the editor having seen why:
+
+- saving a draft over an approved message asks first (``action=save-unapprove`` confirms);
+- approving a message longer than one SMS segment asks first (``action=approve-long``);
+- approving a message with a claim that is false for more than
+  ``ZIPCAST_REVIEW__MAX_FALSE_SHARE`` of the slot's subscribers is refused, with each claim
+  and its share; a lead may approve it anyway with a written reason (``action=override``),
+  kept in the audit log.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from pipeline.editorial.gate import set_policy
-from pipeline.editorial.messages import ApprovalBlocked, SlotConflict, approve_remaining, save
+from pipeline.editorial.messages import (
+    ApprovalBlocked,
+    FactCheckBlocked,
+    SlotConflict,
+    approve_remaining,
+    messages_of,
+    save,
+)
+from pipeline.editorial.models import Editor, Message
 from pipeline.editorial.render import check, draft_problems
 from pipeline.editorial.sms import count
+from pipeline.review.checking import slot_check
 from pipeline.review.deps import (
     EditorDep,
     SessionDep,
@@ -19,76 +44,187 @@ from pipeline.review.deps import (
     get_slot,
     page,
 )
-from pipeline.review.sheet import assets_for
+from pipeline.review.rows import slot_row
+from pipeline.review.sheet import assets_for, audience, bands
+from pipeline.store.models import Slot
 
 router = APIRouter(tags=["slots"], dependencies=[Depends(current_editor)])
 
+SAVE_ACTIONS = ("save", "save-unapprove")
+APPROVE_ACTIONS = ("approve", "approve-long", "override")
 
 
 def _back(run_id: str, slot_id: str) -> RedirectResponse:
     return RedirectResponse(f"/runs/{run_id}#slot-{slot_id}", status_code=303)
 
 
+def _from_script(request: Request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def render_row(request: Request, db: Any, editor: Editor, slot: Slot, *,
+               flash: dict[str, Any] | None = None, text: str | None = None,
+               version: int | None = None, status_code: int = 200):
+    """The slot's row alone: a fragment for the script, else a page holding just the row.
+
+    ``text`` and ``version`` keep what the editor typed (and the version it now replaces)
+    when a save was refused, conflicted or needs an answer.
+    """
+    settings = request.app.state.settings
+    assets = assets_for(request.app.state.run_cache, slot.run)
+    message = messages_of(db, [slot.id]).get(slot.id)
+    reach = audience(assets, request.app.state.subscriber_counts)
+    members = assets.members_of(slot)
+    row = slot_row(slot, message, members, bands(assets, slot.run, settings).get(slot.slot_id),
+                   reach.get(slot.slot_id, 0), text=text)
+    if version is not None:
+        row.version = version
+    row.check = slot_check(request, slot, row.text)
+    if slot.carried_from:
+        row.previous = messages_of(db, [slot.carried_from]).get(slot.carried_from)
+    context = {"row": row, "flash": flash, "max_false_share": request.app.state.review
+               .max_false_share, "dirty": text is not None}
+    name = "partials/slot_row.html" if _from_script(request) else "review/row.html"
+    return page(request, name, context, status_code=status_code, editor=editor)
+
+
+def answer(request: Request, db: Any, editor: Editor, slot: Slot, kind: str,
+            lines: list[str], *, text: str | None = None, version: int | None = None,
+            ask: str | None = None, status_code: int = 200):
+    """Done: back to the sheet (or the row for the script). Not done: the row, text kept."""
+    flash = {"slot": slot.slot_id, "kind": kind, "lines": lines, "ask": ask}
+    if kind == "ok" and not _from_script(request):
+        request.session["flash"] = flash
+        return _back(slot.run_id, slot.slot_id)
+    return render_row(request, db, editor, slot, flash=flash, text=text, version=version,
+                      status_code=status_code)
+
+
+def conflict_lines(slot_id: str, theirs: Message | None) -> list[str]:
+    if theirs is None:
+        return [f"{slot_id}: the message you started from was removed; your text is still "
+                "in the box — save again to keep it."]
+    return [f"Someone else saved {slot_id} while you were editing: {theirs.updated_by} at "
+            f"{theirs.updated_at:%H:%M:%S} UTC ({theirs.status}, v{theirs.version}).",
+            f"Their text: “{theirs.text}”",
+            "Your text is still in the box, not saved: save again to replace theirs, or "
+            "reload the sheet to keep theirs."]
+
+
 @router.post("/runs/{run_id}/slots/{slot_id}/message")
 def save_message(
     request: Request, run_id: str, slot_id: str, db: SessionDep, editor: EditorDep,
     text: Annotated[str, Form()], version: Annotated[int, Form()],
-    action: Annotated[str, Form()] = "save",
+    action: Annotated[str, Form()] = "save", reason: Annotated[str, Form()] = "",
 ):
-    """Save (and with ``action=approve`` approve) the text edited from ``version``.
+    """Save (``save``) or approve (``approve``) the text edited from ``version``.
 
-    A newer stored version answers 409 with both texts; a text that cannot be filled for
-    every member is saved as a draft and the reasons are shown on the sheet. A text that is
-    too long or is not plain text with ``{{ name }}`` placeholders is not saved at all.
+    ``save-unapprove`` confirms saving a draft over an approved message, ``approve-long``
+    confirms approving a message of more than one SMS, ``override`` is a lead's approval of
+    a message the fact check refused, with ``reason``.
     """
+    if action not in SAVE_ACTIONS + APPROVE_ACTIONS:
+        raise HTTPException(422, f"unknown action {action!r}")
     slot = get_slot(db, run_id, slot_id)
     text = text.replace("\r\n", "\n")
+    approve = action in APPROVE_ACTIONS
     if refused := draft_problems(text):
-        also = " and not approved" if action == "approve" else ""
-        request.session["flash"] = {"slot": slot_id, "kind": "error", "lines": [
-            f"{slot_id} was not saved{also}:", *refused]}
-        return _back(run_id, slot_id)
-    members = assets_for(request.app.state.run_cache, slot.run).members_of(slot)
+        also = " and not approved" if approve else ""
+        return answer(request, db, editor, slot, "error",
+                      [f"{slot_id} was not saved{also}:", *refused], status_code=422,
+                      text=text, version=version)
+    current = messages_of(db, [slot.id]).get(slot.id)
+    if (action == "save" and current is not None and current.status == "approved"
+            and current.text != text and current.version == version):
+        return answer(request, db, editor, slot, "question", [
+            f"{slot_id} is approved. Saving this text as a draft un-approves it: nobody "
+            "gets it until someone approves again."], ask="unapprove", text=text, version=version)
+    assets = assets_for(request.app.state.run_cache, slot.run)
+    members = assets.members_of(slot)
+    if action == "approve":
+        filled = check(text, members).max_segments  # what subscribers get, placeholders filled
+        segments = filled if members else count(text).segments
+        if segments > 1:
+            subscribers = audience(assets, request.app.state.subscriber_counts).get(
+                slot.slot_id, 0)
+            return answer(request, db, editor, slot, "question", [
+                f"This message takes up to {segments} SMS segments per subscriber: "
+                f"{segments * subscribers:,} segments for {subscribers:,} subscribers "
+                f"(one segment would be {subscribers:,}). Approve it anyway?"],
+                ask="long", text=text, version=version)
+    if action == "override":
+        if editor.role != "lead":
+            raise HTTPException(403, "only a lead can approve over the fact check")
+        if not reason.strip():
+            return answer(request, db, editor, slot, "error", [
+                "Write why this message may go out although the fact check refused it."],
+                ask="override", status_code=422, text=text, version=version)
     try:
-        save(db, slot, text, version, editor, approve=action == "approve",
-             now=request.app.state.now(), members=members)
+        save(db, slot, text, version, editor, approve=approve,
+             now=request.app.state.now(), members=members,
+             check=slot_check(request, slot, text) if approve else None,
+             override_reason=reason.strip() if action == "override" else None,
+             max_false_share=request.app.state.review.max_false_share)
     except SlotConflict as conflict:
-        return page(request, "review/conflict.html", {
-            "slot": slot, "mine": text, "theirs": conflict.current,
-            "version": conflict.current.version if conflict.current else 0,
-        }, status_code=409, editor=editor)
+        theirs = conflict.current
+        return answer(request, db, editor, slot, "error", conflict_lines(slot_id, theirs),
+                       text=text, version=theirs.version if theirs else 0, status_code=409)
+    except FactCheckBlocked as blocked:
+        return answer(request, db, editor, slot, "error", [
+            f"{slot_id} was saved as a draft but not approved: the fact check refused it.",
+            *blocked.problems], ask="override" if editor.role == "lead" else None)
     except ApprovalBlocked as blocked:
-        request.session["flash"] = {"slot": slot_id, "kind": "error", "lines": [
-            f"{slot_id} was saved as a draft but not approved:", *blocked.problems]}
-        return _back(run_id, slot_id)
-    done = "approved" if action == "approve" else "saved"
-    request.session["flash"] = {"slot": slot_id, "kind": "ok", "lines": [f"{slot_id} {done}."]}
-    return _back(run_id, slot_id)
+        return answer(request, db, editor, slot, "error", [
+            f"{slot_id} was saved as a draft but not approved:", *blocked.problems])
+    if approve:
+        done = "approved over the fact check (reason kept in the history)" \
+            if action == "override" else "approved"
+    else:
+        done = "saved as a draft" + (" and un-approved" if action == "save-unapprove" else "")
+    return answer(request, db, editor, slot, "ok", [f"{slot_id} {done}."])
 
 
 @router.post("/runs/{run_id}/slots/{slot_id}/preview")
 def preview(request: Request, run_id: str, slot_id: str, db: SessionDep, editor: EditorDep,
             text: Annotated[str, Form()]):
-    """A fragment: the text filled for a few members, and every problem over all members."""
+    """A fragment: the fact check of the text, the text filled for a few members, and every
+    problem over all members."""
     slot = get_slot(db, run_id, slot_id)
     members = assets_for(request.app.state.run_cache, slot.run).members_of(slot)
     text = text.replace("\r\n", "\n")
     return page(request, "partials/preview.html",
-                {"report": check(text, members), "sms": count(text), "slot": slot},
+                {"report": check(text, members), "sms": count(text), "slot": slot,
+                 "fc": slot_check(request, slot, text), "text": text,
+                 "max_false_share": request.app.state.review.max_false_share},
                 editor=editor)
 
 
 @router.post("/runs/{run_id}/approve-all")
-def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep):
-    """Lead only: approve every slot not yet approved (saved draft, else pipeline draft)."""
+def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
+                confirm: Annotated[str, Form()] = ""):
+    """Lead only: approve every slot not yet approved (saved draft, else pipeline draft).
+
+    Without ``confirm=yes`` it only shows what it would do: the slots it would approve and
+    the ones it would skip, with why. Then a report per slot.
+    """
     if editor.role != "lead":
         raise HTTPException(403, "only a lead can approve all remaining drafts")
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
-    approved, skipped = approve_remaining(db, list(run.slots), editor,
-                                          now=request.app.state.now(),
-                                          members_of=assets.members_of)
-    lines = [f"Approved {len(approved)} slot{'s' if len(approved) != 1 else ''}."]
+    checker = lambda slot, text: slot_check(request, slot, text)  # noqa: E731
+    dry = confirm != "yes"
+    approved, skipped = approve_remaining(
+        db, list(run.slots), editor, now=request.app.state.now(),
+        members_of=assets.members_of, check_of=checker,
+        max_false_share=request.app.state.review.max_false_share, dry_run=dry)
+    names = {s.slot_id: s.name for s in run.slots}
+    if dry:
+        return page(request, "review/approve_all.html", {
+            "run": run, "approved": [(sid, names[sid]) for sid in approved],
+            "skipped": [(sid, names[sid], problems) for sid, problems in skipped.items()],
+        }, editor=editor)
+    lines = [f"Approved {len(approved)} slot{'s' if len(approved) != 1 else ''}"
+             + (": " + ", ".join(approved) if approved else "") + "."]
     lines += [f"{sid} not approved: {'; '.join(problems)}" for sid, problems in skipped.items()]
     request.session["flash"] = {"slot": None, "kind": "error" if skipped else "ok",
                                 "lines": lines}

@@ -94,11 +94,13 @@ def test_edit_conflict_approve(browser, base_url):
 
     eli.fill(f"{slot} textarea", "Rain from {{ rain_start }} in {{ city }}.")
     eli.click(f"{slot} button[value=save]")
-    eli.wait_for_selector("section.conflict")
-    assert "Dana got here first." in eli.inner_text("pre.theirs")
-    assert "dana" in eli.inner_text("section.conflict h2")
-    eli.click("button[value=save]")  # save mine over theirs
-    eli.wait_for_selector(f"{slot} .badge.draft")
+    eli.wait_for_selector(f"{slot} .flash.error")  # the conflict, in the row, text kept
+    conflict = eli.inner_text(f"{slot} .flash.error")
+    assert "Dana got here first." in conflict and "dana" in conflict
+    assert eli.input_value(f"{slot} textarea") == "Rain from {{ rain_start }} in {{ city }}."
+    eli.click(f"{slot} button[value=save]")  # save mine over theirs
+    eli.wait_for_selector(f"{slot} .flash.ok")
+    assert "last saved by eli" in eli.inner_text(f"{slot} .status")
 
     eli.click(f"{slot} button[value=approve]")
     eli.wait_for_selector(f"{slot} .badge.approved")

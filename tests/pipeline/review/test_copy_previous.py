@@ -58,7 +58,8 @@ def test_copy_saves_a_draft_and_audits(client, carried_over):
     token = csrf_of(client.get(SHEET).text)
     response = client.post(COPY, data={"csrf_token": token, "version": 0})
     assert response.status_code == 200
-    assert "s001: copied last run&#39;s message as a draft." in response.text
+    assert ("s001: copied last run&#39;s message as a draft; the fact check finds nothing "
+            "false") in response.text
     assert "The message is the same as last run's." in _slot_html(response.text, "s001")
     with session_scope(carried_over.db_url) as db:
         message = db.get(Message, f"{RUN_ID}/s001")

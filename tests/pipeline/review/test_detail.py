@@ -112,10 +112,11 @@ def test_area_map_is_well_formed_svg_with_paths(client):
     root = ET.fromstring(response.text)
     assert root.tag == f"{SVG}svg"
     assert root.find(f"{SVG}title").text.startswith("Area of s001")
-    paths = root.findall(f".//{SVG}path")
+    paths = [p for p in root.findall(f".//{SVG}path") if p.get("class") != "state-lines"]
     assert len(paths) == 2  # the slot and its one neighbour, s002
     assert {p.get("fill") for p in paths} == {"#0f766e", "#e5e7eb"}
-    assert len(root.findall(f".//{SVG}circle")) == 3  # one dot per member ZIP
+    members = [c for c in root.findall(f".//{SVG}circle") if c.get("class") != "place"]
+    assert len(members) == 3  # one dot per member ZIP (place labels are marked apart)
     assert response.text in client.get(DETAIL).text
 
 
@@ -129,7 +130,8 @@ def test_a_slot_spanning_alaska_gets_its_own_panel():
     svg = RunDetail(assignments, zips).area_svg("s001", "s001 <b>")
     root = ET.fromstring(svg)
     panels = root.findall(f"{SVG}svg")
-    assert [p.find(f"{SVG}text").text for p in panels] == ["AK", "lower 48"]
+    assert [p.find(f"{SVG}text[@class='panel-label']").text
+            for p in panels] == ["Alaska", "lower 48"]
     assert root.find(f"{SVG}title").text == "s001 <b>"
     assert all(p.findall(f"{SVG}path") for p in panels)
 

@@ -174,20 +174,35 @@ def test_preview_fragment(client):
 
 
 def test_approve_all_is_for_leads_only(client, lead):
-    """An editor gets 403; a lead approves every remaining slot that fills."""
+    """An editor gets 403; a lead is first asked (nothing changes), then approves every
+    remaining slot that fills, and the report names them."""
     token = csrf_of(client.get(SHEET).text)
     assert client.post(f"{SHEET}/approve-all", data={"csrf_token": token}).status_code == 403
     token = csrf_of(lead.get(SHEET).text)
-    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
-    assert "Approved 2 slots." in html and "0 remaining" in html
+    ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
+    assert "Approve all remaining slots" in ask and "2 slots will be approved" in ask
+    assert "0 approved, 2 remaining" in lead.get(SHEET).text  # asking changed nothing
+    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
+    assert "Approved 2 slots: s001, s002." in html and "0 remaining" in html
 
 
 def test_approve_all_skips_what_cannot_fill(lead):
     """A slot whose saved draft fails for some ZIP is skipped and named."""
     _save(lead, "{{ snow_start }}", 0)
     token = csrf_of(lead.get(SHEET).text)
-    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
-    assert "Approved 1 slot." in html and "s001 not approved" in html
+    ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
+    assert "1 slot will be skipped" in ask and "cannot fill the message" in ask
+    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
+    assert "Approved 1 slot: s002." in html and "s001 not approved" in html
+
+
+def test_approve_all_skips_a_false_draft(lead):
+    """A saved draft with a claim false for the slot's ZIPs is skipped, with the claim."""
+    _save(lead, "Sunny and bone dry all day, leave the umbrella at home.", 0)
+    token = csrf_of(lead.get(SHEET).text)
+    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
+    assert "Approved 1 slot: s002." in html and "s001 not approved" in html
+    assert "bone dry" in html and "false for 100 %" in html
 
 
 def test_logout(client):
