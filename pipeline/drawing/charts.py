@@ -215,6 +215,9 @@ def sparkline_svg(local_hour: Sequence[float], temperature: Sequence[float],
         parts.append(f'<text x="{xs[i]:.0f}" y="{SPARK_H - 1}" font-size="8" fill="#555" '
                      f'text-anchor="middle">{int(hours[i]) % 24 if i < len(hours) else ""}'
                      "</text>")
+    peak = float(np.nanmax(chance)) if np.isfinite(chance).any() else 0.0
+    parts.append(f'<text x="{pad}" y="{mid + 11:.0f}" font-size="8" fill="{RAIN_COLOR}">'
+                 f"precip chance, peak {peak:.0f}%</text>")
     parts.append(f'<text x="{SPARK_W - pad}" y="10" font-size="8" fill="{TEMP_COLOR}" '
-                 f'text-anchor="end">{t_lo:.0f}–{t_hi:.0f}°F</text></svg>')
+                 f'text-anchor="end">{round(t_lo) + 0:.0f}–{round(t_hi) + 0:.0f}°F</text></svg>')
     return "".join(parts)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -86,8 +87,15 @@ def create_app(
         secret = load_secret(key_file)
         refuse_tracked_secret(key_file, key_tracked)
     migrate(settings.db_url)
+    counts = SubscriberCounts(settings.db_url, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(counts.warm)  # before the first request is taken
+        yield
+
     app = FastAPI(title="zipcast review", docs_url=None, redoc_url=None, openapi_url=None,
-                  dependencies=[Depends(require_csrf)])
+                  dependencies=[Depends(require_csrf)], lifespan=lifespan)
     app.state.settings = settings
     app.state.review = review
     app.state.limiter = LoginLimiter(
@@ -100,8 +108,7 @@ def create_app(
     app.state.now = now
     app.state.clock = clock
     app.state.presence = Presence()  # who is on which slot, for the sheet's hint
-    app.state.subscriber_counts = SubscriberCounts(settings.db_url, clock)
-    app.state.subscriber_counts.start()  # counted before the first sheet is opened
+    app.state.subscriber_counts = counts  # counted at start-up, then at most once a minute
     app.state.run_cache = {}  # run id -> maps and sparkline bands, computed once
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="zipcast_review",
                        max_age=review.session_max_age_s, same_site="lax",

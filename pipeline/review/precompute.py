@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.drawing.maps import thumbnails
 from pipeline.geo import city_names, load_zips
-from pipeline.review.sheet import member_bands, run_members
+from pipeline.review.sheet import member_bands, run_members, slot_head
 from pipeline.review.sheet_files import FOLDER, TITLE_MARK, SheetFiles
 from pipeline.review.tables import RunDetail
 from pipeline.settings import Settings
@@ -60,6 +60,7 @@ def write_sheet(run_dir: str | Path, *, window: str, issue_time: pd.Timestamp,
     files.write_facts(facts)
     for slot_id, rows in members.items():
         files.write_members(slot_id, rows)
+    files.write_heads({slot_id: slot_head(rows) for slot_id, rows in members.items()})
     files.mark_members()
 
     slot_of = assignments.set_index("zip")["slot_id"]

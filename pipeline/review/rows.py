@@ -7,13 +7,10 @@ save, alone: the browser swaps just that row, so text typed in other rows stays 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from markupsafe import Markup
-
-from pipeline.drawing.charts import sparkline_svg
 from pipeline.editorial.models import Message
 from pipeline.editorial.render import RenderReport, check
 from pipeline.editorial.sms import SmsCount, count
@@ -109,12 +106,12 @@ class SlotRow:
     status: str  # empty (the pipeline's draft, unsaved), draft, approved
     sms: SmsCount
     report: RenderReport
-    sparkline: Markup
     n_subscribers: int = 0
     previous: Message | None = None  # the carried-from slot's message in the previous run
     facts: list[Fact] = field(default_factory=list)
     hazards: list[str] = field(default_factory=list)
     check: Any = None  # the fact check of ``text`` (pipeline.editorial.factcheck.FactCheck)
+    missing: dict[str, int] = field(default_factory=dict)  # placeholder -> ZIPs lacking it
 
     @property
     def status_label(self) -> str:
@@ -131,35 +128,27 @@ class SlotRow:
         return self.segments * self.n_subscribers
 
 
-def slot_row(slot: Slot, message: Message | None, members: Sequence[Mapping[str, Any]],
-             band: Mapping[str, Any] | None = None, n_subscribers: int = 0,
-             text: str | None = None) -> SlotRow:
-    """The row of one slot; ``text`` (default: the saved or pipeline text) is what the box
-    holds, e.g. an editor's unsaved text sent back after a refused save."""
+def slot_row(slot: Slot, message: Message | None, head: Mapping[str, Any],
+             n_subscribers: int = 0, text: str | None = None) -> SlotRow:
+    """The row of one slot; ``head`` is :func:`pipeline.review.sheet.slot_head` of its
+    members; ``text`` (default: the saved or pipeline text) is what the box holds, e.g. an
+    editor's unsaved text sent back after a refused save. The sparkline and map are images
+    of their own (``spark.svg``, ``map.svg``), so the sheet stays small."""
     shown = text if text is not None else (message.text if message else slot.draft_message)
-    rep = slot.representative or {}
-    bary = rep.get("barycenter", {})
-    band = band or {}
-    spark = Markup(sparkline_svg(  # our own SVG: numbers and an escaped title
-        rep.get("local_hour", []), bary.get("temperature_f", []),
-        bary.get("precip_probability", []), band.get("temperature_f"),
-        band.get("precip_probability"),
-        label=f"{slot.name}: temperature and precipitation chance"))
     facts = slot.facts or {}
     return SlotRow(slot, message, shown, message.version if message else 0,
                    message.status if message else "empty", count(shown),
-                   check(shown, list(members)[:3]), spark, n_subscribers,
-                   facts=facts_panel(slot),
+                   check(shown, head.get("preview", [])), n_subscribers,
+                   facts=facts_panel(slot), missing=dict(head.get("missing", {})),
                    hazards=sorted((facts.get("hazards") or {}).keys()))
 
 
-def slot_rows(run: Run, saved: dict[str, Message], members_of: Any,
-              band_of: dict[str, dict],
+def slot_rows(run: Run, saved: dict[str, Message],
+              head_of: Callable[[Slot], Mapping[str, Any]],
               audience: dict[str, int] | None = None) -> list[SlotRow]:
     """Rows ordered by subscribers reached (``audience``: slot id -> active subscribers),
-    then ZIP count, then rank. ``members_of(slot)`` gives a slot's member contexts."""
+    then ZIP count, then rank. ``head_of(slot)``: see :meth:`RunAssets.head_of`."""
     audience = audience or {}
-    return [slot_row(slot, saved.get(slot.id), members_of(slot)[:3],
-                     band_of.get(slot.slot_id), audience.get(slot.slot_id, 0))
+    return [slot_row(slot, saved.get(slot.id), head_of(slot), audience.get(slot.slot_id, 0))
             for slot in sorted(run.slots, key=lambda s: (-audience.get(s.slot_id, 0),
                                                          -s.n_zips, s.rank))]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -21,7 +23,7 @@ import pandas as pd
 from pipeline.dispatch.subscribers import subscriber_counts
 from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
-from pipeline.editorial.render import member_context
+from pipeline.editorial.render import PLACEHOLDERS, member_context
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
 from pipeline.review.sheet_files import SheetFiles
@@ -98,6 +100,26 @@ def keep_piece(write: Callable[[], None], what: str, run_dir: str) -> None:
         LOG.warning("could not keep the sheet's %s in %s: %s", what, run_dir, err)
 
 
+PREVIEW_MEMBERS = 3
+
+
+def missing_placeholders(members: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Placeholders some of the slot's ZIPs have no value for (``{{ rain_start }}`` where it
+    snows or stays dry), with how many ZIPs lack each: using one blocks approval."""
+    if not members:
+        return {}
+    shapes = Counter(frozenset(member) for member in members)  # a handful of distinct key sets
+    return {name: n for name in PLACEHOLDERS
+            if (n := sum(k for keys, k in shapes.items() if name not in keys))}
+
+
+def slot_head(members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The sheet row's part of a slot's members: the preview ones (nearest the barycenter)
+    and the placeholders some lack."""
+    return {"preview": [dict(m) for m in members[:PREVIEW_MEMBERS]],
+            "missing": missing_placeholders(members)}
+
+
 @dataclass
 class RunAssets:
     """Per-run pictures and member facts, read from the run's ``sheet/`` files (see
@@ -116,6 +138,7 @@ class RunAssets:
     tables: dict[str, object] = field(default_factory=dict)  # slot id -> tables.SlotTable
     areas: dict[str, str] = field(default_factory=dict)  # slot id -> area SVG (title mark)
     audience: tuple[float, dict[str, int]] | None = None  # (counted at, slot id -> count)
+    heads: dict[str, dict] | None = None  # slot id -> slot_head(members)
     lock: threading.Lock = field(default_factory=threading.Lock)
     files: SheetFiles = field(init=False)
     _facts: dict[str, pd.DataFrame] | None = field(default=None, init=False, repr=False)
@@ -139,6 +162,19 @@ class RunAssets:
                 else:
                     self._compute_members()
             return self.members.setdefault(slot.slot_id, [])
+
+    def head_of(self, slot: Slot) -> dict[str, Any]:
+        """What the slot's sheet row needs of its members (:func:`slot_head`): from the
+        run's ``sheet/heads.json``, else from all its members."""
+        with self.lock:
+            if self.heads is None:
+                self.heads = (self.files.read_heads() if self.files.usable() else None) or {}
+            head = self.heads.get(slot.slot_id)
+        if head is None:
+            head = slot_head(self.members_of(slot))
+            with self.lock:
+                self.heads[slot.slot_id] = head
+        return head
 
     def facts_of(self, slot: Slot) -> pd.DataFrame:
         """The member facts of ``slot`` (assignments rows with ``city``), in the order of
@@ -243,9 +279,10 @@ class SubscriberCounts:
     """Active subscribers per ZIP, shared by every run's sheet and fact check.
 
     Subscribers change all day, so they cannot be counted when a run is stored: they are
-    counted when the app starts (in the background, so the first sheet opened after a
-    restart finds them ready) and again when asked for after :data:`AUDIENCE_TTL_S`
-    seconds. A GROUP BY over a million subscribers costs more than the whole sheet.
+    counted while the server starts (before it takes requests, so the first sheet opened
+    after a restart finds them ready) and again when asked for after
+    :data:`AUDIENCE_TTL_S` seconds. A GROUP BY over a million subscribers costs more than
+    the whole sheet.
     """
 
     def __init__(self, url: str, clock: Callable[[], float]) -> None:
@@ -253,14 +290,12 @@ class SubscriberCounts:
         self.lock = threading.Lock()
         self.counted: tuple[float, pd.Series] | None = None
 
-    def start(self) -> None:
-        """Count once in a background thread (a failure only means counting on first use)."""
-        def warm() -> None:
-            try:
-                self.get()
-            except Exception:  # noqa: BLE001 -- the first request counts again and reports
-                pass
-        threading.Thread(target=warm, name="subscriber-counts", daemon=True).start()
+    def warm(self) -> None:
+        """Count now (at start-up); a failure only means counting again on first use."""
+        try:
+            self.get()
+        except Exception:  # noqa: BLE001 -- the first request counts again and reports
+            pass
 
     def get(self) -> tuple[float, pd.Series]:
         """(when counted, subscribers per ZIP), recounted when older than the TTL."""

@@ -147,6 +147,17 @@ class SheetFiles:
             out.append({keys[i]: row[i] for i in index})
         return out
 
+    def write_heads(self, heads: Mapping[str, Mapping[str, Any]]) -> None:
+        """Per slot what its sheet row needs of its members: the first few (the preview)
+        and the placeholders some of them lack, so the sheet never reads every member."""
+        _write_text(self.root / "heads.json", json.dumps(heads, separators=(",", ":")))
+
+    def read_heads(self) -> dict[str, dict] | None:
+        try:
+            return json.loads((self.root / "heads.json").read_text())
+        except FileNotFoundError:
+            return None
+
     def mark_members(self) -> None:
         """Say every slot's members and the facts are written (a slot with no file has
         no members)."""

@@ -141,7 +141,7 @@ def _download(content: bytes, media_type: str, run_id: str, extension: str) -> R
 def _export_records(request: Request, db: Session, run_id: str) -> tuple[Run, list[dict]]:
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
-    rows = slot_rows(run, messages_of(db, [s.id for s in run.slots]), assets.members_of, {},
+    rows = slot_rows(run, messages_of(db, [s.id for s in run.slots]), assets.head_of,
                      audience(assets, request.app.state.subscriber_counts))
     return run, sheet_rows(rows)
 

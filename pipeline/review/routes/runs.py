@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
+from pipeline.drawing.charts import sparkline_svg
 from pipeline.editorial.gate import gate_of
 from pipeline.editorial.messages import messages_of
 from pipeline.editorial.models import Message
@@ -17,6 +18,7 @@ from pipeline.review.deps import (
     SettingsDep,
     current_editor,
     get_run,
+    get_slot,
     page,
 )
 from pipeline.review.rows import slot_rows
@@ -52,7 +54,7 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
     assets = assets_for(request.app.state.run_cache, run)
     saved = messages_of(db, [s.id for s in run.slots])
     reach = audience(assets, request.app.state.subscriber_counts)
-    rows = slot_rows(run, saved, assets.members_of, bands(assets, run, settings), reach)
+    rows = slot_rows(run, saved, assets.head_of, reach)
     previous = messages_of(db, [s.carried_from for s in run.slots if s.carried_from])
     for row in rows:
         row.previous = previous.get(row.slot.carried_from or "")  # "copy last run's message"
@@ -84,5 +86,25 @@ def slot_map(request: Request, run_id: str, slot_id: str, db: SessionDep):
     svg = slot_maps(assets_for(request.app.state.run_cache, run)).get(slot_id)
     if svg is None:
         raise HTTPException(404, f"no map for slot {slot_id!r}")
+    return Response(svg, media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/runs/{run_id}/slots/{slot_id}/spark.svg")
+def slot_sparkline(request: Request, run_id: str, slot_id: str, db: SessionDep,
+                   settings: SettingsDep):
+    """The slot's sparkline: temperature and precipitation chance of its representative
+    series over the members' 10th–90th percentile bands (labelled)."""
+    slot = get_slot(db, run_id, slot_id)
+    assets = assets_for(request.app.state.run_cache, slot.run)
+    band = bands(assets, slot.run, settings).get(slot.slot_id, {})
+    rep = slot.representative or {}
+    bary = rep.get("barycenter", {})
+    svg = sparkline_svg(rep.get("local_hour", []), bary.get("temperature_f", []),
+                        bary.get("precip_probability", []), band.get("temperature_f"),
+                        band.get("precip_probability"),
+                        label=f"{slot.name}: temperature and precipitation chance")
+    if not svg:
+        raise HTTPException(404, f"no series for slot {slot_id!r}")
     return Response(svg, media_type="image/svg+xml",
                     headers={"Cache-Control": "private, max-age=3600"})

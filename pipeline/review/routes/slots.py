@@ -45,7 +45,7 @@ from pipeline.review.deps import (
     page,
 )
 from pipeline.review.rows import slot_row
-from pipeline.review.sheet import assets_for, audience, bands
+from pipeline.review.sheet import assets_for, audience
 from pipeline.store.models import Slot
 
 router = APIRouter(tags=["slots"], dependencies=[Depends(current_editor)])
@@ -70,13 +70,10 @@ def render_row(request: Request, db: Any, editor: Editor, slot: Slot, *,
     ``text`` and ``version`` keep what the editor typed (and the version it now replaces)
     when a save was refused, conflicted or needs an answer.
     """
-    settings = request.app.state.settings
     assets = assets_for(request.app.state.run_cache, slot.run)
     message = messages_of(db, [slot.id]).get(slot.id)
     reach = audience(assets, request.app.state.subscriber_counts)
-    members = assets.members_of(slot)
-    row = slot_row(slot, message, members, bands(assets, slot.run, settings).get(slot.slot_id),
-                   reach.get(slot.slot_id, 0), text=text)
+    row = slot_row(slot, message, assets.head_of(slot), reach.get(slot.slot_id, 0), text=text)
     if version is not None:
         row.version = version
     row.check = slot_check(request, slot, row.text)

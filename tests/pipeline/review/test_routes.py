@@ -103,7 +103,11 @@ def test_sheet_lists_slots_largest_first_with_drafts(client):
     assert "Rain from {{ rain_start }}, high {{ high }}°F." in html
     assert "Messages go out at" in html and "11:00 UTC" in html  # 09:00 + 2 h
     assert "02903 Providence" in html and "Rain from 7 am, high 41°F." in html
-    assert "<svg" in html and "°F · UCS-2" not in html
+    assert "°F · UCS-2" not in html
+    assert f'src="{SHEET}/slots/s001/spark.svg"' in html  # pictures are images of their own
+    spark = client.get(f"{SHEET}/slots/s001/spark.svg")
+    assert spark.headers["content-type"].startswith("image/svg+xml")
+    assert "<polyline" in spark.text and "precip chance, peak 50%" in spark.text
 
 
 def test_save_bumps_version_and_audits(client, review_settings):
