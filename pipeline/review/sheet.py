@@ -280,15 +280,16 @@ class SubscriberCounts:
 
     Subscribers change all day, so they cannot be counted when a run is stored: they are
     counted while the server starts (before it takes requests, so the first sheet opened
-    after a restart finds them ready) and again when asked for after
-    :data:`AUDIENCE_TTL_S` seconds. A GROUP BY over a million subscribers costs more than
-    the whole sheet.
+    after a restart finds them ready); when asked for after :data:`AUDIENCE_TTL_S`
+    seconds they are recounted in the background while the request gets the last counts.
+    A GROUP BY over a million subscribers costs more than the whole sheet.
     """
 
     def __init__(self, url: str, clock: Callable[[], float]) -> None:
         self.url, self.clock = url, clock
         self.lock = threading.Lock()
         self.counted: tuple[float, pd.Series] | None = None
+        self.recount: threading.Thread | None = None
 
     def warm(self) -> None:
         """Count now (at start-up); a failure only means counting again on first use."""
@@ -297,12 +298,36 @@ class SubscriberCounts:
         except Exception:  # noqa: BLE001 -- the first request counts again and reports
             pass
 
-    def get(self) -> tuple[float, pd.Series]:
-        """(when counted, subscribers per ZIP), recounted when older than the TTL."""
+    def _count(self) -> None:
+        counted = (self.clock(), subscriber_counts(self.url))
         with self.lock:
-            if self.counted is None or self.clock() - self.counted[0] > AUDIENCE_TTL_S:
-                self.counted = (self.clock(), subscriber_counts(self.url))
-            return self.counted
+            self.counted = counted
+
+    def get(self) -> tuple[float, pd.Series]:
+        """(when counted, subscribers per ZIP); older than the TTL: recounted in the
+        background (one recount at a time), these counts meanwhile."""
+        with self.lock:
+            counted = self.counted
+            stale = counted is not None and self.clock() - counted[0] > AUDIENCE_TTL_S
+            if stale and (self.recount is None or not self.recount.is_alive()):
+                self.recount = threading.Thread(target=self._recount, daemon=True,
+                                                name="subscriber-recount")
+                self.recount.start()
+        if counted is None:  # never counted (the start-up count failed): count now
+            self._count()
+            return self.get()
+        return counted
+
+    def _recount(self) -> None:
+        try:
+            self._count()
+        except Exception:  # noqa: BLE001 -- keep the last counts; the next ask tries again
+            LOG.warning("recounting subscribers failed; keeping the last counts", exc_info=True)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a background recount, if one is running (tests, benchmarks)."""
+        if self.recount is not None:
+            self.recount.join(timeout)
 
 
 def audience(assets: RunAssets, counts: SubscriberCounts) -> dict[str, int]:
