@@ -62,8 +62,19 @@ class SlotFacts:
 
 
 def _fact_frame(members: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Fact rows from assignments rows, or from placeholder values (``member_context``)."""
+    """Fact rows from assignments rows, or from placeholder values (``member_context``).
+
+    Only the members that get the slot's message count: a misfit ZIP (``fits`` false or
+    ``automatic`` true) gets its own automatic message at dispatch, never the editor's text.
+    """
     frame = members if isinstance(members, pd.DataFrame) else pd.DataFrame(list(members))
+    receives = np.ones(len(frame), dtype=bool)
+    if "fits" in frame:
+        receives &= frame["fits"].fillna(True).astype(bool).to_numpy()
+    if "automatic" in frame:
+        receives &= ~frame["automatic"].fillna(False).astype(bool).to_numpy()
+    if not receives.all():
+        frame = frame[receives]
     if len(frame) and "high_f" not in frame and "high" in frame:
         frame = _from_context(frame)
     frame = frame.copy()

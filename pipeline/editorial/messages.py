@@ -162,6 +162,8 @@ def save(db: Session, slot: Slot, text: str, version: int, editor: Editor, *,
         raise SlotConflict(current)
     blocked: ApprovalBlocked | None = None
     overridden = False
+    if approve and not text.strip():
+        raise ApprovalBlocked(["the message is empty: there is nothing to approve"])
     if approve:
         report = fill_check(text, members)
         if not report.ok:

@@ -40,11 +40,21 @@ def _spread(values: Mapping[str, Any] | None) -> str:
     return out
 
 
+def percent(share: float) -> str:
+    """'42%', and '<1%' / '>99%' rather than a rounded 0 or 100 for a share in between."""
+    p = 100 * share
+    if 0 < p < 0.5:
+        return "<1%"
+    if 99.5 <= p < 100:
+        return ">99%"
+    return f"{round(p)}%"
+
+
 def _shares(shares: Mapping[str, float] | None, limit: int = 3) -> str:
     if not shares:
         return "–"
     items = list(shares.items())[:limit]
-    return ", ".join(f"{name} {round(100 * share)}%" for name, share in items)
+    return ", ".join(f"{name} {percent(share)}" for name, share in items)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ def facts_panel(slot: Slot) -> list[Fact]:
     lines.append(Fact("Precipitation", said,
                       _shares(precip.get("types")) + starts
                       + (f"; up to {precip['pop_max']:.0f}% chance"
-                         if precip.get("pop_max") is not None else "")))
+                         if precip.get("pop_max") else "")))
     gusts = wind.get("gust_max_mph") or {}
     lines.append(Fact("Wind", stated.get("wind_category") or "not stated",
                       _shares(wind.get("categories"))
@@ -91,7 +101,7 @@ def facts_panel(slot: Slot) -> list[Fact]:
     hazards = facts.get("hazards") or {}
     said_h = ", ".join(stated.get("hazards") or []) or "none"
     lines.append(Fact("Hazards", said_h, ", ".join(
-        f"{name} {round(100 * share)}%" for name, share in hazards.items()) or "none"))
+        f"{name} {percent(share)}" for name, share in hazards.items()) or "none"))
     return lines
 
 

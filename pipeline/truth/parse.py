@@ -10,8 +10,10 @@ Readings, when a phrase can be read two ways (the reading a subscriber would acc
 - a lone temperature ("75°F", "in the upper 80s") is the day's high, or the low when the same
   clause says "tonight", "overnight" or "night"; numbers after "feels like", "wind chill",
   "heat index" and "dew point" claim nothing;
-- a range or "near 73" is checked like a draft's, widened by the rule's slack; a decade
-  ("in the 70s", "upper 80s", "teens") is checked exactly: 70 up to, not including, 80;
+- a range or "near 73" is checked like a draft's, widened by the rule's slack; so is a decade
+  ("in the 70s", "upper 80s", "teens"): 70 up to 80, then the slack on each side;
+- a time word between the keyword and the number says which: "temps tonight near 30" is
+  the low, "temps this afternoon near 50" the high;
 - "temperatures 40 to 60" says both the high and the low lie in 40–60;
 - a time after a wet word ("rain from 6 am", "snow after 2 pm", "showers by noon", "storms
   this afternoon") or a part of the day before it ("afternoon showers") is the onset, checked
@@ -37,10 +39,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from pipeline.settings import TruthRules
+from pipeline.times import clock
 from pipeline.truth.claims import (
     Claim,
     Hazard,
@@ -56,6 +60,7 @@ from pipeline.truth.rule import (
     SKY_CATEGORIES,
     WIND_CATEGORIES,
     FactArrays,
+    onset_tolerance,
 )
 from pipeline.truth.wording import says_day
 
@@ -65,6 +70,9 @@ NEGATORS = frozenset({"no", "not", "without", "never", "nor", "zero"})
 NEGATION_GAP = frozenset({"any", "a", "an", "the", "much", "real"})
 NIGHT_WORDS = frozenset({"tonight", "overnight", "night", "midnight", "dawn", "sunrise"})
 DECADE_WORDS = frozenset({"low", "lower", "mid", "middle", "upper", "high"})
+DAY_WORDS = frozenset({"today", "afternoon", "daytime", "midday"})
+#: time words allowed between a temperature keyword and its number ("lows tonight near 20")
+TIME_WORDS = NIGHT_WORDS | DAY_WORDS | frozenset({"this", "tomorrow", "morning", "evening"})
 NOT_TEMPERATURE_UNITS = frozenset({"am", "pm", "mph", "in", "inch", "inches", "percent",
                                    "mm", "cm", "kt", "knots", "hours", "hour", "h", "days",
                                    "day", "minutes", "min", "miles", "mi", "ft", "feet"})
@@ -117,19 +125,54 @@ class AnyOf(Claim):
 
 @dataclass(frozen=True)
 class TemperatureSpan(TemperatureRange):
-    """The high (or low) lies in ``[lo, hi + 1)`` exactly, with no slack: the words name the
-    span themselves ("in the 70s" is 70 up to 80, "upper 80s" 87 up to 90)."""
+    """The high (or low) lies in the span the words name ("in the 70s" is 70 up to 80,
+    "upper 80s" 87 up to 90), widened by the rule's slack like any stated range: a high of
+    69 is "in the 70s" as much as it is "70 to 75F"."""
 
     label: str = ""
 
     def holds(self, f: FactArrays, rules: TruthRules) -> np.ndarray:
         values = f.high if self.which == "high" else f.low
-        return (values >= self.lo) & (values < self.hi + 1)
+        slack = rules.temperature_slack_f
+        return (values >= self.lo - slack) & (values < self.hi + 1 + slack)
 
     def describe(self) -> str:
         name = "Highs" if self.which == "high" else "Lows"
         return f"{name} {self.label}" if self.label else \
             f"{name} {int(self.lo)} to under {int(self.hi) + 1}F"
+
+
+@dataclass(frozen=True)
+class OnsetSpan(Claim):
+    """Precipitation starts within a part of the day ("morning snow": 5 am to noon), in
+    hours since midnight of the window's day; 3-hourly data get the rule's extra tolerance
+    for coarse steps at both ends (onsets are only known to the step)."""
+
+    topic: ClassVar[str] = "onset"
+    lo: float
+    hi: float
+    label: str = ""
+
+    def holds(self, f: FactArrays, rules: TruthRules) -> np.ndarray:
+        coarse = onset_tolerance(rules, f.step_hours) - onset_tolerance(rules, 1)
+        wet = f.kind > 0
+        onset = np.where(wet, f.onset, np.inf)
+        return wet & (onset >= self.lo - coarse) & (onset <= self.hi + coarse)
+
+    def describe(self) -> str:
+        if self.label in ("tonight", "overnight"):
+            return f"starting {self.label}"
+        return f"starting in the {self.label}" if self.label else \
+            f"starting {clock(self.lo)} to {clock(self.hi)}"
+
+
+#: parts of the day as spans of local clock hours (the end may pass midnight: 30 is 6 am)
+DAY_PARTS: dict[tuple[str, ...], tuple[float, float]] = {
+    ("morning",): (5, 12), ("late", "morning"): (10, 12), ("early", "morning"): (4, 8),
+    ("afternoon",): (12, 18), ("early", "afternoon"): (12, 15),
+    ("late", "afternoon"): (15, 18), ("evening",): (17, 21), ("early", "evening"): (17, 19),
+    ("tonight",): (18, 30), ("night",): (20, 30), ("overnight",): (24, 30),
+}
 
 
 # -- results ------------------------------------------------------------------------------
@@ -419,8 +462,16 @@ class _Reader:
             if end == i + 1 and self.tokens[i].text in DECADE_WORDS and self.decade_next(end):
                 return None  # "low 70s": a part of the decade, read as a bare temperature
             j = end
-            while j - end < MAX_GAP and self.word(j) and self.tokens[j].text in self.v.between:
+            skipped: list[str] = []
+            while j - end < MAX_GAP and self.word(j) and (
+                    self.tokens[j].text in self.v.between
+                    or self.tokens[j].text in TIME_WORDS):
+                skipped.append(self.tokens[j].text)
                 j += 1
+            if which == "both" and NIGHT_WORDS & set(skipped):
+                which = "low"  # "temps tonight near 30"
+            elif which == "both" and DAY_WORDS & set(skipped):
+                which = "high"  # "temps this afternoon near 50"
             if j < len(self.tokens) and self.tokens[j].kind == "ph":
                 self.use(i, j + 1)  # "Highs near {{ high }}": true by construction
                 return j + 1
@@ -615,9 +666,19 @@ class _Reader:
             self.onset_before(anchor)
             return first
         hours, end = time
-        self.add(Onset(hours), j, end - 1)
+        self.add(self.onset_claim(hours, j, end), j, end - 1)
         self.use(j, end)
         return end
+
+    def onset_claim(self, hours: float, first: int, end: int) -> Claim:
+        """An onset at ``hours``; a part of the day ("this morning") is its whole span."""
+        for k in range(first, end):
+            for words, (lo, hi) in DAY_PARTS.items():
+                if self.match(k, words) is not None:
+                    clock_h = self.v.times.get(words)
+                    start = hours - (clock_h - lo) if clock_h is not None else hours
+                    return OnsetSpan(start, start + (hi - lo), " ".join(words))
+        return Onset(hours)
 
     def onset_before(self, anchor: int) -> None:
         """"afternoon showers": a part of the day just before the wet phrase."""
@@ -629,7 +690,8 @@ class _Reader:
                         self.tokens[k - 1].text != "tonight":
                     day = self.v.days[self.tokens[k - 1].text]
                     k -= 1
-                self.add(Onset(self.window.onset(clock_h, day)), k, anchor - 1)
+                self.add(self.onset_claim(self.window.onset(clock_h, day), k, anchor),
+                         k, anchor - 1)
                 self.use(k, anchor)
                 return
 

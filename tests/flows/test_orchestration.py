@@ -74,7 +74,11 @@ def _approve_all_on_the_sheet(settings: Settings, run_id: str) -> str:
         sheet = client.get(f"/runs/{run_id}")
         assert sheet.status_code == 200
         token = re.search(r'name="csrf_token" value="([^"]+)"', sheet.text).group(1)
-        done = client.post(f"/runs/{run_id}/approve-all", data={"csrf_token": token})
+        ask = client.post(f"/runs/{run_id}/approve-all", data={"csrf_token": token})
+        assert "Approve all remaining slots" in ask.text  # asks first, changes nothing
+        seen = re.search(r'name="seen" value="([^"]*)"', ask.text).group(1)
+        done = client.post(f"/runs/{run_id}/approve-all",
+                           data={"csrf_token": token, "confirm": "yes", "seen": seen})
         assert done.status_code == 200, done.text[:500]
         return done.text
 

@@ -112,6 +112,8 @@ def apply_import(db: Session, run: Run, rows: Sequence[ImportRow], editor: Edito
             continue
         except ApprovalBlocked as blocked:
             outcome.saved.append(row.slot_id)
+            if already_approved and row.message != shown:
+                outcome.unapproved.append(row.slot_id)
             outcome.problems.append(RowProblem(row.row, f"{row.slot_id} saved as a draft but "
                                                f"not approved: {'; '.join(blocked.problems)}"))
             continue

@@ -111,7 +111,7 @@ def conflict_lines(slot_id: str, theirs: Message | None) -> list[str]:
 @router.post("/runs/{run_id}/slots/{slot_id}/message")
 def save_message(
     request: Request, run_id: str, slot_id: str, db: SessionDep, editor: EditorDep,
-    text: Annotated[str, Form()], version: Annotated[int, Form()],
+    version: Annotated[int, Form()], text: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "save", reason: Annotated[str, Form()] = "",
 ):
     """Save (``save``) or approve (``approve``) the text edited from ``version``.
@@ -125,6 +125,10 @@ def save_message(
     slot = get_slot(db, run_id, slot_id)
     text = text.replace("\r\n", "\n")
     approve = action in APPROVE_ACTIONS
+    if not text.strip():
+        return answer(request, db, editor, slot, "error", [
+            f"{slot_id} was not saved: the message is empty. Write one, or reload the sheet "
+            "to get the saved text back."], status_code=422, text=text, version=version)
     if refused := draft_problems(text):
         also = " and not approved" if approve else ""
         return answer(request, db, editor, slot, "error",
@@ -138,6 +142,20 @@ def save_message(
             "gets it until someone approves again."], ask="unapprove", text=text, version=version)
     assets = assets_for(request.app.state.run_cache, slot.run)
     members = assets.members_of(slot)
+    if (approve and action != "override" and current is not None
+            and current.status == "approved" and current.text != text
+            and current.version == version):
+        # a refused approval saves the text as a draft: over an approved text, ask first
+        problems = check(text, members).problems
+        fc = slot_check(request, slot, text)
+        limit = request.app.state.review.max_false_share
+        if not problems and fc is not None and fc.blocked(limit):
+            problems = fc.problems(limit)
+        if problems:
+            return answer(request, db, editor, slot, "question", [
+                f"{slot_id} is approved, and this text cannot be approved as it is:",
+                *problems, "Save it as a draft (the slot is then un-approved), or keep "
+                "editing."], ask="unapprove-only", text=text, version=version)
     if action == "approve":
         filled = check(text, members).max_segments  # what subscribers get, placeholders filled
         segments = filled if members else count(text).segments
@@ -196,36 +214,54 @@ def preview(request: Request, run_id: str, slot_id: str, db: SessionDep, editor:
                 editor=editor)
 
 
+def _versions(db: Any, slots: list[Slot]) -> dict[str, int]:
+    saved = messages_of(db, [s.id for s in slots])
+    return {s.slot_id: saved[s.id].version if s.id in saved else 0 for s in slots}
+
+
 @router.post("/runs/{run_id}/approve-all")
 def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
-                confirm: Annotated[str, Form()] = ""):
+                confirm: Annotated[str, Form()] = "", seen: Annotated[str, Form()] = ""):
     """Lead only: approve every slot not yet approved (saved draft, else pipeline draft).
 
-    Without ``confirm=yes`` it only shows what it would do: the slots it would approve and
-    the ones it would skip, with why. Then a report per slot.
+    Without ``confirm=yes`` it only shows what it would do: the slots it would approve (with
+    the text each would go out with) and the ones it would skip, with why; the page carries
+    the version of each text shown (``seen``: "s002:3 s005:0"). Confirmed, it approves only
+    those texts: a slot someone saved since is skipped and named. Then a report per slot.
     """
     if editor.role != "lead":
         raise HTTPException(403, "only a lead can approve all remaining drafts")
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)
     checker = lambda slot, text: slot_check(request, slot, text)  # noqa: E731
-    dry = confirm != "yes"
+    slots = list(run.slots)
+    versions = _versions(db, slots)
+    changed: dict[str, list[str]] = {}
+    if confirm == "yes":
+        shown = dict(item.split(":", 1) for item in seen.split() if ":" in item)
+        for slot in list(slots):
+            if slot.slot_id not in shown:
+                slots.remove(slot)  # not on the page the lead confirmed
+            elif shown[slot.slot_id] != str(versions[slot.slot_id]):
+                slots.remove(slot)
+                changed[slot.slot_id] = ["someone saved it after you looked; read it and "
+                                         "approve it on its row"]
     approved, skipped = approve_remaining(
-        db, list(run.slots), editor, now=request.app.state.now(),
+        db, slots, editor, now=request.app.state.now(),
         members_of=assets.members_of, check_of=checker,
-        max_false_share=request.app.state.review.max_false_share, dry_run=dry)
-    names = {s.slot_id: s.name for s in run.slots}
-    if dry:
-        return page(request, "review/approve_all.html", {
-            "run": run, "approved": [(sid, names[sid]) for sid in approved],
-            "skipped": [(sid, names[sid], problems) for sid, problems in skipped.items()],
-        }, editor=editor)
-    lines = [f"Approved {len(approved)} slot{'s' if len(approved) != 1 else ''}"
-             + (": " + ", ".join(approved) if approved else "") + "."]
-    lines += [f"{sid} not approved: {'; '.join(problems)}" for sid, problems in skipped.items()]
-    request.session["flash"] = {"slot": None, "kind": "error" if skipped else "ok",
-                                "lines": lines}
-    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+        max_false_share=request.app.state.review.max_false_share, dry_run=confirm != "yes")
+    skipped = {**changed, **skipped}
+    by_id = {s.slot_id: s for s in run.slots}
+    saved = messages_of(db, [s.id for s in run.slots])
+    text_of = {sid: (saved[by_id[sid].id].text if by_id[sid].id in saved
+                     else by_id[sid].draft_message) for sid in approved}
+    return page(request, "review/approve_all.html", {
+        "run": run, "done": confirm == "yes",
+        "approved": [(sid, by_id[sid].name, text_of[sid]) for sid in approved],
+        "skipped": [(sid, by_id[sid].name, problems) for sid, problems in skipped.items()],
+        "seen": " ".join(f"{sid}:{versions[sid]}" for sid in [*approved, *skipped]
+                         if sid in versions),
+    }, editor=editor)
 
 
 @router.post("/runs/{run_id}/gate")

@@ -135,6 +135,7 @@ def test_an_editors_morning(browser, base_url, width, tmp_path):  # noqa: F811
     expect(dana.locator("ul.will")).to_contain_text("s001")
     dana.click("text=Approve these 1")
     expect(dana.locator(".flash.ok")).to_contain_text("Approved 1 slot: s001.")
+    dana.click("text=Back to the sheet")
     expect(dana.locator(".deadline .counts")).to_contain_text("3 approved, 0 remaining")
 
     # 5. export, change s003 in the file, import: the report names what it did

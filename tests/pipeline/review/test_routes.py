@@ -186,8 +186,25 @@ def test_approve_all_is_for_leads_only(client, lead):
     ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
     assert "Approve all remaining slots" in ask and "2 slots will be approved" in ask
     assert "0 approved, 2 remaining" in lead.get(SHEET).text  # asking changed nothing
-    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
-    assert "Approved 2 slots: s001, s002." in html and "0 remaining" in html
+    html = _confirm_all(lead, token, ask)
+    assert "Approved 2 slots: s001, s002." in html
+    assert "2 approved, 0 remaining" in lead.get(SHEET).text
+
+
+def _confirm_all(client, token, ask):
+    seen = re.search(r'name="seen" value="([^"]*)"', ask).group(1)
+    return client.post(f"{SHEET}/approve-all",
+                       data={"csrf_token": token, "confirm": "yes", "seen": seen}).text
+
+
+def test_approve_all_leaves_out_what_changed_after_the_lead_looked(lead, client):
+    """A slot saved after the lead opened the confirmation is not approved, and named."""
+    token = csrf_of(lead.get(SHEET).text)
+    ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
+    _save(client, "A late edit: rain from {{ rain_start }}.", 0)
+    html = _confirm_all(lead, token, ask)
+    assert "Approved 1 slot: s002." in html
+    assert "s001 not approved: someone saved it after you looked" in html
 
 
 def test_approve_all_skips_what_cannot_fill(lead):
@@ -196,7 +213,7 @@ def test_approve_all_skips_what_cannot_fill(lead):
     token = csrf_of(lead.get(SHEET).text)
     ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
     assert "1 slot will be skipped" in ask and "cannot fill the message" in ask
-    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
+    html = _confirm_all(lead, token, ask)
     assert "Approved 1 slot: s002." in html and "s001 not approved" in html
 
 
@@ -204,7 +221,8 @@ def test_approve_all_skips_a_false_draft(lead):
     """A saved draft with a claim false for the slot's ZIPs is skipped, with the claim."""
     _save(lead, "Sunny and bone dry all day, leave the umbrella at home.", 0)
     token = csrf_of(lead.get(SHEET).text)
-    html = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token, "confirm": "yes"}).text
+    ask = lead.post(f"{SHEET}/approve-all", data={"csrf_token": token}).text
+    html = _confirm_all(lead, token, ask)
     assert "Approved 1 slot: s002." in html and "s001 not approved" in html
     assert "bone dry" in html and "false for 100 %" in html
 

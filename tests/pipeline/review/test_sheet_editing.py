@@ -168,3 +168,37 @@ def test_comments_and_presence(client, lead):
     lead_token = csrf_of(lead.get(SHEET).text)
     assert lead.post(f"{SHEET}/presence",
                      data={"slot": "s002", "csrf_token": lead_token}).json() == {"s001": ["eli"]}
+
+
+def test_a_blank_message_is_never_saved_or_approved(client, review_settings):
+    """Spaces or newlines only: refused with the reason, nothing written."""
+    for action in ("save", "approve"):
+        response = _post(client, "  \n ", action=action, headers=FETCH)
+        assert response.status_code == 422 and "the message is empty" in response.text
+    assert _message(review_settings) is None
+
+
+def test_approving_a_refused_text_over_an_approved_one_asks_first(client, review_settings):
+    """Approve with a false text on an approved slot: nothing changes until the editor
+    chooses to save it as a draft (which un-approves)."""
+    _post(client, TRUE, action="approve")
+    response = _post(client, FALSE, version=1, action="approve", headers=FETCH)
+    assert "is approved, and this text cannot be approved as it is" in response.text
+    assert "bone dry" in response.text and "Save as draft and un-approve" in response.text
+    message = _message(review_settings)
+    assert (message.status, message.text) == ("approved", TRUE)
+
+
+def test_misfits_do_not_count_against_the_editors_text(client, misfit_run):
+    """ZIP 02904 is a misfit of s001 (it gets the automatic message), so a claim false
+    only there is true for everyone who reads the slot's message."""
+    import pandas as pd
+
+    path = misfit_run.runs_dir / RUN_ID / "assignments.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[frame["zip"] == "02904", "high_f"] = 70.0  # the misfit is warm
+    frame.to_parquet(path)
+    token = csrf_of(client.get(SHEET).text)
+    html = client.post(f"{SHEET}/slots/s001/preview", headers=FETCH, data={
+        "text": "Highs near 41F.", "csrf_token": token}).text
+    assert "true for 100 %" in html

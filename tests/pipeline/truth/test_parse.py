@@ -10,6 +10,7 @@ from pipeline.truth.claims import Hazard, Onset, Precipitation, Sky, Temperature
 from pipeline.truth.parse import (
     VOCABULARY,
     Not,
+    OnsetSpan,
     ReadingWindow,
     TemperatureSpan,
     Vocabulary,
@@ -58,16 +59,17 @@ def test_temperatures(text, expected):
     assert [key(c) for c in claims(text)] == [key(c) for c in expected]
 
 
-def test_decades_are_exact_and_ranges_take_the_slack():
-    """'in the 70s' holds from 70 up to 80 exactly; 'highs 70-75' is widened by 2 °F."""
+def test_decades_and_ranges_both_take_the_slack():
+    """'in the 70s' is 70 up to 80 widened by the rule's 2 °F like 'highs 70-75': a high of
+    68 is in the 70s as much as it is 70-75, so the looser words are never stricter."""
     import numpy as np
-    f = FactArrays(high=np.array([69.9, 70.0, 79.9, 80.0]), low=np.zeros(4),
+    f = FactArrays(high=np.array([67.9, 68.0, 81.9, 82.0]), low=np.zeros(4),
                    kind=np.zeros(4, np.int8), onset=np.full(4, np.nan),
                    wind=np.zeros(4, np.int8), sky=np.zeros(4, np.int8),
                    hazards=np.zeros(4, np.int64))
     rules = TruthRules()
     assert claims("in the 70s")[0].holds(f, rules).tolist() == [False, True, True, False]
-    assert claims("highs 70-75")[0].holds(f, rules).tolist() == [True, True, False, False]
+    assert claims("highs 70-75")[0].holds(f, rules).tolist() == [False, True, False, False]
 
 
 def test_numbers_that_are_not_temperatures_claim_nothing():
@@ -80,15 +82,38 @@ def test_numbers_that_are_not_temperatures_claim_nothing():
     ("snow after 2 pm", "snow", 14),
     ("showers by noon", "rain", 12),
     ("Rain likely after 2 p.m.", "rain", 14),
-    ("t-storms this afternoon", "rain", 15),
-    ("afternoon thunderstorms", "rain", 15),
-    ("flurries late afternoon", "snow", 17),
     ("sleet from 7:30 am", "mix", 7.5),
 ])
 def test_wet_words_with_times_claim_type_and_onset(text, kind, hours):
     """A wet word claims its type; a time with it claims the onset."""
     got = claims(text)
     assert Precipitation(kind) in got and Onset(hours) in got
+
+
+@pytest.mark.parametrize("text, kind, span", [
+    ("t-storms this afternoon", "rain", (12, 18)),
+    ("afternoon thunderstorms", "rain", (12, 18)),
+    ("flurries late afternoon", "snow", (15, 18)),
+    ("Morning snow.", "snow", (5, 12)),
+    ("Flurries this morning", "snow", (5, 12)),
+])
+def test_a_part_of_the_day_is_its_whole_span(text, kind, span):
+    """'morning snow' is true for snow from 6 am as from 11 am: the words name a span."""
+    got = claims(text)
+    assert Precipitation(kind) in got
+    assert [(c.lo, c.hi) for c in got if isinstance(c, OnsetSpan)] == [span]
+
+
+def test_time_words_between_keyword_and_number():
+    """'lows tonight near 80' and 'temps tonight near 80' claim the low."""
+    for text in ("Lows tonight near 80.", "Temps tonight near 80."):
+        assert claims(text) == [TemperatureRange("low", 80, 80)], text
+    assert claims("Temps this afternoon near 50") == [TemperatureRange("high", 50, 50)]
+
+
+def test_not_a_drop_of_rain_is_dry():
+    """'Not a drop of rain' says dry, not rain."""
+    assert claims("Not a drop of rain today.") == [Precipitation("none")]
 
 
 def test_clock_times_are_read_from_the_window_start():
