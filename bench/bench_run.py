@@ -6,12 +6,17 @@ Usage::
     .venv/bin/python bench/bench_run.py --issue-time 2026-07-15T09:00Z --out run-summer.json
     .venv/bin/python bench/bench_run.py --real               # real Eta GRIB bytes, 24 h, 3-hourly
 
-The flow runs in this process on Prefect's embedded server, twice (first and warm).
-``flow_seconds`` is the sum of the run's own steps; ``wall_seconds`` also counts Prefect.
-Then, from the run's own facts, the truthfulness curve: for each slot count k, what the
-planner's statements make true (greedy cover, then swaps) and the LP upper bound on what any
-k statements could (:mod:`pipeline.truth.bound`); the gap between them is the planner's to
-close, the rest is the rule's.
+The flow runs in a fresh child process (cold: nothing imported, an empty numba cache unless
+``--warm-cache``) on Prefect's embedded server, twice (cold, then warm in the same process).
+``profile`` says where every second goes, measured from the child's process start: the
+interpreter, the imports, the Prefect server's start, and for each run the flow call's wall
+time split into the steps, the cluster step's planning sub-steps (greedy, baseline starts,
+LP bound, MILP select, DTW membership) and Prefect's own overhead, with the child's peak
+memory. ``flow_seconds`` is the sum of the run's own steps; ``wall_seconds`` also counts
+Prefect. Then, from the run's own facts (skip with ``--no-curve``), the truthfulness curve:
+for each slot count k, what the planner's statements make true (greedy cover, then swaps) and
+the LP upper bound on what any k statements could (:mod:`pipeline.truth.bound`); the gap
+between them is the planner's to close, the rest is the rule's.
 
 ``--real`` builds 8 three-hourly GRIB2 files from the real Eta messages in
 ``../shared/data/real-forecasts`` (``tests/pipeline/sources/grib_steps.py``: the real grid and
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -90,6 +96,99 @@ def real_eta_dir() -> Path:
     return dest
 
 
+def since_start() -> float:
+    """Seconds since this process started (the interpreter's own start-up included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def child(options: dict, out: Path) -> None:
+    """The measured process: imports, Prefect's server, a cold run and a warm run."""
+    profile: dict[str, Any] = {"interpreter_seconds": round(since_start(), 2)}
+    start = time.perf_counter()
+    import pipeline.run  # noqa: F401 - timed: what `zipcast run` imports
+    from flows.twice_daily import twice_daily
+
+    profile["import_seconds"] = round(time.perf_counter() - start, 2)
+    profile["import_modules"] = len(sys.modules)
+    start = time.perf_counter()
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        profile["prefect_server"] = f"external ({PREFECT_API_URL.value()})"
+    else:  # the temporary server the flow call would start: started here to time it alone
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().start()
+        profile["prefect_server"] = "temporary (embedded)"
+    profile["prefect_server_start_seconds"] = round(time.perf_counter() - start, 2)
+    runs = []
+    for attempt in ("cold", "warm"):
+        start = time.perf_counter()
+        summary = twice_daily(**options).to_json()  # plain JSON types
+        wall = time.perf_counter() - start
+        steps = summary["seconds"]
+        runs.append({
+            "run": attempt, "wall_seconds": round(wall, 2), "steps": steps,
+            "planning": summary["clustering"].get("seconds", {}),
+            "prefect_overhead_seconds": round(wall - steps["total"], 2),
+            "since_process_start_seconds": round(since_start(), 2),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "summary": summary,
+        })
+        print(json.dumps({k: v for k, v in runs[-1].items() if k != "summary"}),
+              file=sys.stderr)
+    profile["runs"] = runs
+    out.write_text(json.dumps(profile))
+
+
+def numba_cache_files(where: Path) -> int:
+    """How many numba cache index files (``*.nbi``) lie under ``where``."""
+    return sum(1 for _ in where.rglob("*.nbi")) if where.exists() else 0
+
+
+def profiled(options: dict, warm_cache: bool) -> dict[str, Any]:
+    """Run :func:`child` in a fresh process; its profile, with the numba cache state."""
+    env = dict(os.environ)
+    scratch = Path(tempfile.mkdtemp(prefix="zipcast-bench-"))
+    if warm_cache:
+        cache = Path(env.get("NUMBA_CACHE_DIR") or ROOT / "pipeline")
+    else:
+        cache = scratch / "numba-cache"
+        cache.mkdir()
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    cache_state = {"dir": str(cache), "nbi_files_before": numba_cache_files(cache),
+                   "mode": "project cache (warm disk cache possible)" if warm_cache
+                   else "empty NUMBA_CACHE_DIR: every kernel compiles (cold)"}
+    out = scratch / "profile.json"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--child", str(out), "--options",
+                    json.dumps(options)], env=env, check=True, cwd=ROOT)
+    profile = json.loads(out.read_text())
+    profile["process_wall_seconds"] = round(time.perf_counter() - start, 2)
+    cache_state["nbi_files_after"] = numba_cache_files(cache)
+    profile["numba_cache"] = cache_state
+    # the child's children (the Prefect server, Dask workers) are not in its own maxrss
+    profile["peak_rss_mib_children"] = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+    return profile
+
+
+def breakdown(profile: dict[str, Any]) -> dict[str, Any]:
+    """Top level: where the cold process's seconds went, from its start."""
+    cold = profile["runs"][0]
+    return {
+        "interpreter": profile["interpreter_seconds"],
+        "imports": profile["import_seconds"],
+        "prefect_server_start": profile["prefect_server_start_seconds"],
+        "prefect_flow_overhead": cold["prefect_overhead_seconds"],
+        "flow_steps": cold["steps"]["total"],
+        "cold_run_done_at": cold["since_process_start_seconds"],
+        "warm_run_wall": profile["runs"][1]["wall_seconds"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--states", default=None)
@@ -98,8 +197,16 @@ def main() -> None:
     parser.add_argument("--real", action="store_true",
                         help="real Eta GRIB bytes, 24 h, 3-hourly, --window full")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="keep the project's numba cache (default: an empty one, cold)")
+    parser.add_argument("--no-curve", action="store_true",
+                        help="skip the truthfulness curve (LP bounds at several k)")
+    parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--options", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from flows.twice_daily import twice_daily
+    if args.child:
+        child(json.loads(args.options), args.child)
+        return
 
     states = args.states.split(",") if args.states else None
     options: dict = {"issue_time": args.issue_time, "states": states, "seed": 0,
@@ -110,24 +217,24 @@ def main() -> None:
                        issue_time="2004-12-08T00:00:00Z")
         case = "real Eta grid-211 GRIB messages (8 three-hourly steps), --window full"
     out = args.out or ROOT / "bench" / "results" / ("run_real.json" if args.real else "run.json")
+    profile = profiled(options, args.warm_cache)
     runs = []
-    for attempt in ("first (cold numba cache possible)", "warm"):
-        start = time.perf_counter()
-        summary = twice_daily(**options).to_json()  # plain JSON types
-        wall = time.perf_counter() - start
+    for measured in profile["runs"]:
+        summary = measured.pop("summary")
         truth = summary["truthfulness"]
-        runs.append({"run": attempt, "wall_seconds": round(wall, 2),
+        runs.append({"run": measured["run"], "wall_seconds": measured["wall_seconds"],
                      "flow_seconds": summary["seconds"]["total"],
-                     "seconds": summary["seconds"], "n_zips": summary["n_zips"],
+                     "seconds": summary["seconds"],
+                     "planning_seconds": measured["planning"],
+                     "n_zips": summary["n_zips"],
                      "n_slots": summary["n_slots"], "truthfulness": truth["national"],
                      "upper_bound": truth.get("upper_bound"),
                      "states_below_floor": truth["states_below_floor"],
                      "n_automatic": truth["n_automatic"],
                      "baselines": summary["baselines"]})
-        print(json.dumps(runs[-1]), file=sys.stderr)
     run_dir = Path(summary["artifacts"]["summary.json"]).parent
     ks = tuple(sorted({*(k for k in CURVE_K if k <= summary["n_slots"]), summary["n_slots"]}))
-    curve = truth_curve(run_dir, ks)
+    curve = [] if args.no_curve else truth_curve(run_dir, ks)
     last = runs[-1]
     result = {
         "benchmark": f"national zipcast run ({case}, budget 60 slots, target truthfulness "
@@ -136,9 +243,11 @@ def main() -> None:
                                                              f" --issue-time {args.issue_time}"),
         "machine": machine(),
         "rule": summary["truthfulness"].get("rule"),
+        "profile_seconds": breakdown(profile),
+        "profile": profile,
         "runs": runs,
         "truth_curve": curve,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in profile["runs"]),
         "targets": {
             "truthfulness_min": 0.97 if not args.real else 0.95,
             "truthfulness_met": last["truthfulness"] >= (0.95 if args.real else 0.97),

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.run import Clustering, RunParams
-from pipeline.slots import Slot
-from pipeline.store.summary import ReplayVerdict, RunSummary
+if TYPE_CHECKING:  # `zipcast runs` uses console() without the planning stack (numba, sklearn)
+    from pipeline.run import Clustering, RunParams
+    from pipeline.slots import Slot
+    from pipeline.store.summary import ReplayVerdict, RunSummary
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import available_timezones
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import zipcodes
 
 from pipeline.resources import shipped
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 COLUMNS = ["zip", "city", "state", "county", "timezone", "lat", "lon"]
 FIXES = shipped("data/gazetteer_fixes.csv")
@@ -36,7 +39,7 @@ class UnknownState(ValueError):
 @lru_cache(maxsize=1)
 def city_names() -> dict[str, str]:
     """ZIP -> city name, title-cased ("Providence"), for every ZIP of :func:`load_zips`."""
-    zips = load_zips()
+    zips = _gazetteer()  # load_zips' rows, without the geometry (and geopandas' import)
     return dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
 
 
@@ -110,6 +113,8 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
     -------
     GeoDataFrame with columns zip, city, state, county, timezone, lat, lon, geometry (points).
     """
+    import geopandas as gpd  # about a second to import: only where geometry is needed
+
     frame = _gazetteer()
     if states is not None:
         wanted = sorted({s.strip().upper() for s in states if s.strip()})
@@ -125,7 +130,6 @@ def load_zips(states: Iterable[str] | None = None) -> gpd.GeoDataFrame:
         geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
         crs="EPSG:4326",
     )
-
 
 
 def split(zips: gpd.GeoDataFrame, n: int) -> list[gpd.GeoDataFrame]:

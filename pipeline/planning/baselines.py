@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from pipeline.cluster.kmeans import DTWKMeans
 from pipeline.cluster.partitioned import fit_partitioned
@@ -33,6 +32,8 @@ def baseline_labels(
     With a Dask ``client`` the DTW k-means fit runs partitioned over its workers
     (:func:`~pipeline.cluster.fit_partitioned`), with identical labels.
     """
+    from sklearn.cluster import KMeans  # a second to import: only when baselines are asked
+
     k = min(k, len(X))
     _, per_state = np.unique(states, return_inverse=True)
     flat = X.reshape(len(X), -1)

@@ -29,8 +29,9 @@ one. The statement search stays in this process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import nullcontext
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,23 @@ class SlotPlan:
     chosen_from: str = "greedy"  # which statement set won: greedy, kmeans_raw or dtw_kmeans
     baseline_groupings: dict[str, np.ndarray] = field(default_factory=dict)
     bound: CoverageBound | None = None  # the LP bound at len(statements) slots
+    seconds: dict[str, float] = field(default_factory=dict)  # per sub-step, see _timed
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's wall seconds to ``seconds[name]`` (a plan's sub-step timings).
+
+    Sub-steps: ``setup`` (statement pool and search), ``greedy`` (cover, sets k),
+    ``baseline_starts`` (k-means and DTW-only groupings at k, their statements), ``lp_bound``
+    (column generation, every call), ``milp_select`` (the integer program, and the fewest-
+    slots bisection), ``dtw_membership`` (barycenters, DTW distances, assignment, sky).
+    """
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 def _state_weights(
@@ -185,6 +203,7 @@ class StatementPlan:
     chosen_from: str  # "program", or the start it could not improve on
     greedy_k: int
     pool: StatementPool = field(repr=False)
+    seconds: dict[str, float] = field(default_factory=dict)  # per sub-step, see _timed
 
 
 def plan_statements(
@@ -207,39 +226,47 @@ def plan_statements(
         time limit is a safety net, and a bound cut short is still a bound)
     """
     rules = rules or TruthRules()
+    seconds: dict[str, float] = {}
     w = np.ones(len(facts)) if weights is None else np.asarray(weights, dtype=float)
     _, codes = np.unique(states, return_inverse=True)
-    pool = StatementPool(facts, w, rules, groups=codes)
-    search = StatementSearch(facts, rules)
-    greedy, greedy_matrix, curve = greedy_statements(
-        facts, w, codes, max_slots=max_slots, target=target, rules=rules, on_slot=on_slot,
-        search=search)
+    with _timed(seconds, "setup"):
+        pool = StatementPool(facts, w, rules, groups=codes)
+        search = StatementSearch(facts, rules)
+    with _timed(seconds, "greedy"):
+        greedy, greedy_matrix, curve = greedy_statements(
+            facts, w, codes, max_slots=max_slots, target=target, rules=rules,
+            on_slot=on_slot, search=search)
     if not greedy:
         raise ValueError("no ZIP has the facts a statement needs (high and low)")
     k = len(greedy)
-    starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
-    matrices = {name: greedy_matrix if name == "greedy" else _fit_matrix(facts, sts, rules)
-                for name, sts in starts.items()}
+    with _timed(seconds, "baseline_starts"):
+        starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
+        matrices = {name: greedy_matrix if name == "greedy" else _fit_matrix(facts, sts, rules)
+                    for name, sts in starts.items()}
     best = max(matrices, key=lambda n: (_score(matrices[n], w, codes, rules.state_floor),
                                         n == "greedy"))
-    bound = pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
-    pool.add([s for sts in starts.values() for s in sts])
-    # Where the greedy met the target and every floor, the program must keep every floor;
-    # elsewhere it maximises the truthfulness itself (measured on national runs: weighing
-    # states under the floor more there left as many of them under it, and cost up to a
-    # point nationally)
-    floors = _meets(matrices[best], w, codes, target, rules.state_floor)
-    floor = rules.state_floor if floors else None
-    statements = select_statements(pool, k, starts[best], floor=floor)
-    matrix = _fit_matrix(facts, statements, rules)
-    chosen = "program" if statements != starts[best] else best
-    if floors:  # the fewest slots that still hold the target and every floor
-        statements, matrix = _fewest(pool, facts, w, codes, statements, matrix, target, rules)
-        chosen = "program" if statements != starts[best] else chosen
+    with _timed(seconds, "lp_bound"):
+        bound = pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
+    with _timed(seconds, "milp_select"):
+        pool.add([s for sts in starts.values() for s in sts])
+        # Where the greedy met the target and every floor, the program must keep every
+        # floor; elsewhere it maximises the truthfulness itself (measured on national runs:
+        # weighing states under the floor more there left as many of them under it, and cost
+        # up to a point nationally)
+        floors = _meets(matrices[best], w, codes, target, rules.state_floor)
+        floor = rules.state_floor if floors else None
+        statements = select_statements(pool, k, starts[best], floor=floor)
+        matrix = _fit_matrix(facts, statements, rules)
+        chosen = "program" if statements != starts[best] else best
+        if floors:  # the fewest slots that still hold the target and every floor
+            statements, matrix = _fewest(pool, facts, w, codes, statements, matrix, target,
+                                         rules)
+            chosen = "program" if statements != starts[best] else chosen
     if len(statements) != bound.k:
-        bound = pool.bound(len(statements), max_rounds=bound_rounds,
-                           time_limit_s=bound_seconds)
-    return StatementPlan(statements, matrix, curve, bound, chosen, k, pool)
+        with _timed(seconds, "lp_bound"):
+            bound = pool.bound(len(statements), max_rounds=bound_rounds,
+                               time_limit_s=bound_seconds)
+    return StatementPlan(statements, matrix, curve, bound, chosen, k, pool, seconds)
 
 
 def _fewest(
@@ -421,10 +448,11 @@ def plan_slots(
                             rules=rules, candidates_for=baseline_statements, on_slot=on_slot,
                             bound_rounds=bound_rounds, bound_seconds=bound_seconds)
     statements, fit_matrix, chosen = found.statements, found.fit_matrix, found.chosen_from
+    seconds = found.seconds
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
     # With a client, X goes to the workers once, in row blocks, for both distance passes.
     blocks: Any = nullcontext(X) if client is None else RowBlocks(client, X)
-    with blocks as rows:
+    with _timed(seconds, "dtw_membership"), blocks as rows:
         centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
                                client)
         distances = cdist_partitioned(rows, centers, window=window, n_jobs=n_jobs)
@@ -434,17 +462,19 @@ def plan_slots(
         centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs,
                                client)
         dist = own_center_dtw(rows, centers, labels, window=window, n_jobs=n_jobs)
-    fit = fit_matrix[np.arange(len(X)), labels]
-    statements = state_sky(facts, statements, labels, fit)
+        fit = fit_matrix[np.arange(len(X)), labels]
+        statements = state_sky(facts, statements, labels, fit)
     truth = float(w[fit].sum() / w.sum())
     bound = found.bound
     if bound.k != len(statements):  # a slot no ZIP chose was dropped: bound the plan's k
-        bound = found.pool.bound(len(statements), max_rounds=bound_rounds,
-                                 time_limit_s=bound_seconds)
+        with _timed(seconds, "lp_bound"):
+            bound = found.pool.bound(len(statements), max_rounds=bound_rounds,
+                                     time_limit_s=bound_seconds)
     return SlotPlan(labels=labels, fits=fit, statements=statements, centers=centers,
                     distances=dist, truth=round(truth, 4), target=target,
                     reached_target=truth >= target, coverage_curve=found.curve,
-                    chosen_from=chosen, baseline_groupings=groupings, bound=bound)
+                    chosen_from=chosen, baseline_groupings=groupings, bound=bound,
+                    seconds=seconds)
 
 
 def _drop_empty(

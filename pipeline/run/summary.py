@@ -48,6 +48,7 @@ def build_summary(
             "statements_chosen_from": clustering.chosen_from,
             "variables": clustering.variables,
             "dtw_window_steps": max(0, params.dtw_window_hours // series.step_hours),
+            "seconds": dict(clustering.seconds),  # the cluster step's sub-steps
         },
         params=params.__dict__, code=code_version(), seconds=dict(seconds or {}),
         n_zips_asked=int(ingest.quality.get("n_asked", len(series.zips))),

@@ -12,22 +12,30 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from pipeline.sources.errors import InputError, SourceError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 log = logging.getLogger(__name__)
 
 
+@cache
 def _proj_before_eccodes() -> None:
     """Open PROJ's database before eccodes loads (eccodeslib wheel vs pyproj wheel clash).
 
     Loading eccodes first leaves pyproj unable to open proj.db ("no database context
-    specified", then a crash in geopandas); once PROJ has a context, both coexist.
+    specified", then a crash in geopandas); once PROJ has a context, both coexist. Called
+    before every use of eccodes or cfgrib here (not at import: a run of another source never
+    loads pyproj's database, xarray or eccodes for nothing).
     """
     try:
         import pyproj
@@ -37,7 +45,12 @@ def _proj_before_eccodes() -> None:
         pass
 
 
-_proj_before_eccodes()
+def _xarray() -> ModuleType:
+    """xarray, imported on first use (about a second), with PROJ opened before eccodes."""
+    _proj_before_eccodes()
+    import xarray
+
+    return xarray
 
 SOURCE = "gridded"
 
@@ -125,6 +138,7 @@ def read_file(path: Path) -> list[Piece]:
 
 def grib_inventory(path: Path) -> list[dict]:
     """Header keys of every message in a GRIB file (no data decoded)."""
+    _proj_before_eccodes()
     import eccodes
 
     keys = ("shortName", "typeOfLevel", "level", "stepType", "startStep", "endStep",
@@ -185,7 +199,7 @@ def _grib_pieces(path: Path, role: str, rows: list[dict]) -> list[Piece]:
         filters = dict(keys) if start is None else {**keys, "startStep": start}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = xr.open_dataset(path, engine="cfgrib", decode_timedelta=True,
+            ds = _xarray().open_dataset(path, engine="cfgrib", decode_timedelta=True,
                                  backend_kwargs={"indexpath": "", "filter_by_keys": filters})
         with ds:
             name = next(iter(ds.data_vars))
@@ -212,7 +226,7 @@ def _grib_pieces(path: Path, role: str, rows: list[dict]) -> list[Piece]:
 def _read_netcdf(path: Path) -> list[Piece]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = xr.open_dataset(path)
+        ds = _xarray().open_dataset(path)
     pieces = []
     with ds:
         names = {str(n).lower(): str(n) for n in ds.data_vars}

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -37,6 +40,8 @@ def nearest_points(
     point_lat: np.ndarray, point_lon: np.ndarray, lat: np.ndarray, lon: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest point (of shape ``(n_points,)``) for each query, and its km."""
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(unit_vectors(point_lat, point_lon))
     chord, index = tree.query(unit_vectors(lat, lon))
     return index, chord_to_km(chord)
@@ -93,6 +98,8 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 def grid_for(lat2d: np.ndarray, lon2d: np.ndarray) -> tuple[str, Grid]:
     """The (cached) :class:`Grid` for 2-D coordinates of shape ``(ny, nx)``."""
+    from scipy.spatial import cKDTree
+
     key = fingerprint(lat2d, lon2d)
     if key not in _GRIDS:
         if len(_GRIDS) >= 4:

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from scipy.spatial import cKDTree
 from sqlalchemy import (
     Connection,
     delete,
@@ -101,6 +100,8 @@ def zip_density(lat: np.ndarray, lon: np.ndarray, radius_km: float = 25.0) -> np
     -------
     ndarray of int of shape (n,)
     """
+    from scipy.spatial import cKDTree  # a second to import: only for demo subscribers
+
     phi, lam = np.radians(lat), np.radians(lon)
     xyz = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
     chord = 2 * np.sin(radius_km / EARTH_RADIUS_KM / 2)  # great-circle radius on the unit sphere

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-import pipeline.sources._fields  # noqa: F401 - opens PROJ before eccodes loads
+from pipeline.sources._fields import _proj_before_eccodes
+
+_proj_before_eccodes()  # PROJ's database opened before eccodes loads
 
 WANTED = {("2t", 2), ("2r", 2), ("10u", 10), ("10v", 10), ("tp", 0), ("gust", 0)}
 

@@ -1,0 +1,65 @@
+"""What importing the CLI, and each command's modules, pulls in (issue 17: imports ≤ 2 s).
+
+Heavy optional dependencies are imported where they are used, so ``zipcast --help`` and a
+command that does not need them never pay for them. Each check runs in a fresh interpreter
+and looks at ``sys.modules``; nothing here is timed (timings on a shared machine are noise).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: optional dependencies of one feature each: the SMS channel, Dask scale-out, GRIB/NetCDF
+#: sources, the review sheet (and its spreadsheet exchange)
+OPTIONAL = ["twilio", "dask", "distributed", "prefect_dask", "cfgrib", "eccodes", "xarray",
+            "fastapi", "starlette", "uvicorn", "openpyxl"]
+#: the orchestrator and the planning stack: needed by `zipcast run`, not by the rest
+RUN_ONLY = ["prefect", "numba", "llvmlite", "sklearn", "tslearn", "highspy"]
+
+
+def imported(*modules: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after importing ``modules`` in a fresh process."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_cli_module_imports_no_heavy_dependency() -> None:
+    heavy = {*OPTIONAL, *RUN_ONLY, "pandas", "geopandas", "shapely", "pyproj", "scipy",
+             "sqlalchemy", "alembic", "pandera"}
+    assert imported("flows.cli") & heavy == set()
+
+
+@pytest.mark.parametrize(
+    ("command", "modules", "absent"),
+    [
+        # what each command imports before it does its work (see flows/cli.py)
+        ("run", ["flows.runners", "flows.twice_daily", "pipeline.quality", "pipeline.sources",
+                 "pipeline.snapshots", "pipeline.store"],
+         [m for m in OPTIONAL if m != "starlette"]),  # Prefect's client imports starlette
+        ("runs", ["flows.progress", "pipeline.dispatch.job", "pipeline.editorial.gate",
+                  "pipeline.store"], [*OPTIONAL, *RUN_ONLY, "scipy"]),
+        ("dispatch", ["pipeline.dispatch.job", "pipeline.dispatch.locks", "pipeline.store",
+                      "pipeline.times"], [*OPTIONAL, *RUN_ONLY, "scipy", "geopandas"]),
+        ("review", ["pipeline.review.cli"], [*RUN_ONLY, "twilio", "dask", "distributed",
+                                             "cfgrib", "xarray", "openpyxl", "geopandas"]),
+        ("subscribers", ["flows.subscribers_cli", "pipeline.dispatch.subscribers"],
+         [*OPTIONAL, *RUN_ONLY, "scipy", "geopandas"]),
+    ],
+)
+def test_command_imports_only_what_it_needs(command: str, modules: list[str],
+                                            absent: list[str]) -> None:
+    assert imported(*modules) & set(absent) == set(), command
