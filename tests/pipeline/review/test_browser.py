@@ -68,6 +68,21 @@ def _signed_in(browser, base_url, name):
     return page
 
 
+def edit_export(exported: Path, folder: Path, messages: dict[str, str]) -> tuple[Path, list]:
+    """Change some slots' messages in an exported CSV as an editor would in a spreadsheet;
+    the edited file and the slot ids it holds."""
+    text = exported.read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    for row in rows:
+        row["message"] = messages.get(row["id"], row["message"])
+    edited = folder / "edited.csv"
+    with edited.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return edited, [row["id"] for row in rows]
+
+
 def test_edit_conflict_approve(browser, base_url):
     """Two editors edit one slot: live counts, a 409 naming the other, then approval."""
     eli = _signed_in(browser, base_url, "eli")
@@ -117,15 +132,9 @@ def test_spreadsheet_export_edit_import(browser, base_url, tmp_path):
     with eli.expect_download() as csv_download:
         eli.click("text=Export CSV")
     assert csv_download.value.suggested_filename == f"zipcast-{RUN_ID}.csv"
-    text = Path(csv_download.value.path()).read_bytes().decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert [row["id"] for row in rows] == ["s001", "s002"]
-    rows[0]["message"] = "-Imported: rain from {{ rain_start }} in {{ city }}."
-    edited = tmp_path / "edited.csv"
-    with edited.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    edited, ids = edit_export(Path(csv_download.value.path()), tmp_path, {
+        "s001": "-Imported: rain from {{ rain_start }} in {{ city }}."})
+    assert ids == ["s001", "s002"]
 
     eli.set_input_files("#import-file", str(edited))
     eli.click("form.import button[type=submit]")

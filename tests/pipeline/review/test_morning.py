@@ -9,8 +9,6 @@ is one column no wider than the screen, with the slot's name, facts and box toge
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +19,7 @@ from pipeline.store.db import session_scope
 from pipeline.store.models import SlotMember
 
 from .conftest import RUN_ID, _slot
-from .test_browser import base_url, browser  # noqa: F401 -- fixtures
+from .test_browser import base_url, browser, edit_export  # noqa: F401 -- fixtures
 
 pytestmark = pytest.mark.browser
 SHEET = f"/runs/{RUN_ID}"
@@ -141,16 +139,8 @@ def test_an_editors_morning(browser, base_url, width, tmp_path):  # noqa: F811
     # 5. export, change s003 in the file, import: the report names what it did
     with dana.expect_download() as download:
         dana.click("text=Export CSV")
-    text = Path(download.value.path()).read_bytes().decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    for row in rows:
-        if row["id"] == "s003":
-            row["message"] = "Sunny and dry, highs near 50F. Sunglasses on."
-    edited = tmp_path / "edited.csv"
-    with edited.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    edited, _ids = edit_export(Path(download.value.path()), tmp_path, {
+        "s003": "Sunny and dry, highs near 50F. Sunglasses on."})
     dana.set_input_files("#import-file", str(edited))
     dana.click("form.import button[type=submit]")
     report = dana.locator(".flash").first
