@@ -58,6 +58,11 @@ def run_command(
     quiet_prefect(verbose)
     import traceback
 
+    from flows.server import attach
+    from pipeline.settings import get_settings
+
+    typer.echo(f"Prefect: {attach(get_settings()).how}", err=True)
+
     from flows.runners import with_runner
     from flows.twice_daily import twice_daily
     from pipeline.quality import CoverageTooLow
@@ -347,18 +352,59 @@ def serve_command(
 ) -> None:
     """Run zipcast on a schedule: the twice-daily flow and the dispatch flow, served by Prefect.
 
-    Uses Prefect's embedded server unless PREFECT_API_URL points at one (`prefect server
-    start`). Times and the Dask cluster come from ZIPCAST_FLOWS__* settings.
+    Uses PREFECT_API_URL when set, else the local server of `zipcast server start` when it
+    answers, else Prefect's temporary server. Times and the Dask cluster come from
+    ZIPCAST_FLOWS__* settings.
     """
     quiet_prefect(verbose)
     from flows.serve import describe, serve
+    from flows.server import attach
     from pipeline.settings import get_settings
 
     settings = get_settings()
+    typer.echo(f"Prefect: {attach(settings).how}")
     for line in describe(settings):
         typer.echo(line)
     if not show:
         serve(settings)
+
+
+server = typer.Typer(help="Prefect's local server, shared by every zipcast command.",
+                     no_args_is_help=True)
+app.add_typer(server, name="server")
+
+
+@server.command("start")
+def server_start() -> None:
+    """Start Prefect's local server in the background (once per machine); `zipcast run`
+    and `zipcast serve` then use it instead of starting a temporary one each time."""
+    from flows.server import start
+    from pipeline.settings import get_settings
+
+    try:
+        start(get_settings(), say=typer.echo)
+    except RuntimeError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+@server.command("stop")
+def server_stop() -> None:
+    """Stop the local server `zipcast server start` started."""
+    from flows.server import stop
+    from pipeline.settings import get_settings
+
+    typer.echo("stopped Prefect's local server" if stop(get_settings())
+               else "no local server started by zipcast (no pid file)")
+
+
+@server.command("status")
+def server_status() -> None:
+    """Which Prefect server the next command would use."""
+    from flows.server import attach
+    from pipeline.settings import get_settings
+
+    typer.echo(attach(get_settings()).how)
 
 
 def main() -> None:

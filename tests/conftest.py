@@ -13,6 +13,9 @@ from flows.env import quiet_prefect
 # Tests never write into the repo's data/: every session gets its own data folder.
 _DATA = Path(tempfile.mkdtemp(prefix="zipcast-test-data-"))
 os.environ.setdefault("ZIPCAST_DATA_DIR", str(_DATA))
+# never attach to a developer's running Prefect server: each test process uses the harness
+# or a temporary server (flows/server.py)
+os.environ["ZIPCAST_FLOWS__PREFECT_SERVER"] = "ephemeral"
 quiet_prefect()
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

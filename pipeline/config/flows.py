@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
 
 
@@ -29,6 +31,11 @@ class FlowSettings(BaseModel):
     dask_workers: int = Field(default=0, ge=0)
     ingest_partitions: int = Field(default=1, ge=1)  # ingest tasks per run (ZIPs split)
     dispatch_partitions: int = Field(default=1, ge=1)  # send tasks per run (subscribers split)
+    # Prefect's server when PREFECT_API_URL is unset (flows/server.py): "auto" uses the local
+    # one on ``prefect_port`` when it answers (`zipcast server start`), else a temporary one
+    # per command; "ephemeral" always a temporary one
+    prefect_server: Literal["auto", "ephemeral"] = "auto"
+    prefect_port: int = Field(default=4200, gt=0, lt=65536)
 
     @field_validator("runs")
     @classmethod
