@@ -6,6 +6,7 @@ is only a hint, kept in memory by the sheet's process for :data:`PRESENCE_TTL_S`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,20 +64,23 @@ class Presence:
     """Who has which slot of which run open, as last reported by their sheet."""
 
     seen: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def report(self, run_id: str, editor: str, slot_id: str | None, now: float) -> None:
         """``editor`` is now on ``slot_id`` of ``run_id`` (``None``: on no slot)."""
-        if slot_id:
-            self.seen[(run_id, editor)] = (slot_id, now)
-        else:
-            self.seen.pop((run_id, editor), None)
+        with self.lock:
+            if slot_id:
+                self.seen[(run_id, editor)] = (slot_id, now)
+            else:
+                self.seen.pop((run_id, editor), None)
 
     def of_run(self, run_id: str, now: float, *, but: str = "") -> dict[str, list[str]]:
         """Slot id -> the editors on it (other than ``but``) reported within the TTL."""
         out: dict[str, list[str]] = {}
-        for (run, editor), (slot_id, at) in list(self.seen.items()):
-            if now - at > PRESENCE_TTL_S:
-                del self.seen[(run, editor)]
-            elif run == run_id and editor != but:
-                out.setdefault(slot_id, []).append(editor)
+        with self.lock:
+            for (run, editor), (slot_id, at) in list(self.seen.items()):
+                if now - at > PRESENCE_TTL_S:
+                    self.seen.pop((run, editor), None)
+                elif run == run_id and editor != but:
+                    out.setdefault(slot_id, []).append(editor)
         return {k: sorted(v) for k, v in out.items()}

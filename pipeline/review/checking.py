@@ -46,12 +46,16 @@ def facts_for(request: Request, slot: Slot) -> SlotFacts | None:
             cache.counted_at = stamp
             cache.facts.clear()
         key = (slot.run_id, slot.slot_id)
-        weights = cache.weights
-    if key not in cache.facts:  # the stored member facts (precomputed with the run)
-        frame = assets_for(request.app.state.run_cache, slot.run).facts_of(slot)
-        usable = len(frame) and all(c in frame.columns for c in FACT_COLUMNS)
-        cache.facts[key] = slot_facts(frame, weights) if usable else None
-    return cache.facts[key]
+        weights, built = cache.weights, cache.counted_at
+        if key in cache.facts:
+            return cache.facts[key]
+    frame = assets_for(request.app.state.run_cache, slot.run).facts_of(slot)  # stored
+    usable = len(frame) and all(c in frame.columns for c in FACT_COLUMNS)
+    facts = slot_facts(frame, weights) if usable else None
+    with cache.lock:
+        if cache.counted_at == built:  # not recounted meanwhile: keep it
+            cache.facts[key] = facts
+    return facts
 
 
 def slot_check(request: Request, slot: Slot, text: str) -> FactCheck | Any:

@@ -156,10 +156,11 @@ class RunAssets:
             if slot.slot_id not in self.members:
                 if not self._members_ready and self._stored_members():
                     self._members_ready = True
-                if self._members_ready:
-                    self.members[slot.slot_id] = (
-                        self.files.read_members(slot.slot_id) or [])
-                else:
+                stored = self.files.read_members(slot.slot_id) if self._members_ready \
+                    else None
+                if stored is not None:
+                    self.members[slot.slot_id] = stored
+                else:  # not written (or the folder is being replaced): from the run itself
                     self._compute_members()
             return self.members.setdefault(slot.slot_id, [])
 
@@ -223,11 +224,19 @@ class RunAssets:
         return self.files.has_members()
 
 
+MAX_CACHED_RUNS = 4  # two windows a day: today's and yesterday's runs stay in memory
+_CACHE_LOCK = threading.Lock()
+
+
 def assets_for(cache: dict, run: Run) -> RunAssets:
-    """The run's assets from ``cache`` (app state), created on first use."""
-    if run.id not in cache:
-        cache[run.id] = RunAssets(run.id, run.run_dir)
-    return cache[run.id]
+    """The run's assets from ``cache`` (app state), created on first use; only the
+    :data:`MAX_CACHED_RUNS` most recently used runs are kept."""
+    with _CACHE_LOCK:
+        assets = cache.pop(run.id, None) or RunAssets(run.id, run.run_dir)
+        cache[run.id] = assets  # most recent last
+        while len(cache) > MAX_CACHED_RUNS:
+            cache.pop(next(iter(cache)))
+        return assets
 
 
 def _assignments(run_dir: str) -> pd.DataFrame:
@@ -299,9 +308,14 @@ class SubscriberCounts:
             pass
 
     def _count(self) -> None:
-        counted = (self.clock(), subscriber_counts(self.url))
+        try:
+            per_zip = subscriber_counts(self.url)
+        except Exception:  # noqa: BLE001 -- the sheet works without counts (ZIPs weigh alike)
+            LOG.warning("counting subscribers failed; the sheet counts none for now",
+                        exc_info=True)
+            per_zip = pd.Series([], dtype="int64", name="subscribers")
         with self.lock:
-            self.counted = counted
+            self.counted = (self.clock(), per_zip)
 
     def get(self) -> tuple[float, pd.Series]:
         """(when counted, subscribers per ZIP); older than the TTL: recounted in the

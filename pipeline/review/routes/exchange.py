@@ -77,7 +77,8 @@ def _cut(line: str) -> str:
 
 def apply_import(db: Session, run: Run, rows: Sequence[ImportRow], editor: Editor, *,
                  now: datetime,
-                 members_of: Callable[[Slot], Sequence[Mapping[str, Any]]]) -> ImportOutcome:
+                 members_of: Callable[[Slot], Sequence[Mapping[str, Any]]],
+                 check_of: Callable[[Slot, str], Any] | None = None) -> ImportOutcome:
     """Save each changed row through :func:`messages.save` (action ``import``).
 
     A row is unchanged when its text is what the sheet shows (the saved message, else the
@@ -106,7 +107,8 @@ def apply_import(db: Session, run: Run, rows: Sequence[ImportRow], editor: Edito
             continue
         try:
             save(db, slot, row.message, row.version, editor, approve=row.approve, now=now,
-                 members=members_of(slot) if row.approve else (), action="import")
+                 members=members_of(slot) if row.approve else (), action="import",
+                 check=check_of(slot, row.message) if row.approve and check_of else None)
         except SlotConflict as conflict:
             outcome.problems.append(RowProblem(row.row, _conflict_reason(row, conflict.current)))
             continue
@@ -182,7 +184,8 @@ def import_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDe
         return back
     assets = assets_for(request.app.state.run_cache, run)
     outcome = apply_import(db, run, rows, editor, now=request.app.state.now(),
-                           members_of=assets.members_of)
+                           members_of=assets.members_of,
+                           check_of=lambda slot, text: slot_check(request, slot, text))
     outcome.problems[:0] = problems
     request.session["flash"] = {"slot": None, "kind": "error" if outcome.problems else "ok",
                                 "lines": outcome.lines(filename)}
@@ -202,6 +205,12 @@ def copy_previous(request: Request, run_id: str, slot_id: str, db: SessionDep,
                 if slot.carried_from else None)
     if previous is None:
         raise HTTPException(404, f"{slot_id} has no message from a previous run to copy")
+    current = messages_of(db, [slot.id]).get(slot.id)
+    if current is not None and current.status == "approved":
+        return answer(request, db, editor, slot, "error", [
+            f"{slot_id} is approved: copying last run's message would un-approve it. Put "
+            "that text in the box yourself and save it as a draft if you mean to."],
+            status_code=409)
     if refused := draft_problems(previous.text):  # saved before placeholders were checked
         return answer(request, db, editor, slot, "error",
                       [f"{slot_id}: last run's message was not copied:", *refused])

@@ -33,7 +33,7 @@ from pipeline.editorial.messages import (
     save,
 )
 from pipeline.editorial.models import Editor, Message
-from pipeline.editorial.render import check, draft_problems
+from pipeline.editorial.render import RenderReport, check, draft_problems
 from pipeline.editorial.sms import count
 from pipeline.review.checking import slot_check
 from pipeline.review.deps import (
@@ -51,6 +51,8 @@ from pipeline.store.models import Slot
 router = APIRouter(tags=["slots"], dependencies=[Depends(current_editor)])
 
 SAVE_ACTIONS = ("save", "save-unapprove")
+MAX_SLOTS = 1000  # entries read from an approve-all confirmation
+MAX_REASON_CHARS = 500
 APPROVE_ACTIONS = ("approve", "approve-long", "override")
 
 
@@ -140,6 +142,9 @@ def save_message(
         return answer(request, db, editor, slot, "question", [
             f"{slot_id} is approved. Saving this text as a draft un-approves it: nobody "
             "gets it until someone approves again."], ask="unapprove", text=text, version=version)
+    if (approve and current is not None and current.status == "approved"
+            and current.text == text and current.version == version):
+        return answer(request, db, editor, slot, "ok", [f"{slot_id} is already approved."])
     assets = assets_for(request.app.state.run_cache, slot.run)
     members = assets.members_of(slot)
     if (approve and action != "override" and current is not None
@@ -170,6 +175,11 @@ def save_message(
     if action == "override":
         if editor.role != "lead":
             raise HTTPException(403, "only a lead can approve over the fact check")
+        if len(reason) > MAX_REASON_CHARS:
+            return answer(request, db, editor, slot, "error", [
+                f"The reason holds at most {MAX_REASON_CHARS} characters, this one "
+                f"{len(reason)}."], ask="override", status_code=422, text=text,
+                version=version)
         if not reason.strip():
             return answer(request, db, editor, slot, "error", [
                 "Write why this message may go out although the fact check refused it."],
@@ -185,12 +195,17 @@ def save_message(
         return answer(request, db, editor, slot, "error", conflict_lines(slot_id, theirs),
                        text=text, version=theirs.version if theirs else 0, status_code=409)
     except FactCheckBlocked as blocked:
+        was = " (it was approved: it is not any more)" if current is not None and \
+            current.status == "approved" else ""
         return answer(request, db, editor, slot, "error", [
-            f"{slot_id} was saved as a draft but not approved: the fact check refused it.",
+            f"{slot_id} was saved as a draft but not approved{was}: the fact check refused "
+            "it.",
             *blocked.problems], ask="override" if editor.role == "lead" else None)
     except ApprovalBlocked as blocked:
+        was = " (it was approved: it is not any more)" if current is not None and \
+            current.status == "approved" else ""
         return answer(request, db, editor, slot, "error", [
-            f"{slot_id} was saved as a draft but not approved:", *blocked.problems])
+            f"{slot_id} was saved as a draft but not approved{was}:", *blocked.problems])
     if approve:
         done = "approved over the fact check (reason kept in the history)" \
             if action == "override" else "approved"
@@ -205,8 +220,13 @@ def preview(request: Request, run_id: str, slot_id: str, db: SessionDep, editor:
     """A fragment: the fact check of the text, the text filled for a few members, and every
     problem over all members."""
     slot = get_slot(db, run_id, slot_id)
-    members = assets_for(request.app.state.run_cache, slot.run).members_of(slot)
     text = text.replace("\r\n", "\n")
+    if refused := draft_problems(text):  # too long or not plain text: say so, fill nothing
+        return page(request, "partials/preview.html", {
+            "report": RenderReport(problems=refused), "sms": count(text), "slot": slot,
+            "fc": None, "text": text,
+            "max_false_share": request.app.state.review.max_false_share}, editor=editor)
+    members = assets_for(request.app.state.run_cache, slot.run).members_of(slot)
     return page(request, "partials/preview.html",
                 {"report": check(text, members), "sms": count(text), "slot": slot,
                  "fc": slot_check(request, slot, text), "text": text,
@@ -237,19 +257,29 @@ def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep
     slots = list(run.slots)
     versions = _versions(db, slots)
     changed: dict[str, list[str]] = {}
+    left_out: list[Slot] = []  # listed as skipped on the page the lead confirmed
     if confirm == "yes":
-        shown = dict(item.split(":", 1) for item in seen.split() if ":" in item)
+        shown = dict(item.split(":", 1) for item in seen.split()[:MAX_SLOTS] if ":" in item)
         for slot in list(slots):
-            if slot.slot_id not in shown:
+            if shown.get(slot.slot_id) == "skip":
+                slots.remove(slot)
+                left_out.append(slot)
+            elif slot.slot_id not in shown:
                 slots.remove(slot)  # not on the page the lead confirmed
             elif shown[slot.slot_id] != str(versions[slot.slot_id]):
                 slots.remove(slot)
                 changed[slot.slot_id] = ["someone saved it after you looked; read it and "
                                          "approve it on its row"]
+    limit = request.app.state.review.max_false_share
     approved, skipped = approve_remaining(
-        db, slots, editor, now=request.app.state.now(),
-        members_of=assets.members_of, check_of=checker,
-        max_false_share=request.app.state.review.max_false_share, dry_run=confirm != "yes")
+        db, slots, editor, now=request.app.state.now(), members_of=assets.members_of,
+        check_of=checker, max_false_share=limit, dry_run=confirm != "yes")
+    if left_out:  # why they were skipped, as they are now (nothing is written)
+        _, why = approve_remaining(db, left_out, editor, now=request.app.state.now(),
+                                   members_of=assets.members_of, check_of=checker,
+                                   max_false_share=limit, dry_run=True)
+        changed.update({s.slot_id: why.get(s.slot_id, ["listed as skipped when you "
+                                                        "confirmed"]) for s in left_out})
     skipped = {**changed, **skipped}
     by_id = {s.slot_id: s for s in run.slots}
     saved = messages_of(db, [s.id for s in run.slots])
@@ -259,8 +289,9 @@ def approve_all(request: Request, run_id: str, db: SessionDep, editor: EditorDep
         "run": run, "done": confirm == "yes",
         "approved": [(sid, by_id[sid].name, text_of[sid]) for sid in approved],
         "skipped": [(sid, by_id[sid].name, problems) for sid, problems in skipped.items()],
-        "seen": " ".join(f"{sid}:{versions[sid]}" for sid in [*approved, *skipped]
-                         if sid in versions),
+        # what the lead confirms: these texts (by version) to approve, these slots skipped
+        "seen": " ".join([*(f"{sid}:{versions[sid]}" for sid in approved),
+                          *(f"{sid}:skip" for sid in skipped if sid in versions)]),
     }, editor=editor)
 
 

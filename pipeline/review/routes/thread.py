@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from pipeline.editorial.comments import add_comment, comments_of, history_of
 from pipeline.review.deps import EditorDep, SessionDep, current_editor, get_run, get_slot, page
@@ -16,7 +16,8 @@ router = APIRouter(tags=["thread"], dependencies=[Depends(current_editor)])
 def _thread(request: Request, db: SessionDep, editor: EditorDep, run_id: str, slot_id: str,
             error: str | None = None, status_code: int = 200):
     slot = get_slot(db, run_id, slot_id)
-    return page(request, "partials/thread.html", {
+    fragment = request.headers.get("X-Requested-With") == "fetch"  # else a page of its own
+    return page(request, "partials/thread.html" if fragment else "review/thread.html", {
         "slot": slot, "comments": comments_of(db, slot.id), "history": history_of(db, slot.id),
         "error": error}, editor=editor, status_code=status_code)
 
@@ -36,6 +37,8 @@ def comment(request: Request, run_id: str, slot_id: str, db: SessionDep, editor:
         add_comment(db, slot.id, editor.name, text, request.app.state.now())
     except ValueError as err:
         return _thread(request, db, editor, run_id, slot_id, error=str(err), status_code=422)
+    if request.headers.get("X-Requested-With") != "fetch":
+        return RedirectResponse(f"/runs/{run_id}/slots/{slot_id}/thread", status_code=303)
     return _thread(request, db, editor, run_id, slot_id)
 
 
@@ -43,7 +46,9 @@ def comment(request: Request, run_id: str, slot_id: str, db: SessionDep, editor:
 def presence(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
              slot: Annotated[str, Form()] = ""):
     """Report the slot this editor is on (empty: none); answers who is on which slot."""
-    get_run(db, run_id)
+    run = get_run(db, run_id)
+    if slot and slot not in {s.slot_id for s in run.slots}:
+        raise HTTPException(422, f"no slot {slot[:20]!r} in this run")
     now = request.app.state.clock()
     request.app.state.presence.report(run_id, editor.name, slot or None, now)
     return JSONResponse(request.app.state.presence.of_run(run_id, now, but=editor.name))

@@ -80,7 +80,7 @@
     holder.innerHTML = html;  // server-rendered and escaped
     const fresh = holder.content.querySelector("article.slot");
     if (!fresh) {
-      say(row, res.status === 403 || res.redirected
+      say(row, res.status === 401 || res.status === 403 || res.redirected
         ? "Not saved: your session ended. Sign in again in another tab, then save: your text is still here."
         : `Not saved (${res.status}). Your text is still here; try again.`);
       return;
@@ -130,7 +130,7 @@
       }
     });
     const next = form.querySelector("[data-next]");
-    if (next) next.addEventListener("click", () => nextUnapproved(row));
+    if (next) { next.hidden = false; next.addEventListener("click", () => nextUnapproved(row)); }
   }
 
   function wireRow(row) {
@@ -145,15 +145,30 @@
   // -- comments and history --------------------------------------------------------------
   async function loadThread(details, response) {
     const target = details.querySelector("[data-thread-target]");
-    const res = response || await fetch(details.dataset.thread, { credentials: "same-origin",
-                                                                  headers: HEADERS() });
-    target.innerHTML = await res.text();  // server-rendered and escaped
+    let res = response;
+    try {
+      res = res || await fetch(details.dataset.thread, { credentials: "same-origin",
+                                                         headers: HEADERS() });
+    } catch (err) {
+      target.textContent = "Could not reach the server; open the thread again in a moment.";
+      return;
+    }
+    const html = await res.text();
+    if (!res.ok && res.status !== 422) {  // 422: the thread again, with the comment's error
+      target.textContent = `Could not load the thread (${res.status}).`;
+      return;
+    }
+    target.innerHTML = html;  // server-rendered and escaped
     const form = target.querySelector("form.comment");
     if (form) form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const res2 = await fetch(form.getAttribute("action"), { method: "POST", body: new FormData(form),
-                                              credentials: "same-origin", headers: HEADERS() });
-      loadThread(details, res2);
+      try {
+        loadThread(details, await fetch(form.getAttribute("action"), {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+          headers: HEADERS() }));
+      } catch (err) {
+        target.insertAdjacentText("beforeend", " Not sent: the server did not answer.");
+      }
     });
   }
 
@@ -236,6 +251,7 @@
     document.querySelectorAll("article.slot").forEach(r => { if (!r.closest(".sheet[data-run]")) wireRow(r); });
     const bar = document.querySelector("[data-toolbar]");
     if (bar) {
+      bar.hidden = false;  // filters and sorting need the script
       bar.addEventListener("change", () => applyToolbar(bar));
       bar.addEventListener("submit", (e) => e.preventDefault());
     }

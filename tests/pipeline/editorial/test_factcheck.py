@@ -51,14 +51,19 @@ def test_issue_example_is_false_with_share_and_why():
 
 
 def test_shares_are_weighted_by_subscribers_or_zips():
-    """A claim false in one ZIP weighs that ZIP's subscribers; with none, every ZIP the same."""
+    """A claim's false share is the larger of its subscriber share and its ZIP share: where
+    today's subscribers live does not make a claim false in most ZIPs true (people sign up
+    before dispatch), and a claim false where most subscribers live is false."""
     facts = rainy(4)
     facts.loc[0, "precip_type"] = "none"
     facts.loc[0, "precip_onset_h"] = np.nan
-    weighted = fact_check("Rain from 6 am", facts, rules=RULES,
-                          weights={"02900": 1, "02901": 1, "02902": 1, "02903": 97})
-    rain = weighted.claims[0]
-    assert rain.false_share == pytest.approx(0.01) and rain.n_false == 1
+    few_there = fact_check("Rain from 6 am", facts, rules=RULES,
+                           weights={"02900": 1, "02901": 1, "02902": 1, "02903": 97})
+    rain = few_there.claims[0]
+    assert rain.false_share == pytest.approx(0.25) and rain.n_false == 1  # 1 of 4 ZIPs
+    many_there = fact_check("Rain from 6 am", facts, rules=RULES,
+                            weights={"02900": 97, "02901": 1, "02902": 1, "02903": 1})
+    assert many_there.claims[0].false_share == pytest.approx(0.97)
     equal = fact_check("Rain from 6 am", facts, rules=RULES)
     assert equal.basis == "ZIPs" and equal.claims[0].false_share == pytest.approx(0.25)
     assert fact_check("Rain from 6 am", facts, rules=RULES, weights={}).basis == "ZIPs"

@@ -202,3 +202,27 @@ def test_misfits_do_not_count_against_the_editors_text(client, misfit_run):
     html = client.post(f"{SHEET}/slots/s001/preview", headers=FETCH, data={
         "text": "Highs near 41F.", "csrf_token": token}).text
     assert "true for 100 %" in html
+
+
+def test_approving_the_approved_text_again_changes_nothing(client, review_settings):
+    """A second Approve on the same approved text is a no-op, never an un-approval."""
+    _post(client, TRUE, action="approve")
+    response = _post(client, TRUE, version=1, action="approve", headers=FETCH)
+    assert "s001 is already approved." in response.text
+    assert _message(review_settings).version == 1
+
+
+def test_presence_takes_only_the_runs_slot_ids(client):
+    token = csrf_of(client.get(SHEET).text)
+    assert client.post(f"{SHEET}/presence",
+                       data={"slot": "x" * 5000, "csrf_token": token}).status_code == 422
+
+
+def test_comments_work_without_javascript(client):
+    """The thread is a page of its own for a browser without the script."""
+    page = client.get(f"{SHEET}/slots/s001/thread")
+    assert "<html" in page.text and "back to the sheet" in page.text
+    token = csrf_of(page.text)
+    after = client.post(f"{SHEET}/slots/s001/comments",
+                        data={"text": "No script here.", "csrf_token": token})
+    assert after.url.path.endswith("/thread") and "No script here." in after.text
