@@ -79,13 +79,17 @@ def _cdist_sq(A, B, r):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _envelope(C, r):
-    """Upper/lower Sakoe-Chiba envelopes of ``C`` (k, t, d), each (k, t, d)."""
+    """Upper/lower Sakoe-Chiba envelopes of ``C`` (k, t, d), each (k, t, d).
+
+    Serial: a few centers take microseconds, less than waking the threads
+    of a parallel region on a busy machine.
+    """
     k, t, d = C.shape
     U = np.empty_like(C)
     L = np.empty_like(C)
-    for c in prange(k):
+    for c in range(k):
         for i in range(t):
             lo, hi = _band(i, t, t, r)
             for v in range(d):
@@ -116,12 +120,10 @@ def _lb_keogh(x, U, L, start, bsf):
     for i in range(1, x.shape[0] - 1):
         for v in range(x.shape[1]):
             xv = x[i, v]
-            if xv > U[i, v]:
-                diff = xv - U[i, v]
-                lb += diff * diff
-            elif xv < L[i, v]:
-                diff = L[i, v] - xv
-                lb += diff * diff
+            # branch-free (L <= U: at most one term is non-zero); the same
+            # value as the if/elif form, without its unpredictable branches
+            diff = max(xv - U[i, v], 0.0) + max(L[i, v] - xv, 0.0)
+            lb += diff * diff
         if lb > bsf:
             return lb
     return lb
@@ -139,12 +141,8 @@ def _lb_paa(xp, Up, Lp, seg_len, bsf):
         acc = 0.0
         for v in range(xp.shape[1]):
             xv = xp[s, v]
-            if xv > Up[s, v]:
-                diff = xv - Up[s, v]
-                acc += diff * diff
-            elif xv < Lp[s, v]:
-                diff = Lp[s, v] - xv
-                acc += diff * diff
+            diff = max(xv - Up[s, v], 0.0) + max(Lp[s, v] - xv, 0.0)  # as in _lb_keogh
+            acc += diff * diff
         lb += seg_len[s] * acc
         if lb > bsf:
             return lb
@@ -157,7 +155,8 @@ def _nearest(x, C, U, L, r, first, lb, prev, curr, xp, Up, Lp, seg_len):
 
     ``lb`` (k,) holds lower bounds on the (unsquared) DTW to each center; it
     is used to skip centers and is tightened in place.  The first candidate
-    is ``first`` (previous label) or, if negative, the best LB_Kim center.
+    is ``first`` (previous label) or, if negative, the center with the lowest
+    LB_PAA (a close first candidate makes the early abandoning effective).
     Remaining centers are pruned by LB_Kim, LB_PAA (segment means ``xp``,
     segment envelopes ``Up``/``Lp``), LB_Keogh (envelopes ``U``, ``L``) and
     early-abandoned DTW.  Returns ``(label, squared distance,
@@ -166,33 +165,36 @@ def _nearest(x, C, U, L, r, first, lb, prev, curr, xp, Up, Lp, seg_len):
     k = C.shape[0]
     if first < 0:
         first = 0
-        best_kim = _INF
+        best_paa = _INF
         for j in range(k):
-            kim = _lb_kim(x, C[j])
-            if kim < best_kim:
-                best_kim, first = kim, j
+            low = _lb_paa(xp, Up[j], Lp[j], seg_len, _INF)
+            if low < best_paa:
+                best_paa, first = low, j
     bsf = _dtw_sq(x, C[first], r, _INF, prev, curr)
-    lb[first] = np.sqrt(bsf)
+    root = np.sqrt(bsf)
+    lb[first] = root
     best_j, n_dtw = first, 1
     for j in range(k):
-        if j == first or lb[j] > np.sqrt(bsf):
+        if j == first or lb[j] > root:
             continue
-        low = _lb_kim(x, C[j])
+        kim = _lb_kim(x, C[j])
+        low = kim
         if low <= bsf:
             low = max(low, _lb_paa(xp, Up[j], Lp[j], seg_len, bsf))
         if low <= bsf:
-            low = _lb_keogh(x, U[j], L[j], _lb_kim(x, C[j]), bsf)
+            low = _lb_keogh(x, U[j], L[j], kim, bsf)
         if low > bsf:
             lb[j] = max(lb[j], np.sqrt(low))
             continue
         d = _dtw_sq(x, C[j], r, bsf, prev, curr)
         n_dtw += 1
         if d == _INF:  # abandoned: DTW^2 exceeds bsf
-            lb[j] = max(lb[j], np.sqrt(bsf))
+            lb[j] = max(lb[j], root)
             continue
         lb[j] = np.sqrt(d)
         if d < bsf or (d == bsf and j < best_j):
             bsf, best_j = d, j
+            root = np.sqrt(bsf)
     return best_j, bsf, n_dtw
 
 
@@ -221,6 +223,28 @@ def _assign(X, C, U, L, r, first, lb, XP, UP, LP, seg_len):
     return labels, dist, n_dtw
 
 
+@njit(cache=True)
+def _path_shift(D2, r):
+    """Largest sum of ``D2[c, j]`` along any banded warping path, per center.
+
+    ``D2`` (k, t) holds the squared moves ``||c'_j - c_j||^2`` of every
+    center step.  Max-plus DP over tslearn's Sakoe-Chiba band of a (t, t)
+    alignment; returns shape (k,).
+    """
+    k, t = D2.shape
+    out = np.empty(k)
+    M = np.empty((t + 1, t + 1))
+    for c in range(k):
+        M[:, :] = -_INF
+        M[0, 0] = 0.0
+        for i in range(t):
+            lo, hi = _band(i, t, t, r)
+            for j in range(lo, hi + 1):
+                M[i + 1, j + 1] = D2[c, j] + max(M[i, j], M[i, j + 1], M[i + 1, j])
+        out[c] = M[t, t]
+    return out
+
+
 @njit(cache=True, parallel=True)
 def _decay_bounds(lb, shift):
     """``lb[i, j] = max(0, lb[i, j] - shift[j])`` in place, shapes (n, k), (k,)."""
@@ -230,19 +254,35 @@ def _decay_bounds(lb, shift):
 
 
 @njit(cache=True, parallel=True)
-def _min_update(X, c, U, L, r, closest):
-    """``min(closest[i], dtw_sq(X[i], c))`` for all rows, pruned by bounds."""
-    n = X.shape[0]
-    out = np.empty(n)
+def _min_update(X, XP, cand, U, L, UP, LP, seg_len, r, closest):
+    """``min(closest[i], dtw_sq(X[i], X[cand[c]]))`` for every candidate row ``c``.
+
+    ``cand`` (m,) are row indices of ``X`` (n, t, d) whose envelopes are
+    ``U``/``L`` (m, t, d) and segment envelopes ``UP``/``LP`` (m, n_seg, d);
+    ``XP`` (n, n_seg, d) are the segment means of ``X``.  Each pair is pruned
+    by LB_Kim, LB_PAA and LB_Keogh against ``closest[i]`` and otherwise gets
+    an early-abandoned DTW.  All candidates share one parallel region.
+    Returns shape (m, n).
+    """
+    n, m = X.shape[0], cand.shape[0]
+    out = np.empty((m, n))
     for i in prange(n):
-        bsf = closest[i]
-        lb = _lb_keogh(X[i], U, L, _lb_kim(X[i], c), bsf)
-        if lb > bsf:
-            out[i] = bsf
-            continue
-        prev = np.empty(c.shape[0])
-        curr = np.empty(c.shape[0])
-        out[i] = min(bsf, _dtw_sq(X[i], c, r, bsf, prev, curr))
+        prev = np.empty(X.shape[1])
+        curr = np.empty(X.shape[1])
+        x = X[i]
+        for c in range(m):
+            bsf = closest[i]
+            y = X[cand[c]]
+            kim = _lb_kim(x, y)
+            low = kim
+            if low <= bsf:
+                low = max(low, _lb_paa(XP[i], UP[c], LP[c], seg_len, bsf))
+            if low <= bsf:
+                low = _lb_keogh(x, U[c], L[c], kim, bsf)
+            if low > bsf:
+                out[c, i] = bsf
+            else:
+                out[c, i] = min(bsf, _dtw_sq(x, y, r, bsf, prev, curr))
     return out
 
 

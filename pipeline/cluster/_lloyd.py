@@ -17,6 +17,7 @@ from pipeline.cluster._kernels import (
     _decay_bounds,
     _envelope,
     _min_update,
+    _path_shift,
 )
 
 #: Fixed number of work chunks in the DBA pass, so the floating-point
@@ -61,9 +62,10 @@ def kmeans_plusplus(X, w, n_clusters, r, rs, max_sample=10_000):
     m = min(n, max(max_sample, 20 * n_clusters))
     idx = np.sort(rs.choice(n, m, replace=False)) if m < n else np.arange(n)
     Xs, ws = X[idx], w[idx]
+    XP = paa(Xs, *segments(Xs.shape[1]))
     n_trials = 2 + int(np.log(n_clusters))
     chosen = [int(rs.choice(m, p=ws / ws.sum()))]
-    closest = _closest_to(Xs, chosen[0], r, np.full(m, np.inf))
+    closest = _closest_to(Xs, XP, [chosen[0]], r, np.full(m, np.inf))[0]
     for _ in range(1, n_clusters):
         pot_all = np.cumsum(ws * closest)
         if pot_all[-1] <= 0:  # every sampled row coincides with a center
@@ -72,7 +74,7 @@ def kmeans_plusplus(X, w, n_clusters, r, rs, max_sample=10_000):
             continue
         cand = np.searchsorted(pot_all, rs.random_sample(n_trials) * pot_all[-1])
         cand = np.minimum(cand, m - 1)
-        trials = [_closest_to(Xs, c, r, closest) for c in cand]
+        trials = _closest_to(Xs, XP, cand, r, closest)
         pots = [float((ws * t).sum()) for t in trials]
         best = int(np.argmin(pots))
         chosen.append(int(cand[best]))
@@ -80,10 +82,18 @@ def kmeans_plusplus(X, w, n_clusters, r, rs, max_sample=10_000):
     return Xs[chosen].copy()
 
 
-def _closest_to(X, c, r, closest):
-    """``min(closest, dtw_sq(X, X[c]))`` row-wise, pruned by lower bounds."""
-    U, L = _envelope(X[c : c + 1], r)
-    return _min_update(X, X[c], U[0], L[0], r, closest)
+def _closest_to(X, XP, cand, r, closest):
+    """``min(closest, dtw_sq(X, X[c]))`` row-wise for each ``c`` in ``cand``, shape (m, n).
+
+    ``XP`` are the segment means of ``X`` (see :func:`paa`); pairs are pruned
+    by lower bounds against ``closest``.
+    """
+    cand = np.asarray(cand, dtype=np.int64)
+    starts, seg_len = segments(X.shape[1])
+    U, L = _envelope(X[cand], r)
+    UP = np.ascontiguousarray(np.maximum.reduceat(U, starts, axis=1))
+    LP = np.ascontiguousarray(np.minimum.reduceat(L, starts, axis=1))
+    return _min_update(X, XP, cand, U, L, UP, LP, seg_len, r, closest)
 
 
 def reseed_empty(X, C, labels, d2):
@@ -155,13 +165,18 @@ def assign(X, C, r, first=None, lb=None, XP=None):
 def center_shift(C_old, C_new, r):
     """Per-center bound on how much DTW to it can drop, shape (k,).
 
-    Along any path a center index is matched at most ``2r + 1`` times, so by
-    Minkowski ``DTW(x, c') >= DTW(x, c) - sqrt(2r + 1) * ||c' - c||_F``.
-    A tiny relative margin absorbs floating-point rounding.
+    Let ``P`` be the optimal path of ``(x, c')``.  Following ``P`` between
+    ``x`` and ``c`` costs at least ``DTW(x, c)``, and by Minkowski on the
+    path's cells ``DTW(x, c) <= DTW(x, c') + sqrt(sum_P ||c'_j - c_j||^2)``.
+    The last term is at most its maximum over all banded paths, which
+    :func:`~pipeline.cluster._kernels._path_shift` finds by DP (it is
+    ``<= sqrt(2r + 1) * ||c' - c||_F``, the bound used before, since a path
+    visits a center step at most ``2r + 1`` times).  This holds for rows
+    of the centers' length (every row here).  A tiny relative margin absorbs
+    floating-point rounding.
     """
-    mult = min(2 * r + 1, C_old.shape[1])
-    norm = np.sqrt(((C_new - C_old) ** 2).sum(axis=(1, 2)))
-    return np.sqrt(mult) * norm * (1 + 1e-9) + 1e-12
+    moves = np.ascontiguousarray(((C_new - C_old) ** 2).sum(axis=2))
+    return np.sqrt(_path_shift(moves, r)) * (1 + 1e-9) + 1e-12
 
 
 def chunk_bounds(n, n_chunks=DBA_CHUNKS):

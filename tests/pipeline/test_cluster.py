@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.cluster import DTWKMeans, cdist_dtw, dtw
-from pipeline.cluster._kernels import _decay_bounds
+from pipeline.cluster._kernels import _cdist_sq, _decay_bounds
 from pipeline.cluster._lloyd import assign, center_shift, kmeans_plusplus
 
 tslearn_metrics = pytest.importorskip("tslearn.metrics")
@@ -95,6 +95,44 @@ def test_pruned_assignment_matches_brute_force():
     labels2, d2b, _ = assign(X, C2, 3, labels, lb)
     np.testing.assert_array_equal(labels2, D2b.argmin(axis=1))
     np.testing.assert_allclose(d2b, D2b.min(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("window", [3, None])
+def test_center_shift_is_valid_and_tighter_than_norm_bound(window):
+    """DTW(x, c') >= DTW(x, c) - shift, and shift <= sqrt(2r + 1) * ||c' - c||_F."""
+    X = _random_walks(300, 30, 3, 11)
+    C = X[:8] + 0.3
+    C2 = C + 0.3 * np.random.default_rng(12).normal(size=C.shape)
+    r = 30 if window is None else window
+    shift = center_shift(C, C2, r)
+    D, D2 = cdist_dtw(X, C, window=window), cdist_dtw(X, C2, window=window)
+    assert np.all(D2 >= D - shift[None, :] - 1e-12)
+    norm = np.sqrt(min(2 * r + 1, 30)) * np.sqrt(((C2 - C) ** 2).sum(axis=(1, 2)))
+    assert np.all(shift <= norm * (1 + 1e-9) + 1e-12)
+    assert np.median(shift / norm) < 0.9  # the path DP is strictly tighter here
+
+
+def test_kmeans_plusplus_equals_unpruned_reference():
+    """Pruned, batched k-means++ picks exactly the centers of an unpruned implementation."""
+    X = _random_walks(500, 24, 3, 13)
+    w = np.random.default_rng(14).integers(1, 4, size=len(X)).astype(float)
+    k, r = 7, 2
+    got = kmeans_plusplus(X, w, k, r, np.random.RandomState(5), max_sample=300)
+
+    rs = np.random.RandomState(5)  # the same draws, every distance computed in full
+    idx = np.sort(rs.choice(len(X), 300, replace=False))
+    Xs, ws = X[idx], w[idx]
+    D = _cdist_sq(Xs, Xs, r)
+    chosen = [int(rs.choice(300, p=ws / ws.sum()))]
+    closest = D[:, chosen[0]].copy()
+    for _ in range(1, k):
+        pot = np.cumsum(ws * closest)
+        cand = np.minimum(np.searchsorted(pot, rs.random_sample(2 + int(np.log(k))) * pot[-1]), 299)
+        trials = [np.minimum(closest, D[:, c]) for c in cand]
+        best = int(np.argmin([float((ws * t).sum()) for t in trials]))
+        chosen.append(int(cand[best]))
+        closest = trials[best]
+    np.testing.assert_array_equal(got, Xs[chosen])
 
 
 def test_predict_and_transform_agree():
