@@ -272,7 +272,7 @@ def twice_daily(
              status="replay" if start.original is not None else "complete")
         s.detail = str(run_dir)
     with clock.step("sheet") as s:
-        s.detail = _sheet_files(run_dir, params, settings)
+        s.detail = _sheet_files(run_dir, params, settings, series, zips)
     summary.seconds = clock.totals()
     store.write_summary(run_dir, summary)
     if start.original is not None:
@@ -286,12 +286,13 @@ def twice_daily(
     return summary
 
 
-def _sheet_files(run_dir, params: run.RunParams, settings: Settings) -> str:  # type: ignore[no-untyped-def]
+def _sheet_files(run_dir, params: run.RunParams, settings: Settings, series, zips) -> str:  # type: ignore[no-untyped-def]
     """What the review sheet needs, computed now so its first open only reads files; on
     failure the sheet computes it itself on first open (slower, nothing lost)."""
     try:
         folder = write_sheet(run_dir, window=params.window,
-                             issue_time=to_utc(params.issue_time), settings=settings)
+                             issue_time=to_utc(params.issue_time), settings=settings,
+                             series=series, gazetteer=zips)
     except Exception as err:  # noqa: BLE001 - the run is stored; the sheet can compute it
         get_run_logger().warning("sheet files not written (the sheet will compute them on "
                                  "first open): %s", err)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.drawing.maps import thumbnails
+from pipeline.features import SeriesSet
 from pipeline.geo import city_names, load_zips
 from pipeline.review.sheet import member_bands, run_members, slot_head
 from pipeline.review.sheet_files import FOLDER, TITLE_MARK, SheetFiles
@@ -29,7 +30,8 @@ class SheetNotWritten(RuntimeError):
 
 
 def write_sheet(run_dir: str | Path, *, window: str, issue_time: pd.Timestamp,
-                settings: Settings) -> Path:
+                settings: Settings, series: SeriesSet | None = None,
+                gazetteer: pd.DataFrame | None = None) -> Path:
     """Write ``run_dir/sheet/`` for the stored run and return its path.
 
     The files are built beside it (``.sheet.partial``) and renamed into place, so a server
@@ -40,6 +42,9 @@ def write_sheet(run_dir: str | Path, *, window: str, issue_time: pd.Timestamp,
     run_dir : the run folder written by :func:`pipeline.store.write_run_folder`
     window, issue_time : the run's window and issue time (for the members' bands)
     settings : the run's settings (the bands' series are built like the run's)
+    series : the run's own series (n_locations, n_steps, n_variables), when the caller has
+        them (the flow): saves rebuilding them from ``forecast.parquet``
+    gazetteer : the run's ZIP rows (zip, state, lat, lon, timezone…), likewise
 
     Raises
     ------
@@ -54,7 +59,7 @@ def write_sheet(run_dir: str | Path, *, window: str, issue_time: pd.Timestamp,
     shutil.rmtree(staging, ignore_errors=True)
     files = SheetFiles(run_dir, folder=staging)
     files.start()
-    gazetteer = load_zips()
+    gazetteer = load_zips() if gazetteer is None else gazetteer
 
     facts, members = run_members(assignments, city_names())
     files.write_facts(facts)
@@ -65,7 +70,7 @@ def write_sheet(run_dir: str | Path, *, window: str, issue_time: pd.Timestamp,
 
     slot_of = assignments.set_index("zip")["slot_id"]
     files.write_bands(member_bands(run_dir, window, issue_time, settings, gazetteer,
-                                   slot_of))
+                                   slot_of, series=series))
     files.write_maps(thumbnails(assignments[["zip", "slot_id"]], gazetteer))
 
     detail = RunDetail(assignments, gazetteer)

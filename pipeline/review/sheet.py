@@ -24,6 +24,7 @@ from pipeline.dispatch.subscribers import subscriber_counts
 from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
 from pipeline.editorial.render import PLACEHOLDERS, member_context
+from pipeline.features import SeriesSet
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
 from pipeline.review.sheet_files import SheetFiles
@@ -38,26 +39,29 @@ LOG = logging.getLogger(__name__)
 
 
 def member_bands(run_dir: str | Path, window: str, issue_time: pd.Timestamp,
-                 settings: Settings, zips: pd.DataFrame, slot_of: pd.Series) -> dict[str, dict]:
+                 settings: Settings, zips: pd.DataFrame, slot_of: pd.Series,
+                 series: SeriesSet | None = None) -> dict[str, dict]:
     """Per slot, the 10th and 90th percentile per step of temperature and precip chance.
 
     Parameters
     ----------
     zips : gazetteer rows (zip, timezone) of the run's member ZIPs
     slot_of : ZIP -> short slot id
+    series : the run's series when already built (else rebuilt from ``forecast.parquet``)
 
     Returns
     -------
     dict slot_id -> {"temperature_f": (lo, hi), "precip_probability": (lo, hi)}, each an
     ndarray of shape (n_steps,); empty when the forecast file is missing.
     """
-    path = Path(run_dir) / "forecast.parquet"
-    if not path.exists():
-        return {}
-    forecast = pd.read_parquet(path)
-    zips = zips[zips["zip"].isin(slot_of.index)].reset_index(drop=True)
-    series = build_series(forecast, zips, window=window, settings=settings,
-                          issue_time=issue_time)
+    if series is None:
+        path = Path(run_dir) / "forecast.parquet"
+        if not path.exists():
+            return {}
+        forecast = pd.read_parquet(path)
+        zips = zips[zips["zip"].isin(slot_of.index)].reset_index(drop=True)
+        series = build_series(forecast, zips, window=window, settings=settings,
+                              issue_time=issue_time)
     labels = slot_of.reindex(series.zips).to_numpy()
     bands: dict[str, dict] = {}
     for slot in pd.unique(labels):
