@@ -75,7 +75,9 @@ def test_migrate_creates_tables_idempotently(db_url):
     migrate(db_url)
     migrate(db_url)
     tables = set(inspect(get_engine(db_url)).get_table_names())
-    assert {"runs", "slots", "slot_members", "alembic_version"} <= tables
+    assert {"runs", "slots", "slot_members", "alembic_version", "slot_comments"} <= tables
+    audit = {c["name"] for c in inspect(get_engine(db_url)).get_columns("message_audit")}
+    assert "reason" in audit  # migration 0008: a lead's override reason
 
 
 def test_save_and_load_run(db_url, tmp_path):
