@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline.dispatch.subscribers import subscriber_counts
 from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
-from pipeline.editorial.render import PLACEHOLDERS, member_context
+from pipeline.editorial.render import PLACEHOLDERS, PREVIEW_MEMBERS, member_context
 from pipeline.features import SeriesSet
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
@@ -102,9 +102,6 @@ def keep_piece(write: Callable[[], None], what: str, run_dir: str) -> None:
         write()
     except OSError as err:
         LOG.warning("could not keep the sheet's %s in %s: %s", what, run_dir, err)
-
-
-PREVIEW_MEMBERS = 3
 
 
 def missing_placeholders(members: Sequence[Mapping[str, Any]]) -> dict[str, int]:

@@ -47,8 +47,7 @@ def run_list(request: Request, db: SessionDep, editor: EditorDep):
 
 
 @router.get("/runs/{run_id}")
-def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep,
-              settings: SettingsDep):
+def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep):
     """The sheet: one row per slot, largest audience first, each with its message editor."""
     run = get_run(db, run_id)
     assets = assets_for(request.app.state.run_cache, run)

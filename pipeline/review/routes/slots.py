@@ -147,12 +147,14 @@ def save_message(
         return answer(request, db, editor, slot, "ok", [f"{slot_id} is already approved."])
     assets = assets_for(request.app.state.run_cache, slot.run)
     members = assets.members_of(slot)
-    if (approve and action != "override" and current is not None
+    # an approval fills the text for every member and fact-checks it once, here
+    report = check(text, members) if approve else None
+    fc = slot_check(request, slot, text) if approve else None
+    if (report is not None and action != "override" and current is not None
             and current.status == "approved" and current.text != text
             and current.version == version):
         # a refused approval saves the text as a draft: over an approved text, ask first
-        problems = check(text, members).problems
-        fc = slot_check(request, slot, text)
+        problems = report.problems
         limit = request.app.state.review.max_false_share
         if not problems and fc is not None and fc.blocked(limit):
             problems = fc.problems(limit)
@@ -161,9 +163,9 @@ def save_message(
                 f"{slot_id} is approved, and this text cannot be approved as it is:",
                 *problems, "Save it as a draft (the slot is then un-approved), or keep "
                 "editing."], ask="unapprove-only", text=text, version=version)
-    if action == "approve":
-        filled = check(text, members).max_segments  # what subscribers get, placeholders filled
-        segments = filled if members else count(text).segments
+    if action == "approve" and report is not None:
+        # what subscribers get: the placeholders filled
+        segments = report.max_segments if members else count(text).segments
         if segments > 1:
             subscribers = audience(assets, request.app.state.subscriber_counts).get(
                 slot.slot_id, 0)
@@ -187,7 +189,7 @@ def save_message(
     try:
         save(db, slot, text, version, editor, approve=approve,
              now=request.app.state.now(), members=members,
-             check=slot_check(request, slot, text) if approve else None,
+             check=fc,
              override_reason=reason.strip() if action == "override" else None,
              max_false_share=request.app.state.review.max_false_share)
     except SlotConflict as conflict:
