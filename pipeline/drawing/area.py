@@ -14,7 +14,7 @@ import shapely
 
 from pipeline.drawing.landmarks import places, state_lines
 from pipeline.drawing.shapes import PANELS, Panel
-from pipeline.drawing.svg import path_d
+from pipeline.drawing.svg import line_d, path_d
 
 MAP_W, MAP_H = 640, 420  # the panel holding most of the slot's ZIPs
 INSET_H, INSET_MAX_W, GAP = 150, 240, 6  # further panels (AK, HI, PR) in a strip below
@@ -97,7 +97,7 @@ def _draw_state_lines(frame: _Frame) -> None:
     if lines.is_empty:
         return
     d = "".join(
-        "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in frame.transform(np.asarray(part.coords)))
+        line_d(frame.transform(np.asarray(part.coords)))
         for part in shapely.get_parts(lines) if part.geom_type == "LineString")
     if d:
         frame.parts.append(f'<path class="state-lines" d="{d}" fill="none" stroke="{STATE_LINE}" '

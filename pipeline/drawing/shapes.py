@@ -10,6 +10,7 @@ and the freely associated states) are drawn as insets (:data:`PANELS`).
 from __future__ import annotations
 
 import colorsys
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,38 @@ def slot_colors(n: int) -> list[str]:
     return colors
 
 
+@dataclass(frozen=True)
+class Cells:
+    """The gazetteer's part of the slot areas in one projection, independent of the slots:
+    the distinct ZIP points (sorted by x, then y), their Voronoi cells and the land."""
+
+    centres: np.ndarray  # (n, 2) projected metres, rounded
+    polygons: np.ndarray  # (n,) the Voronoi cell of each centre
+    land: shapely.Geometry  # discs around the points, unioned and simplified
+
+
+_CELLS: dict[str, Cells] = {}  # by points, projection and clip: the map and the sheet share it
+
+
+def cells(centres: np.ndarray, crs: str, clip_km: float) -> Cells:
+    """The :class:`Cells` of ``centres``, built once per process for the same points."""
+    key = hashlib.sha1(np.ascontiguousarray(centres).tobytes()
+                       + f"{crs}|{clip_km}".encode()).hexdigest()
+    if key not in _CELLS:
+        if len(centres) >= 3:
+            voronoi = shapely.voronoi_polygons(shapely.multipoints(centres), ordered=True)
+            polygons = np.asarray(shapely.get_parts(voronoi))
+        else:
+            polygons = np.array([shapely.Point(c).buffer(clip_km * 1000) for c in centres])
+        # land is approximated by discs around the ZIP points, unioned and simplified once
+        discs = shapely.buffer(shapely.points(centres), clip_km * 1000, quad_segs=3)
+        land = shapely.union_all(discs).simplify(clip_km * 100)
+        if len(_CELLS) >= 16:
+            _CELLS.pop(next(iter(_CELLS)))
+        _CELLS[key] = Cells(centres, polygons, land)
+    return _CELLS[key]
+
+
 def slot_shapes(
     zips: pd.DataFrame, slot_ids: Sequence[str] | np.ndarray, crs: str, clip_km: float
 ) -> gpd.GeoDataFrame:
@@ -65,24 +98,33 @@ def slot_shapes(
     # ZIPs sharing a point share a cell; the cell goes to the most common slot there
     counts = frame.groupby(["x", "y", "slot"]).size().rename("n").reset_index()
     counts = counts.sort_values(["x", "y", "n", "slot"], ascending=[True, True, False, True])
-    cells = counts.drop_duplicates(["x", "y"]).set_index(["x", "y"])["slot"]
-    centres = np.array(cells.index.tolist(), dtype=float)
-    if len(centres) >= 3:
-        voronoi = shapely.voronoi_polygons(shapely.multipoints(centres), ordered=True)
-        polygons = np.asarray(shapely.get_parts(voronoi))
-    else:
-        polygons = np.array([shapely.Point(c).buffer(clip_km * 1000) for c in centres])
-    # land is approximated by discs around the ZIP points, unioned and simplified once; each
-    # slot's Voronoi cells (a proper coverage, so their union is cheap) are cut to it
+    owner = counts.drop_duplicates(["x", "y"])
+    got = cells(owner[["x", "y"]].to_numpy(float), crs, clip_km)
+    slot_of_cell = owner["slot"].to_numpy()
+    key = hashlib.sha1("|".join([crs, str(clip_km), *map(repr, slot_of_cell)]).encode()
+                       + got.centres.tobytes()).hexdigest()
+    if key not in _AREAS:
+        if len(_AREAS) >= 16:
+            _AREAS.pop(next(iter(_AREAS)))
+        _AREAS[key] = _dissolve(got, slot_of_cell, crs, clip_km)
+    return _AREAS[key].copy()
+
+
+_AREAS: dict[str, gpd.GeoDataFrame] = {}  # the same slots twice (map, then sheet): once
+
+
+def _dissolve(got: Cells, slot_of_cell: np.ndarray, crs: str, clip_km: float
+              ) -> gpd.GeoDataFrame:
+    """Each slot's cells dissolved and cut to the land."""
+    # each slot's Voronoi cells (a proper coverage, so their union is cheap) are cut to land
     tolerance = clip_km * 100
-    discs = shapely.buffer(shapely.points(centres), clip_km * 1000, quad_segs=3)
-    land = shapely.union_all(discs).simplify(tolerance)
     out = []
-    for slot, index in pd.Series(np.arange(len(centres))).groupby(cells.to_numpy()).groups.items():
-        cells_of_slot = polygons[np.asarray(index)]
-        area = (shapely.coverage_union_all(cells_of_slot) if len(centres) >= 3
+    for slot, index in pd.Series(np.arange(len(slot_of_cell))).groupby(
+            slot_of_cell).groups.items():
+        cells_of_slot = got.polygons[np.asarray(index)]
+        area = (shapely.coverage_union_all(cells_of_slot) if len(got.centres) >= 3
                 else shapely.union_all(cells_of_slot))
-        area = shapely.intersection(area.simplify(tolerance), land)
+        area = shapely.intersection(area.simplify(tolerance), got.land)
         out.append({"slot_id": slot, "geometry": area})
     return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
 

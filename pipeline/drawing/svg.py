@@ -27,9 +27,17 @@ def path_d(geometry: BaseGeometry, transform: Transform) -> str:
     rings = []
     for polygon in polygons(geometry):
         for ring in [polygon.exterior, *polygon.interiors]:
-            pts = transform(np.asarray(ring.coords))
-            rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
+            rings.append(line_d(transform(np.asarray(ring.coords))) + "Z")
     return "".join(rings)
+
+
+def line_d(pts: np.ndarray) -> str:
+    """``M x,y L x,y …`` through canvas points (n, 2), one decimal.
+
+    One %-format over the whole line: a few times faster than a string per point, which
+    matters at national scale (600k points per sheet).
+    """
+    return "M" + ("L".join(["%.1f,%.1f"] * len(pts)) % tuple(np.ravel(pts).tolist()))
 
 
 def scale_y(values: np.ndarray, lo: float, hi: float, top: float, bottom: float

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -34,14 +38,48 @@ def get_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration files (no Alembic import)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text()
+        revisions.update(re.findall(r'^revision = "([^"]+)"', source, re.M))
+        parents.update(re.findall(r'^down_revision = "([^"]+)"', source, re.M))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must form one line; heads found: {sorted(heads)}")
+    return heads.pop()
+
+
+def current_revision(url: str) -> str | None:
+    """The database's schema revision (``None``: no schema yet)."""
+    try:
+        with get_engine(url).connect() as connection:
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    except DBAPIError:  # no alembic_version table: a new database
+        return None
+    return None if row is None else str(row[0])
+
+
 def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (idempotent)."""
+    """Bring the database at ``url`` to the newest schema (idempotent).
+
+    A database already at the newest revision is left alone without importing Alembic
+    (1.4 s of every command's start on these machines).
+    """
+    if current_revision(url) == head_revision():
+        return
+    from alembic import command
+
     engine = get_engine(url)
     config = alembic_config(url)
     with engine.begin() as connection:
