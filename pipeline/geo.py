@@ -12,6 +12,8 @@ left out, as military codes are, which leaves 41,078 ZIPs.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
@@ -27,6 +29,7 @@ from pipeline.resources import shipped
 if TYPE_CHECKING:
     import geopandas as gpd
 
+GAZETTEER_VERSION = 1  # bump when _build_gazetteer changes what it builds
 COLUMNS = ["zip", "city", "state", "county", "timezone", "lat", "lon"]
 FIXES = shipped("data/gazetteer_fixes.csv")
 MILITARY_CITIES = {"APO", "DPO", "FPO"}
@@ -45,6 +48,29 @@ def city_names() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _gazetteer() -> pd.DataFrame:
+    """The gazetteer's rows, from the disk cache when this zipcodes version and these fixes
+    built it before (1.6 s to build, 0.05 s to read)."""
+    from pipeline.settings import get_settings
+
+    key = hashlib.sha256(f"{GAZETTEER_VERSION}|{zipcodes.__version__}|".encode()
+                         + FIXES.read_bytes()).hexdigest()[:16]
+    cached = get_settings().cache_dir / f"gazetteer-{key}.parquet"
+    try:
+        return pd.read_parquet(cached)
+    except (OSError, ValueError):  # not built yet, or unreadable: build it again
+        pass
+    frame = _build_gazetteer()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}")
+        frame.to_parquet(partial, index=False)
+        partial.replace(cached)  # whole or not at all, even with runs side by side
+    except OSError:  # a read-only data dir: build it each time
+        pass
+    return frame
+
+
+def _build_gazetteer() -> pd.DataFrame:
     rows = [
         r
         for r in zipcodes.list_all()

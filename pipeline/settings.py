@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         return self.data_dir / "runs"
 
     @property
+    def cache_dir(self) -> Path:
+        """Things derived from shipped data (the gazetteer), safe to delete at any time."""
+        return self.data_dir / "cache"
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'zipcast.sqlite'}"
 

@@ -50,3 +50,28 @@ def test_no_placeholder_locations(nation):
     assert 40 < hicksville["lat"] < 41.5 and -74 < hicksville["lon"] < -73
     pohnpei = nation.set_index("zip").loc["96941"]
     assert 6 < pohnpei["lat"] < 8 and pohnpei["lon"] > 150
+
+
+def test_gazetteer_cache_is_reused_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    """The built gazetteer is cached on disk (same rows as building it), reused by the next
+    process, and a damaged cache file is built again rather than trusted."""
+    import pandas as pd
+
+    from pipeline import geo
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("ZIPCAST_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    geo._gazetteer.cache_clear()
+    try:
+        built = geo._gazetteer()
+        (cached,) = (tmp_path / "cache").glob("gazetteer-*.parquet")
+        geo._gazetteer.cache_clear()
+        pd.testing.assert_frame_equal(geo._gazetteer(), built)
+        cached.write_bytes(b"not parquet")
+        geo._gazetteer.cache_clear()
+        pd.testing.assert_frame_equal(geo._gazetteer(), built)
+        pd.testing.assert_frame_equal(pd.read_parquet(cached), built)  # written again
+    finally:
+        get_settings.cache_clear()
+        geo._gazetteer.cache_clear()
