@@ -5,9 +5,14 @@ Usage::
     .venv/bin/python bench/bench_run.py                      # synthetic, 2026-01-15 09Z
     .venv/bin/python bench/bench_run.py --issue-time 2026-07-15T09:00Z --out run-summer.json
     .venv/bin/python bench/bench_run.py --real               # real Eta GRIB bytes, 24 h, 3-hourly
+    .venv/bin/python bench/bench_run.py --prefect local --out bench/results/run_profile.json
+    .venv/bin/python bench/bench_run.py --prefect local --under-load --out run_load.json
 
 The flow runs in a fresh child process (cold: nothing imported, an empty numba cache unless
-``--warm-cache``) on Prefect's embedded server, twice (cold, then warm in the same process).
+``--warm-cache``) on Prefect's temporary server, or with ``--prefect local`` on the shared
+local server of ``zipcast server start`` (started first when none answers: a machine keeps
+one up), twice (cold, then warm in the same process). ``--under-load`` starts a second
+national run in another process at the same moment.
 ``profile`` says where every second goes, measured from the child's process start: the
 interpreter, the imports, the Prefect server's start, and for each run the flow call's wall
 time split into the steps, the cluster step's planning sub-steps (greedy, baseline starts,
@@ -107,16 +112,18 @@ def child(options: dict, out: Path) -> None:
     """The measured process: imports, Prefect's server, a cold run and a warm run."""
     profile: dict[str, Any] = {"interpreter_seconds": round(since_start(), 2)}
     start = time.perf_counter()
+    from flows.server import attach
+    from pipeline.settings import get_settings
+
+    chosen = attach(get_settings())  # as `zipcast run` does, before Prefect reads settings
     import pipeline.run  # noqa: F401 - timed: what `zipcast run` imports
     from flows.twice_daily import twice_daily
 
     profile["import_seconds"] = round(time.perf_counter() - start, 2)
     profile["import_modules"] = len(sys.modules)
     start = time.perf_counter()
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        profile["prefect_server"] = f"external ({PREFECT_API_URL.value()})"
+    if chosen.url:
+        profile["prefect_server"] = chosen.how
     else:  # the temporary server the flow call would start: started here to time it alone
         from prefect.server.api.server import SubprocessASGIServer
 
@@ -148,9 +155,28 @@ def numba_cache_files(where: Path) -> int:
     return sum(1 for _ in where.rglob("*.nbi")) if where.exists() else 0
 
 
-def profiled(options: dict, warm_cache: bool) -> dict[str, Any]:
-    """Run :func:`child` in a fresh process; its profile, with the numba cache state."""
+def local_server() -> str:
+    """The shared local Prefect server (`zipcast server start`), started if none answers."""
+    from flows.server import answers, local_url, start
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    if not answers(local_url(settings)):
+        start(settings, say=lambda line: print(line, file=sys.stderr))
+    return local_url(settings)
+
+
+def profiled(options: dict, warm_cache: bool, prefect: str = "temporary",
+             load: bool = False) -> dict[str, Any]:
+    """Run :func:`child` in a fresh process; its profile, with the numba cache state.
+
+    ``prefect``: ``temporary`` (the child starts Prefect's own temporary server, timed) or
+    ``local`` (the shared server of `zipcast server start`, as a deployed machine has it).
+    ``load``: a second national run in another process at the same time (own data folder),
+    started with the measured one.
+    """
     env = dict(os.environ)
+    env["ZIPCAST_FLOWS__PREFECT_SERVER"] = "ephemeral" if prefect == "temporary" else "auto"
     scratch = Path(tempfile.mkdtemp(prefix="zipcast-bench-"))
     if warm_cache:
         cache = Path(env.get("NUMBA_CACHE_DIR") or ROOT / "pipeline")
@@ -163,8 +189,17 @@ def profiled(options: dict, warm_cache: bool) -> dict[str, Any]:
                    else "empty NUMBA_CACHE_DIR: every kernel compiles (cold)"}
     out = scratch / "profile.json"
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--child", str(out), "--options",
-                    json.dumps(options)], env=env, check=True, cwd=ROOT)
+    command = [sys.executable, __file__, "--child", str(out), "--options", json.dumps(options)]
+    other = None
+    if load:
+        (scratch / "load").mkdir()
+        other = subprocess.Popen(  # noqa: S603 - this script, this interpreter
+            [*command[:3], str(scratch / "load" / "profile.json"), *command[4:]],
+            env={**env, "ZIPCAST_DATA_DIR": str(scratch / "load")}, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, env=env, check=True, cwd=ROOT)  # noqa: S603
+    if other is not None:
+        other.wait()
     profile = json.loads(out.read_text())
     profile["process_wall_seconds"] = round(time.perf_counter() - start, 2)
     cache_state["nbi_files_after"] = numba_cache_files(cache)
@@ -201,6 +236,11 @@ def main() -> None:
                         help="keep the project's numba cache (default: an empty one, cold)")
     parser.add_argument("--no-curve", action="store_true",
                         help="skip the truthfulness curve (LP bounds at several k)")
+    parser.add_argument("--prefect", choices=("temporary", "local"), default="temporary",
+                        help="temporary: Prefect's own server, started by the run (default); "
+                        "local: the shared server of `zipcast server start`")
+    parser.add_argument("--under-load", action="store_true",
+                        help="a second national run in another process at the same time")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--options", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,7 +257,9 @@ def main() -> None:
                        issue_time="2004-12-08T00:00:00Z")
         case = "real Eta grid-211 GRIB messages (8 three-hourly steps), --window full"
     out = args.out or ROOT / "bench" / "results" / ("run_real.json" if args.real else "run.json")
-    profile = profiled(options, args.warm_cache)
+    if args.prefect == "local":
+        local_server()
+    profile = profiled(options, args.warm_cache, args.prefect, args.under_load)
     runs = []
     for measured in profile["runs"]:
         summary = measured.pop("summary")
@@ -239,8 +281,9 @@ def main() -> None:
     result = {
         "benchmark": f"national zipcast run ({case}, budget 60 slots, target truthfulness "
                      f"{args.target_truth})",
-        "command": ".venv/bin/python bench/bench_run.py" + (" --real" if args.real else
-                                                             f" --issue-time {args.issue_time}"),
+        "command": " ".join([".venv/bin/python bench/bench_run.py", *sys.argv[1:]]),
+        "prefect": args.prefect,
+        "under_load": args.under_load,
         "machine": machine(),
         "rule": summary["truthfulness"].get("rule"),
         "profile_seconds": breakdown(profile),
