@@ -66,11 +66,17 @@ def member_bands(run_dir: str | Path, window: str, issue_time: pd.Timestamp,
     bands: dict[str, dict] = {}
     for slot in pd.unique(labels):
         rows = labels == slot
-        bands[str(slot)] = {
-            name: tuple(np.nanpercentile(series.var(name)[rows], q, axis=0) for q in (10, 90))
-            for name in ("temperature_f", "precip_probability")
-        }
+        bands[str(slot)] = {name: _percentiles(series.var(name)[rows], (10, 90))
+                            for name in ("temperature_f", "precip_probability")}
     return bands
+
+
+def _percentiles(values: np.ndarray, qs: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Per step (axis 0 reduced), NaNs skipped; without NaNs the same numbers by the fast
+    path (``nanpercentile`` goes row by row in Python: half a second per national run)."""
+    if np.isnan(values).any():
+        return tuple(np.nanpercentile(values, q, axis=0) for q in qs)
+    return tuple(np.percentile(values, q, axis=0) for q in qs)
 
 
 def run_members(assignments: pd.DataFrame, cities: Mapping[str, str]
