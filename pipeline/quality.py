@@ -431,7 +431,9 @@ def _frame_of(rows: _Rows, columns: list[str]) -> pd.DataFrame:
     for name in columns:
         if name in rows.values:
             data[name] = rows.values[name]
-    frame = pd.DataFrame(data)
+    # copy=False: the columns stay the arrays read (for clean rows, views of the source
+    # frame's own); stacking them into one float block would copy ~240 MB for the nation
+    frame = pd.DataFrame(data, copy=False)
     return frame[[c for c in contract.COLUMNS if c in frame]]
 
 

@@ -67,7 +67,10 @@ def validate_forecast(frame: pd.DataFrame, *, source: str = "forecast") -> pd.Da
             f"the contract needs {', '.join(contract.KEY_COLUMNS + contract.REQUIRED_VARIABLES)}"
         )
     try:
-        checked = Forecast.validate(frame, lazy=True)
+        # pandera's own (not in place) validation deep-copies the frame first (~240 MB for the
+        # nation); a shallow copy coerced in place gives the same result: copy-on-write keeps
+        # the caller's frame and its columns as they were
+        checked = Forecast.validate(frame.copy(deep=False), lazy=True, inplace=True)
     except SchemaErrors as err:
         cases = err.failure_cases
         lines = [
@@ -79,4 +82,4 @@ def validate_forecast(frame: pd.DataFrame, *, source: str = "forecast") -> pd.Da
             f"{source}: {len(cases)} contract violation(s):\n" + "\n".join(lines) + more
         ) from None
     present = [c for c in contract.COLUMNS if c in checked]
-    return checked[present]
+    return checked if list(checked.columns) == present else checked[present]

@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from pipeline.contract import COLUMNS
+from pipeline.contract import COLUMNS, VARIABLES
 from pipeline.times import to_utc
 
 __all__ = ["synthetic_forecast"]
@@ -290,15 +290,20 @@ def _sigs(x):
     return y * y * (3.0 - 2.0 * y)
 
 
-@njit(cache=True)
-def _system_point(p, lon, lat, coslat, t, fuzz, out):
-    """Add one system's terms at one point and time into ``out`` (length _N_TERMS).
+@njit(cache=True, inline="always")
+def _system_point(params, k, lon, lat, coslat, t, fuzz, out):
+    """Add system ``k``'s terms at one point and time into ``out`` (length _N_TERMS).
 
     Terms below ~e^-30 of their peak are skipped (a pure function of the point, so still
-    deterministic and independent of which other points are evaluated).
+    deterministic and independent of which other points are evaluated). An exp whose factor
+    is exactly 0 is skipped too: the sums are bit-for-bit those of evaluating it. The row is
+    read in place (``params[k, i]``) and the function inlined: a row view per call cost
+    reference counting on the hot path, shared by the kernel's threads.
     """
-    lon0, lat0, u, v, d_t, a_cf, w_cf, length = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
-    tilt, curve, a_wf, len_wf, a_ch, a_wind = p[8], p[9], p[10], p[11], p[12], p[13]
+    lon0, lat0, u, v = params[k, 0], params[k, 1], params[k, 2], params[k, 3]
+    d_t, a_cf, w_cf, length = params[k, 4], params[k, 5], params[k, 6], params[k, 7]
+    tilt, curve, a_wf, len_wf = params[k, 8], params[k, 9], params[k, 10], params[k, 11]
+    a_ch, a_wind = params[k, 12], params[k, 13]
     lx = lon0 + u * t
     ly = lat0 + v * t
     du = ly - lat  # > 0 south of the low
@@ -306,7 +311,6 @@ def _system_point(p, lon, lat, coslat, t, fuzz, out):
     dn = lat - (ly - 0.35 * (lon - lx))  # > 0 north of the warm front
     dx = (lon - lx) * coslat
     dy = lat - ly
-    env = math.exp(-((dx / 28.0) ** 2) - ((dy + 6.0) / 20.0) ** 2)
     # warm sector (sharp edges at the fronts, fading 10-18° ahead of the cold front) and the
     # cold air behind the front (fading 10-18° behind it, where the next system takes over)
     warm = _sigs(dc / 0.35) * _sigs(-dn / 0.6) * _sigs(14.0 - dc)
@@ -341,11 +345,17 @@ def _system_point(p, lon, lat, coslat, t, fuzz, out):
         cloud += 3.0 * ch_wide
     post = 0.0
     if dc < 10.0 and along > 0.0:
-        post = _sigs(-(dc + 1.5) / 0.5) * math.exp(min(dc, 0.0) / 8.0) * along
+        behind_front = _sigs(-(dc + 1.5) / 0.5)
+        if behind_front > 0.0:
+            post = behind_front * math.exp(min(dc, 0.0) / 8.0) * along
     r2 = dx * dx + dy * dy
     wind = a_wind * ((math.exp(-r2 / 30.0) if r2 < 900.0 else 0.0) + 0.5 * cf + 0.3 * post)
-    out[0] += d_t * env * (0.55 * warm - 0.45 * behind)
-    out[1] += 0.12 * warm * env - 0.2 * post
+    if warm > 0.0 or behind > 0.0:
+        env = math.exp(-((dx / 28.0) ** 2) - ((dy + 6.0) / 20.0) ** 2)
+        out[0] += d_t * env * (0.55 * warm - 0.45 * behind)
+        out[1] += 0.12 * warm * env - 0.2 * post
+    else:  # the air-mass term is +0.0, which leaves a sum that started at +0.0 unchanged
+        out[1] += 0.0 - 0.2 * post
     out[2] += rate
     out[3] += wide
     out[4] += cloud - 1.5 * post
@@ -366,7 +376,7 @@ def _systems_grid(params, lon, lat, t, fuzz):
         for j in range(m):
             acc[:] = 0.0
             for k in range(params.shape[0]):
-                _system_point(params[k], lon[i], lat[i], coslat, t[j], fuzz[j], acc)
+                _system_point(params, k, lon[i], lat[i], coslat, t[j], fuzz[j], acc)
             acc[6] = min(acc[6], 1.0)
             acc[7] = min(acc[7], 1.0)
             for q in range(_N_TERMS):
@@ -384,7 +394,7 @@ def _systems_points(params, lon, lat, t):
         acc[:] = 0.0
         coslat = math.cos(math.radians(lat[i]))
         for k in range(params.shape[0]):
-            _system_point(params[k], lon[i], lat[i], coslat, t[i], 1.0, acc)
+            _system_point(params, k, lon[i], lat[i], coslat, t[i], 1.0, acc)
         acc[6] = min(acc[6], 1.0)
         acc[7] = min(acc[7], 1.0)
         out[:, i] = acc
@@ -649,17 +659,21 @@ def _apparent(temp, wind, rh):
 
 
 def _weather_code(amount, conv, snow_frac, temp, cloud, fog):
-    """Hourly WMO 4677 code from rounded hourly amounts and the state at the hour."""
+    """Hourly WMO 4677 code from rounded hourly amounts and the state at the hour.
+
+    The codes are picked as int8 (a dozen (N, hours) choices: int64 would be ~25 MB each
+    nationally) and returned as float64, the contract's type."""
+    c = np.int8
     wet = amount >= 0.01
     snowy = snow_frac >= 0.5
     convective = conv >= 0.5 * amount
-    sky = np.where(cloud < 20, 0, np.where(cloud < 50, 1, np.where(cloud < 80, 2, 3)))
-    sky = np.where(fog, 45, sky)
-    rain = np.where(amount < 0.1, 61, np.where(amount < 0.3, 63, 65))
-    shower = np.where(amount < 0.1, 80, np.where(amount < 0.3, 81, 82))
-    shower = np.where((amount >= 0.15) & (temp >= 55.0), 95, shower)
-    snow = np.where(amount < 0.04, 71, np.where(amount < 0.1, 73, 75))
-    snow_shower = np.where(amount < 0.06, 85, 86)
+    sky = np.where(cloud < 20, c(0), np.where(cloud < 50, c(1), np.where(cloud < 80, c(2), c(3))))
+    sky = np.where(fog, c(45), sky)
+    rain = np.where(amount < 0.1, c(61), np.where(amount < 0.3, c(63), c(65)))
+    shower = np.where(amount < 0.1, c(80), np.where(amount < 0.3, c(81), c(82)))
+    shower = np.where((amount >= 0.15) & (temp >= 55.0), c(95), shower)
+    snow = np.where(amount < 0.04, c(71), np.where(amount < 0.1, c(73), c(75)))
+    snow_shower = np.where(amount < 0.06, c(85), c(86))
     precip = np.where(
         snowy, np.where(convective, snow_shower, snow), np.where(convective, shower, rain)
     )
@@ -720,47 +734,72 @@ def synthetic_forecast(
         return pd.DataFrame(empty)[COLUMNS]
     h = _hourly(lon64, lat64, base, n_hours, seed)
 
-    amount_h = np.round(h["rate"].astype(np.float64), 3)
-    snow_h = np.round(h["snow"].astype(np.float64), 3)
+    block = np.empty((len(VARIABLES), n, n_steps), dtype=np.float64)
+    _fill_variables(dict(zip(VARIABLES, block, strict=True)), h, step_hours)
+    return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
+
+
+def _round_into(out: np.ndarray, values: np.ndarray, decimals: int = 0) -> None:
+    """``out[...] = np.round(values.astype(float64), decimals)`` without the two temporaries
+    (the same multiply, rint and divide, run in ``out``)."""
+    out[...] = values
+    np.round(out, decimals, out=out)
+
+
+def _fill_variables(out: dict[str, np.ndarray], h: dict[str, np.ndarray], step_hours: int) -> None:
+    """Write the contract variables, rounded, into ``out`` (float64 (N, steps) views of the
+    frame's one float block): the national frame is ~240 MB of floats, and every separate
+    array of that size first costs its page faults, then a copy into the frame."""
+    n, n_steps = out["temperature_f"].shape
+    hourly = step_hours == 1
+    last = slice(step_hours - 1, None, step_hours)  # the hour ending at each valid time
+
+    def step_max(a):
+        return a if hourly else a.reshape(n, n_steps, step_hours).max(axis=2)
+
+    def step_sum_into(row, hourly_amount):
+        np.round(hourly_amount.reshape(n, n_steps, step_hours).sum(axis=2), 3, out=row)
+
+    amount_h = out["precip_in"] if hourly else np.empty(h["rate"].shape)
+    _round_into(amount_h, h["rate"], 3)
+    snow_h = out["snow_in"] if hourly else np.empty(h["snow"].shape)
+    _round_into(snow_h, h["snow"], 3)
+    if not hourly:
+        step_sum_into(out["precip_in"], amount_h)
+        step_sum_into(out["snow_in"], snow_h)
     code_h = _weather_code(
         amount_h, h["conv"], h["snow_frac"], h["temperature_f"], h["cloud"], h["fog"]
     )
-    last = slice(step_hours - 1, None, step_hours)  # the hour ending at each valid time
-
-    def step_sum(a):
-        return np.round(a.reshape(n, n_steps, step_hours).sum(axis=2), 3)
-
-    def step_max(a):
-        return a.reshape(n, n_steps, step_hours).max(axis=2)
+    out["weather_code"][...] = step_max(code_h)
 
     temp = h["temperature_f"][:, last]
     wind = h["wind"][:, last]
     rh = h["rh"][:, last]
     apparent = _apparent(temp, wind, rh)
-    values = {
-        "temperature_f": np.round(temp.astype(np.float64), 1),
-        "apparent_temperature_f": np.round(np.clip(apparent, -80.0, 140.0).astype(np.float64), 1),
-        "precip_probability": np.round(np.clip(step_max(h["pop"]), 0.0, 100.0).astype(np.float64)),
-        "precip_in": step_sum(amount_h) if step_hours > 1 else amount_h,
-        "snow_in": step_sum(snow_h) if step_hours > 1 else snow_h,
-        "wind_mph": np.round(wind.astype(np.float64), 1),
-        "gust_mph": np.round(step_max(h["gust"]).astype(np.float64), 1),
-        "cloud_cover": np.round(h["cloud"][:, last].astype(np.float64)),
-        "relative_humidity": np.round(rh.astype(np.float64)),
-        "weather_code": step_max(code_h),
-    }
+    _round_into(out["temperature_f"], temp, 1)
+    _round_into(out["apparent_temperature_f"], np.clip(apparent, -80.0, 140.0, out=apparent), 1)
+    _round_into(out["precip_probability"], np.clip(step_max(h["pop"]), 0.0, 100.0))
+    _round_into(out["wind_mph"], wind, 1)
+    _round_into(out["gust_mph"], step_max(h["gust"]), 1)
+    _round_into(out["cloud_cover"], h["cloud"][:, last])
+    _round_into(out["relative_humidity"], rh)
     # rounding can push a gust below its (separately rounded) wind at the same hour
-    values["gust_mph"] = np.maximum(values["gust_mph"], values["wind_mph"])
+    np.maximum(out["gust_mph"], out["wind_mph"], out=out["gust_mph"])
 
-    n_rows = n * n_steps
-    block = np.empty((len(values), n_rows), dtype=np.float64)  # one float block, no copy
-    for k, arr in enumerate(values.values()):
-        block[k] = arr.reshape(-1)
-    frame = pd.DataFrame(block.T, columns=list(values), copy=False)
+
+def _frame(
+    block: np.ndarray, zip_col: pd.Series, base: pd.Timestamp, issue: pd.Timestamp,
+    step_hours: int,
+) -> pd.DataFrame:
+    """The contract frame around ``block`` (variables × rows, kept as the frame's float block,
+    not copied): ZIP-major rows, ``zip`` / ``valid_time`` / ``issue_time`` first."""
+    n = len(zip_col)
+    n_steps = block.shape[1] // n
+    frame = pd.DataFrame(block.T, columns=VARIABLES, copy=False)
     steps_us = np.arange(1, n_steps + 1, dtype=np.int64) * step_hours * 3_600_000_000
     valid = np.tile(base.value // 1000 + steps_us, n).view("datetime64[us]")
-    issued = np.full(n_rows, issue.value // 1000, dtype=np.int64).view("datetime64[us]")
+    issued = np.full(len(frame), issue.value // 1000, dtype=np.int64).view("datetime64[us]")
     frame.insert(0, "issue_time", pd.DatetimeIndex(issued).tz_localize("UTC"))
     frame.insert(0, "valid_time", pd.DatetimeIndex(valid).tz_localize("UTC"))
     frame.insert(0, "zip", zip_col.take(np.repeat(np.arange(n), n_steps)).reset_index(drop=True))
-    return frame[COLUMNS] if list(frame.columns) != COLUMNS else frame
+    return frame
