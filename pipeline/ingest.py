@@ -226,7 +226,9 @@ def resolve(ref: IngestRef, zips: pd.DataFrame, settings: Settings) -> Ingest | 
         lines = [f"reusing the ingest of {ref.snapshot_id} (cached by source and issue time)",
                  *ref.log_lines]
         sha256 = snap.sha256
-    forecast = forecast[forecast["zip"].isin(zips["zip"])].reset_index(drop=True)
+    asked = forecast["zip"].isin(zips["zip"]).to_numpy()
+    if not asked.all() or not forecast.index.equals(pd.RangeIndex(len(forecast))):
+        forecast = forecast[asked].reset_index(drop=True)  # else no copy of the nation
     return Ingest(forecast=forecast, issue_time=to_utc(ref.issue_time),
                   snapshot_id=ref.snapshot_id, quality=ref.quality, log_lines=lines,
                   sha256=sha256)
