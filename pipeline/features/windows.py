@@ -112,11 +112,18 @@ def build_series(
     variables = [v for v in contract.VARIABLES if v in forecast.columns]
 
     order = pd.Index(zips["zip"].to_numpy())
-    row_zip = order.get_indexer(forecast["zip"].to_numpy())
+    # each distinct ZIP looked up once (3M rows as Python strings cost ~200 MB nationally)
+    codes, distinct = pd.factorize(forecast["zip"])
+    row_zip = np.where(codes >= 0, order.get_indexer(np.asarray(distinct, dtype=object))[codes],
+                       -1)
     keep = row_zip >= 0
     row_t = ((forecast["valid_time"] - t0) / pd.Timedelta(hours=step)).to_numpy().astype(int)
     cube = np.full((len(order), n_t, len(variables)), np.nan)
-    cube[row_zip[keep], row_t[keep]] = forecast.loc[keep, variables].to_numpy(dtype=float)
+    at_zip, at_t = row_zip[keep], row_t[keep]
+    every = bool(keep.all())
+    for j, name in enumerate(variables):  # a column at a time: no copy of the national frame
+        column = forecast[name].to_numpy(dtype=float)
+        cube[at_zip, at_t, j] = column if every else column[keep]
     present = np.zeros(len(order), dtype=bool)
     present[row_zip[keep]] = True
     missing = order[~present].tolist()
