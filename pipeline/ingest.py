@@ -111,7 +111,7 @@ def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame)
     for the next run's last good forecast. The merge is saved under its own id: the snapshot
     read here stays exactly as the runs that recorded it saw it."""
     newest = newest_snapshot_at(root, source, issue_time)
-    if newest is None:
+    if newest is None or not _has_other_zips(newest.path, forecast):
         return forecast
     stored, _ = load_snapshot(root, newest.id)
     others = stored[~stored["zip"].isin(forecast["zip"].unique())]
@@ -119,6 +119,19 @@ def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame)
         return forecast
     merged = pd.concat([forecast, others.astype(forecast.dtypes.to_dict())], ignore_index=True)
     return merged.sort_values(["zip", "valid_time"], ignore_index=True)
+
+
+def _has_other_zips(path: Path, forecast: pd.DataFrame) -> bool:
+    """Whether the stored snapshot at ``path`` has ZIPs ``forecast`` lacks, from its ZIP
+    column alone: a rerun of a national ingest need not load 300 MB to find none. An
+    unreadable file says yes, so that loading it reports what is wrong with it."""
+    import pyarrow.parquet as pq
+
+    try:
+        stored = pq.read_table(path, columns=["zip"]).column("zip").unique().to_pandas()
+    except (OSError, ValueError):
+        return True
+    return not stored.isin(pd.unique(forecast["zip"])).all()
 
 
 def replay(snapshot: str, settings: Settings) -> Ingest:
