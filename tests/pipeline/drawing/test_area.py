@@ -53,3 +53,38 @@ def test_a_slot_only_in_guam_is_drawn():
     assert sum(c.get("r") == "1.8" for c in root.iter(f"{NS}circle")) == int(
         (zips["state"] == "GU").sum())
     assert {"Barrigada", "Agat"} & {t.text for t in root.iter(f"{NS}text")}
+
+
+def test_cells_cached_on_disk_give_the_same_areas(tmp_path, monkeypatch):
+    """The gazetteer's Voronoi cells and land, read back from the cache folder, give the same
+    slot areas to the last coordinate; a damaged cache file is built again."""
+    import shapely
+
+    from pipeline.drawing import shapes
+    from pipeline.geo import load_zips
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("ZIPCAST_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        zips = load_zips(["RI", "CT"])
+        slots = np.where(zips["state"] == "RI", "a", "b")
+        spec = PANELS[0]
+
+        def areas() -> list[bytes]:
+            shapes._CELLS.clear()
+            shapes._AREAS.clear()
+            got = slot_shapes(zips, slots, spec.crs, spec.clip_km)
+            return shapely.to_wkb(got.geometry.to_numpy()).tolist()
+
+        built = areas()
+        (folder,) = (tmp_path / "cache" / "cells").iterdir()
+        assert areas() == built  # read from disk
+        (folder / "cells.wkb").write_bytes(b"\x05\x00")
+        assert areas() == built  # damaged: built again, and written again
+        centres = shapes._CELLS[folder.name].centres
+        assert shapes._read_cells(folder.name, centres) is not None
+    finally:
+        get_settings.cache_clear()
+        shapes._CELLS.clear()
+        shapes._AREAS.clear()
