@@ -72,6 +72,12 @@ def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+#: the ``assignments.parquet`` columns :func:`member_context` reads
+CONTEXT_COLUMNS = ("zip", "state", "wind_category", "sky", "hazards", "high_f", "low_f",
+                   "pop_max", "gust_max_mph", "precip", "precip_type", "precip_start_hour",
+                   "precip_end_hour", "snow_total_in")
+
+
 def member_context(row: Mapping[str, Any], city: str = "") -> dict[str, Any]:
     """The placeholder values of one ZIP from its ``assignments.parquet`` row.
 

@@ -23,7 +23,12 @@ import pandas as pd
 from pipeline.dispatch.subscribers import subscriber_counts
 from pipeline.drawing.maps import thumbnails
 from pipeline.editorial.gate import send_time
-from pipeline.editorial.render import PLACEHOLDERS, PREVIEW_MEMBERS, member_context
+from pipeline.editorial.render import (
+    CONTEXT_COLUMNS,
+    PLACEHOLDERS,
+    PREVIEW_MEMBERS,
+    member_context,
+)
 from pipeline.features import SeriesSet
 from pipeline.features.windows import build_series
 from pipeline.geo import city_names, load_zips
@@ -97,7 +102,8 @@ def run_members(assignments: pd.DataFrame, cities: Mapping[str, str]
     facts = assignments.assign(city=assignments["zip"].map(cities).fillna("").astype(str))
     facts = facts.sort_values(["slot_id", "distance", "zip"], ignore_index=True)
     members: dict[str, list[dict]] = {}
-    for row in facts.to_dict("records"):
+    read = [c for c in ("slot_id", "city", *CONTEXT_COLUMNS) if c in facts]  # not all 30
+    for row in facts[read].to_dict("records"):
         members.setdefault(str(row["slot_id"]), []).append(member_context(row, row["city"]))
     return facts, members
 
