@@ -13,7 +13,6 @@ left out, as military codes are, which leaves 41,078 ZIPs.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import zipcodes
 
+from pipeline.files import write_atomically
 from pipeline.resources import shipped
 
 if TYPE_CHECKING:
@@ -62,9 +62,7 @@ def _gazetteer() -> pd.DataFrame:
     frame = _build_gazetteer()
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f".{cached.name}.{os.getpid()}")
-        frame.to_parquet(partial, index=False)
-        partial.replace(cached)  # whole or not at all, even with runs side by side
+        write_atomically(cached, lambda temp: frame.to_parquet(temp, index=False))
     except OSError:  # a read-only data dir: build it each time
         pass
     return frame

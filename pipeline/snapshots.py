@@ -28,8 +28,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.files import fsync, temp_beside, write_atomically
 from pipeline.times import to_utc
 
 __all__ = [
@@ -115,39 +114,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, sort_keys=True)
 
 
-def _temp_beside(final_folder: Path, prefix: str) -> Path:
-    handle, name = tempfile.mkstemp(dir=final_folder, prefix=prefix, suffix=".tmp")
-    os.close(handle)
-    return Path(name)
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as written:
-        os.fsync(written.fileno())
-
-
-def _write_atomically(final: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp)`` on a temporary file beside ``final``, then rename it into place."""
-    temp = _temp_beside(final.parent, f".{final.name}.")
-    try:
-        write(temp)
-        _fsync(temp)
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _write_parquet(folder: Path, stamp: str, table: pa.Table) -> tuple[Path, str]:
     """Write ``table`` as ``folder/<stamp>-<hash>.parquet`` and return its path and sha256.
 
     The name is only known once the bytes are, so the file is written under a temporary name
     first. A file already under that name holding these bytes is kept as it is.
     """
-    temp = _temp_beside(folder, f".{stamp}.parquet.")
+    temp = temp_beside(folder, f".{stamp}.parquet.")
     try:
         pq.write_table(table, temp)
-        _fsync(temp)
+        fsync(temp)
         sha256 = file_sha256(temp)
         path = folder / f"{stamp}-{sha256[:HASH_CHARS]}.parquet"
         if path.is_file() and file_sha256(path) == sha256:
@@ -224,7 +200,7 @@ def save_snapshot(
     def write_sidecar(temp: Path) -> None:
         temp.write_text(json.dumps(sidecar, indent=1))
 
-    _write_atomically(sidecar_path, write_sidecar)
+    write_atomically(sidecar_path, write_sidecar)
     return snapshot
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-import os
-import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from pipeline.files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,23 @@ def cells(centres: np.ndarray, crs: str, clip_km: float) -> Cells:
     kept on disk under the cache folder (2 s to build nationally, 0.1 s to read)."""
     key = hashlib.sha1(np.ascontiguousarray(centres).tobytes()
                        + f"{crs}|{clip_km}|{CELLS_VERSION}".encode()).hexdigest()
-    if key not in _CELLS:
+    def read_or_build() -> Cells:
         got = _read_cells(key, centres)
         if got is None:
             got = _build_cells(centres, clip_km)
             _write_cells(key, got)
-        if len(_CELLS) >= 16:
-            _CELLS.pop(next(iter(_CELLS)))
-        _CELLS[key] = got
-    return _CELLS[key]
+        return got
+
+    return _remember(_CELLS, key, read_or_build)
+
+
+def _remember(cache: dict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    """``cache[key]``, made on first use; the oldest of 16 entries makes room."""
+    if key not in cache:
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
 
 
 CELLS_VERSION = 1  # bump when _build_cells changes what it builds
@@ -101,52 +110,35 @@ def _build_cells(centres: np.ndarray, clip_km: float) -> Cells:
     return Cells(centres, polygons, land)
 
 
-def _cells_dir(key: str) -> Path:
+def _cells_file(key: str) -> Path:
     from pipeline.settings import get_settings
 
-    return get_settings().cache_dir / "cells" / key
+    return get_settings().cache_dir / "cells" / f"{key}.parquet"
 
 
 def _read_cells(key: str, centres: np.ndarray) -> Cells | None:
-    """The cached cells (WKB keeps every coordinate exactly), or None if absent or bad."""
-    folder = _cells_dir(key)
+    """The cached cells, or None if absent or bad. One WKB column (WKB keeps every
+    coordinate exactly): a cell per centre, then the land."""
     try:
-        polygons = shapely.from_wkb(_wkb_list(folder / "cells.wkb"))
-        land = shapely.from_wkb((folder / "land.wkb").read_bytes())
-    except (OSError, ValueError, shapely.errors.GEOSException):
+        wkb = pd.read_parquet(_cells_file(key))["wkb"].to_numpy(object)
+        shapes = shapely.from_wkb(wkb)
+    except (OSError, ValueError, KeyError, shapely.errors.GEOSException):
         return None
-    if len(polygons) != len(centres):
+    if len(shapes) != len(centres) + 1:
         return None
-    return Cells(centres, np.asarray(polygons), land)
-
-
-def _wkb_list(path: Path) -> list[bytes]:
-    """Length-prefixed WKB records (8-byte little-endian lengths, then the bytes)."""
-    data = path.read_bytes()
-    out, at = [], 0
-    while at < len(data):
-        size = int.from_bytes(data[at:at + 8], "little")
-        out.append(data[at + 8:at + 8 + size])
-        at += 8 + size
-    if at != len(data):
-        raise ValueError(f"{path}: truncated")
-    return out
+    return Cells(centres, shapes[:-1], shapes[-1])
 
 
 def _write_cells(key: str, got: Cells) -> None:
     """Keep ``got`` on disk, whole or not at all; a read-only cache folder costs only time."""
-    folder = _cells_dir(key)
-    partial = folder.with_name(f".{key}.{os.getpid()}")
+    path = _cells_file(key)
+    shapes = np.concatenate([got.polygons, np.array([got.land], dtype=object)])
+    wkb = pd.DataFrame({"wkb": shapely.to_wkb(shapes)})
     try:
-        partial.mkdir(parents=True, exist_ok=True)
-        records = shapely.to_wkb(got.polygons)
-        (partial / "cells.wkb").write_bytes(b"".join(len(r).to_bytes(8, "little") + r
-                                                     for r in records))
-        (partial / "land.wkb").write_bytes(shapely.to_wkb(got.land))
-        shutil.rmtree(folder, ignore_errors=True)  # a damaged copy: replaced
-        partial.rename(folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temp: wkb.to_parquet(temp, index=False))
     except OSError:
-        shutil.rmtree(partial, ignore_errors=True)  # another run wrote it first, or no room
+        pass
 
 
 def slot_shapes(
@@ -166,11 +158,7 @@ def slot_shapes(
     slot_of_cell = owner["slot"].to_numpy()
     key = hashlib.sha1("|".join([crs, str(clip_km), *map(repr, slot_of_cell)]).encode()
                        + got.centres.tobytes()).hexdigest()
-    if key not in _AREAS:
-        if len(_AREAS) >= 16:
-            _AREAS.pop(next(iter(_AREAS)))
-        _AREAS[key] = _dissolve(got, slot_of_cell, crs, clip_km)
-    return _AREAS[key].copy()
+    return _remember(_AREAS, key, lambda: _dissolve(got, slot_of_cell, crs, clip_km)).copy()
 
 
 _AREAS: dict[str, gpd.GeoDataFrame] = {}  # the same slots twice (map, then sheet): once
