@@ -251,6 +251,42 @@ def users_reset(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> N
                   f"{name} has a new password; their sessions have ended")
 
 
+@app.command("verify")
+def verify_command(
+    run_id: Annotated[str | None, typer.Argument(help="A stored run (see `zipcast runs`); "
+                                                 "default: the newest.")] = None,
+    obs: Annotated[
+        list[str] | None, typer.Option(
+            "--obs", help="Observations: a GRIB/NetCDF analysis, a CSV station table or MET "
+            "ASCII points (file, folder or glob; repeat for more), or `synthetic`. Default: "
+            "ZIPCAST_VERIFY__OBS_PATH (synthetic).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print verification.json only.")]
+    = False,
+) -> None:
+    """Score a run's messages against what the weather did: true where subscribers live?"""
+    from pipeline.settings import get_settings
+    from pipeline.store import RunNotFound
+    from pipeline.verify import verify
+    from pipeline.verify.job import NotVerifiable
+    from pipeline.verify.observations import ObservationError
+
+    settings = get_settings()
+    try:
+        summary = verify(run_id, obs or [settings.verify.obs_path], settings)
+    except (RunNotFound, NotVerifiable, ObservationError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+        return
+    for line in summary.lines():
+        typer.echo(line)
+    steps = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
+    typer.echo(f"verified in {sum(summary.seconds.values()):.1f} s ({steps}); "
+               f"results in {settings.runs_dir / summary.run_id}/verification.json")
+
+
 @app.command("review")
 def review_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

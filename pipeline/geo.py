@@ -46,6 +46,12 @@ def city_names() -> dict[str, str]:
     return dict(zip(zips["zip"], zips["city"].str.title(), strict=True))
 
 
+def zip_rows() -> pd.DataFrame:
+    """The gazetteer as a plain frame (:func:`load_zips`' columns without the geometry, and
+    without geopandas' import); do not modify it (it is shared)."""
+    return _gazetteer()
+
+
 @lru_cache(maxsize=1)
 def _gazetteer() -> pd.DataFrame:
     """The gazetteer's rows, from the disk cache when this zipcodes version and these fixes

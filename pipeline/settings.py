@@ -24,12 +24,13 @@ from pipeline.config.rules import (
     _default_windows,
 )
 from pipeline.config.sources import SourceSettings
+from pipeline.config.verify import VerifySettings
 from pipeline.resources import in_checkout
 
 __all__ = [
     "REPO_ROOT", "DispatchSettings", "FactRules", "FlowSettings", "QualityRules",
     "ReviewSettings", "Settings", "SourceSettings", "TruthRules", "VariableScale",
-    "WindowSpec", "get_settings",
+    "VerifySettings", "WindowSpec", "get_settings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=lambda: ReviewSettings())
     flows: FlowSettings = Field(default_factory=lambda: FlowSettings())
     dispatch: DispatchSettings = Field(default_factory=lambda: DispatchSettings())
+    verify: VerifySettings = Field(default_factory=lambda: VerifySettings())
 
     @property
     def snapshots_dir(self) -> Path:

@@ -22,6 +22,7 @@ NUMBER_MIN_PX2 = 80.0  # a slot's largest part must be about this big to carry i
 NUMBER_GAP = 13.0  # px between the numbers written on the map
 NEIGHBOUR_M = 20_000.0  # slots this close count as neighbours when colouring
 FRAME_STROKE, STATE_LINE = "#94a3b8", "#334155"
+NO_VALUE = "#cbd5e1"  # a slot without a value when slots are coloured by one
 
 
 def slots_svg(
@@ -31,6 +32,7 @@ def slots_svg(
     *,
     title: str = "",
     legend_columns: int = 3,
+    colors: dict[str, str] | None = None,
 ) -> str:
     """An SVG map of every slot, coloured and numbered, with a legend naming every slot.
 
@@ -47,6 +49,8 @@ def slots_svg(
         are listed after them under their id
     title : heading of the map (escaped here)
     legend_columns : columns of the legend
+    colors : slot_id -> fill colour, to colour slots by a value (e.g. observed truthfulness);
+        default: a colour per slot, each unlike its neighbours'
     """
     slot_ids = np.asarray(slot_ids).astype(str)
     order: list[str] = list(names) + sorted(str(s) for s in set(slot_ids) - set(names))
@@ -56,7 +60,8 @@ def slots_svg(
     drawn = {i: slot_shapes(zips[panel_of == i], slot_ids[panel_of == i], panel.crs,
                             panel.clip_km)
              for i, panel in enumerate(PANELS) if (panel_of == i).any()}
-    color = _colors(order, list(drawn.values()))
+    color = _colors(order, list(drawn.values())) if colors is None else \
+        {s: colors.get(s, NO_VALUE) for s in order}
     body: list[str] = []
     spots: list[tuple[float, float, float, str]] = []  # area in px², x, y, slot
     for i, shapes in drawn.items():

@@ -169,6 +169,18 @@ def build_series(
     )
 
 
+def window_end(timezones: pd.Series, issue_time: pd.Timestamp, window: str,
+               settings: Settings) -> pd.Timestamp:
+    """When the last of these time zones' ``window`` ends (UTC) for a run issued at
+    ``issue_time``; ``full`` windows have no fixed end (the issue time + the horizon)."""
+    if window not in settings.windows:
+        return pd.Timestamp(issue_time) + pd.Timedelta(hours=settings.horizon_hours)
+    spec = settings.windows[window]
+    zones = pd.Series(pd.unique(timezones.astype(str)))
+    starts = _window_starts(zones, pd.Timestamp(issue_time), spec.start_hour)
+    return pd.Timestamp(starts.max()).tz_localize("UTC") + pd.Timedelta(hours=spec.hours)
+
+
 def _local_hours(valid_time: np.ndarray, timezones: np.ndarray) -> np.ndarray:
     """Local clock hour (0–23, fractional for odd offsets) at each valid time."""
     out = np.empty(valid_time.shape, dtype=float)

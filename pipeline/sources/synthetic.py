@@ -75,7 +75,7 @@ from numba import njit, prange
 from pipeline.contract import COLUMNS, VARIABLES
 from pipeline.times import to_utc
 
-__all__ = ["synthetic_forecast"]
+__all__ = ["synthetic_forecast", "synthetic_observed"]
 
 F32 = np.float32
 
@@ -737,6 +737,53 @@ def synthetic_forecast(
     block = np.empty((len(VARIABLES), n, n_steps), dtype=np.float64)
     _fill_variables(dict(zip(VARIABLES, block, strict=True)), h, step_hours)
     return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
+
+
+def synthetic_observed(
+    zips: pd.DataFrame,
+    issue_time: pd.Timestamp | str,
+    *,
+    hours: int = 48,
+    seed: int = 0,
+    error_seed: int = 1,
+) -> pd.DataFrame:
+    """What "actually happened" to a synthetic forecast: hourly contract rows of the same
+    weather, displaced and perturbed the way a real day-1 forecast misses.
+
+    - **Position**: the whole pattern is sampled 0.2–0.5° away in a random direction, so fronts,
+      rain bands and storms arrive 20–55 km off where they were forecast (a typical day-1
+      position error), which moves onsets by an hour or more and wets or dries the edges.
+    - **Temperature**: a smooth bias of up to ±1.5 °F that grows by half that per day of lead
+      time, varying across the country on a scale of ~1,000 km.
+    - **Wind**: scaled by 0.85–1.15 (models over- and under-mix).
+
+    The same ``seed`` and issue time give the forecast's weather; ``error_seed`` picks the
+    error. Rows have the forecast's columns (``issue_time`` is the forecast's).
+    """
+    issue = _as_utc(issue_time)
+    hour_epoch = int(issue.floor("h").value // 3_600_000_000_000)
+    rng = np.random.default_rng([int(seed) % 2**32, int(error_seed) % 2**32, hour_epoch % 2**32,
+                                 0x0B5])
+    distance = rng.uniform(0.2, 0.5)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    shifted = zips[["zip", "lat", "lon"]].copy()
+    shifted["lat"] = shifted["lat"].to_numpy(float) + distance * np.sin(angle)
+    shifted["lon"] = shifted["lon"].to_numpy(float) + distance * np.cos(angle)
+    frame = synthetic_forecast(shifted, issue, hours=hours, step_hours=1, seed=seed)
+    if frame.empty:
+        return frame
+    n_steps = hours
+    lat = np.repeat(shifted.sort_values("zip")["lat"].to_numpy(float), n_steps)
+    lon = np.repeat(shifted.sort_values("zip")["lon"].to_numpy(float), n_steps)
+    kx, ky, phase = rng.uniform(0.05, 0.12), rng.uniform(0.05, 0.12), rng.uniform(0, 2 * np.pi)
+    lead_days = np.tile(np.arange(1, n_steps + 1, dtype=float) / 24.0, len(frame) // n_steps)
+    bias = 1.5 * np.sin(kx * lon + ky * lat + phase) * (1.0 + 0.5 * lead_days)
+    for column in ("temperature_f", "apparent_temperature_f"):
+        frame[column] = np.round(frame[column].to_numpy(float) + bias, 1)
+    scale = rng.uniform(0.85, 1.15)
+    for column in ("wind_mph", "gust_mph"):
+        frame[column] = np.round(frame[column].to_numpy(float) * scale, 1)
+    return frame
 
 
 def _round_into(out: np.ndarray, values: np.ndarray, decimals: int = 0) -> None:

@@ -73,3 +73,18 @@ class SlotMember(Base):
     distance: Mapped[float] = mapped_column(Float)
     fits: Mapped[bool] = mapped_column(Boolean)
     automatic: Mapped[bool] = mapped_column(Boolean)
+
+
+class Verification(Base):
+    """A run's messages checked against what the weather did (``zipcast verify``); one row per
+    run, replaced when the run is verified again (e.g. with later observations)."""
+
+    __tablename__ = "verifications"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verified_at: Mapped[datetime]
+    window_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    sent_true_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    verifiable_share: Mapped[float] = mapped_column(Float)
+    observations: Mapped[str] = mapped_column(Text)  # what was read, one line
+    summary: Mapped[dict[str, Any]]

@@ -63,11 +63,12 @@ def test_prefect_server_on_postgresql_serves_the_deployments(postgres_url, tmp_p
         assert applied.returncode == 0, applied.stderr[-3000:]
         found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
         by_name = {d["name"]: d for d in found}
-        assert set(by_name) == {"twice-daily", "dispatch"}
+        assert set(by_name) == {"twice-daily", "dispatch", "verify-due"}
         crons = sorted((s["schedule"]["cron"], s["schedule"]["timezone"])
                        for s in by_name["twice-daily"]["schedules"])
         assert crons == [("30 15 * * *", "America/New_York"), ("30 4 * * *", "America/New_York")]
         assert [s["schedule"]["interval"] for s in by_name["dispatch"]["schedules"]] == [300.0]
+        assert [s["schedule"]["interval"] for s in by_name["verify-due"]["schedules"]] == [3600.0]
         health = httpx.get(f"{api}/admin/version", timeout=10)
         assert health.status_code == 200, json.dumps(health.json())
     finally:
