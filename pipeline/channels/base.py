@@ -37,6 +37,7 @@ class Outgoing:
     body: str
     subject: str = "Your forecast"
     unsubscribe_url: str | None = None
+    wrong_url: str | None = None  # "was this wrong where you are?" (email footer)
     meta: dict[str, str] = field(default_factory=dict)  # run_id, window, slot_id, zip
 
 

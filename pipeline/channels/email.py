@@ -64,7 +64,10 @@ def build_email(message: Outgoing, sender: str) -> EmailMessage:
     if message.unsubscribe_url:
         email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        body += f"\n-- \nUnsubscribe: {message.unsubscribe_url}\n"
+        body += "\n-- \n"
+        if message.wrong_url:
+            body += f"Wrong where you are? Tell us: {message.wrong_url}\n"
+        body += f"Unsubscribe: {message.unsubscribe_url}\n"
     email.set_content(body)
     return email
 

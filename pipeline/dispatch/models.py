@@ -126,9 +126,30 @@ class InboundMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     sender: Mapped[str] = mapped_column(String(254))
     body: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(String(16))  # opt_out, help, unknown_sender, none
+    action: Mapped[str] = mapped_column(String(16))  # opt_out, help, wrong, unknown_sender, none
     subscriber_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime]
     # the provider's id of the message (Twilio MessageSid): a replayed webhook is recorded and
     # acted on once
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+
+
+class Reply(Base):
+    """A subscriber telling us a message was wrong where they are (an SMS ``WRONG``, or the
+    "wrong?" link in an email): one per delivery and kind, never an opt-out."""
+
+    __tablename__ = "message_replies"
+    __table_args__ = (UniqueConstraint("delivery_id", "kind", name="uq_reply_delivery_kind"),
+                      Index("ix_message_replies_run", "run_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(64))
+    slot_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    zip: Mapped[str] = mapped_column(String(5))
+    subscriber_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))  # the delivery's channel
+    via: Mapped[str] = mapped_column(String(16))  # sms, email link
+    kind: Mapped[str] = mapped_column(String(16), default="wrong")
+    at: Mapped[datetime]
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # what they wrote, if any

@@ -3,8 +3,10 @@
 An inbound STOP (or UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, STOPALL) opts the sender
 out at once, so the next dispatch — even one already running — sends them nothing: the
 dispatcher re-reads each subscriber's status right before calling the channel. HELP gets an
-answer. Every inbound message is recorded with what was done about it, once: a replayed or
-retried delivery of the same provider message id changes nothing.
+answer. WRONG marks the last message as wrong where the subscriber is
+(:mod:`pipeline.dispatch.replies`; it never opts out). Every inbound message is recorded with
+what was done about it, once: a replayed or retried delivery of the same provider message id
+changes nothing.
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.dispatch.models import Delivery, DeliveryEvent, InboundMessage, Subscriber
+from pipeline.dispatch.replies import WRONG_WORDS, last_sms_to, record_wrong
 from pipeline.dispatch.subscribers import by_token, find_by_address, opt_out
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                         "OPTOUT", "OPT OUT"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_REPLY = ("zipcast: your local weather, twice a day. Reply STOP to unsubscribe. "
-              "Msg&data rates may apply. Help: help@zipcast.example")
+HELP_REPLY = ("zipcast: your local weather, twice a day. Reply WRONG if a message was wrong "
+              "where you are, STOP to unsubscribe. Msg&data rates may apply. "
+              "Help: help@zipcast.example")
+WRONG_REPLY = ("zipcast: thanks, noted that our last message was wrong where you are. We check "
+               "every message against the weather. Reply STOP to unsubscribe.")
+NO_MESSAGE_REPLY = ("zipcast: thanks, but we sent you no message in the last day and a half "
+                    "to mark as wrong.")
 STOP_REPLY = ("zipcast: you are unsubscribed and will get no more messages. "
               "Reply START to subscribe again.")
 START_REPLY = "zipcast: you are subscribed again. Reply STOP to unsubscribe, HELP for help."
@@ -77,6 +85,13 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
             opt_out(db, sub.id, via=f"sms {word}", at=at)
     elif word in HELP_WORDS:
         action, reply = "help", HELP_REPLY
+    elif word in WRONG_WORDS and sub is not None:  # a second signal, never an opt-out
+        last = last_sms_to(db, sub.id, at)
+        if last is None:
+            action, reply = "wrong_none", NO_MESSAGE_REPLY
+        else:
+            record_wrong(db, last, via="sms", at=at, text=body)
+            action, reply = "wrong", WRONG_REPLY
     elif word in START_WORDS and sub is not None:
         action, reply = "opt_in", START_REPLY
         if sub.status == "opted_out":

@@ -192,9 +192,12 @@ def outgoing(row: OutboxRow, public_url: str, token: str | None,
              subject: str = "Your forecast") -> Outgoing:
     """What a channel is handed for one outbox row."""
     unsubscribe = f"{public_url.rstrip('/')}/u/{token}" if token else None
+    # a real delivery's "wrong?" link (a dry run's rows are another table: no link)
+    wrong = (f"{public_url.rstrip('/')}/w/{token}/{row.id}"
+             if token and row.channel == "email" and isinstance(row, Delivery) else None)
     return Outgoing(
         key=delivery_key(row.run_id, row.window, row.subscriber_id, row.channel),
         delivery_id=row.id, channel=row.channel, address=row.address, body=row.body,
-        subject=subject, unsubscribe_url=unsubscribe,
+        subject=subject, unsubscribe_url=unsubscribe, wrong_url=wrong,
         meta={"run_id": row.run_id, "window": row.window, "slot_id": row.slot_id or "",
               "zip": row.zip})

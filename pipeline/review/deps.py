@@ -94,8 +94,8 @@ def csrf_token(request: Request) -> str:
 
 async def require_csrf(request: Request) -> None:
     """Reject an unsafe method unless the form field or header carries the session token."""
-    if request.method in SAFE_METHODS or request.url.path.startswith(("/hooks/", "/u/")):
-        return  # public hooks: Twilio's signature or the unsubscribe token authenticates
+    if request.method in SAFE_METHODS or request.url.path.startswith(("/hooks/", "/u/", "/w/")):
+        return  # public hooks: Twilio's signature, the unsubscribe or reply token authenticates
     given: object = request.headers.get(CSRF_HEADER)
     if given is None and "form" in request.headers.get("content-type", ""):
         given = (await request.form()).get(CSRF_FIELD)  # Starlette caches the parsed form

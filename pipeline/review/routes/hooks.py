@@ -1,9 +1,11 @@
-"""Public endpoints of the dispatch side: Twilio webhooks and the email unsubscribe link.
+"""Public endpoints of the dispatch side: Twilio webhooks, the email unsubscribe link and the
+email's "wrong where you are?" link.
 
 They need no editor session: Twilio's requests are authenticated by their
 ``X-Twilio-Signature`` (HMAC-SHA1 with the account's auth token over the public URL and the
-form), the unsubscribe link by the subscriber's secret token. CSRF tokens do not apply (the
-app's CSRF check skips these paths); the logic lives in :mod:`pipeline.dispatch.optout`.
+form), the unsubscribe and "wrong?" links by the subscriber's secret token. CSRF tokens do not
+apply (the app's CSRF check skips these paths); the logic lives in
+:mod:`pipeline.dispatch.optout` and :mod:`pipeline.dispatch.replies`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from html import escape
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from pipeline.dispatch.optout import handle_inbound_sms, record_status, unsubscribe
+from pipeline.dispatch.replies import delivery_for_link, record_wrong
 from pipeline.review.deps import SessionDep, page
 
 router = APIRouter(tags=["hooks"])
-PUBLIC_PREFIXES = ("/hooks/", "/u/")
+PUBLIC_PREFIXES = ("/hooks/", "/u/", "/w/")
 
 
 async def twilio_form(request: Request) -> dict[str, str]:
@@ -84,3 +88,28 @@ def unsubscribe_now(request: Request, token: str, db: SessionDep):
         raise HTTPException(404, "this unsubscribe link is not valid (it may be mistyped); "
                                  "reply STOP to any text, or write to help@zipcast.example")
     return page(request, "review/unsubscribe.html", {"token": token, "done": True})
+
+
+@router.get("/w/{token}/{delivery_id}")
+def wrong_page(request: Request, token: str, delivery_id: int, db: SessionDep):
+    """The "wrong where you are?" link: a confirmation button (link scanners follow GETs)."""
+    delivery = delivery_for_link(db, token, delivery_id)
+    if delivery is None:
+        raise HTTPException(404, "this link is not valid (it may be mistyped or cut short)")
+    return page(request, "review/wrong.html", {"token": token, "delivery": delivery,
+                                                "done": False})
+
+
+@router.post("/w/{token}/{delivery_id}")
+def wrong_now(request: Request, token: str, delivery_id: int, db: SessionDep):
+    """Record that the message was wrong where the subscriber is (once per message)."""
+    delivery = delivery_for_link(db, token, delivery_id)
+    if delivery is None:
+        raise HTTPException(404, "this link is not valid (it may be mistyped or cut short)")
+    record_wrong(db, delivery, via="email link", at=_now(request))
+    try:
+        db.commit()
+    except IntegrityError:  # the same link clicked twice at once: recorded by the other
+        db.rollback()
+    return page(request, "review/wrong.html", {"token": token, "delivery": delivery,
+                                                "done": True})
