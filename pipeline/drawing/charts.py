@@ -221,3 +221,53 @@ def sparkline_svg(local_hour: Sequence[float], temperature: Sequence[float],
     parts.append(f'<text x="{SPARK_W - pad}" y="10" font-size="8" fill="{TEMP_COLOR}" '
                  f'text-anchor="end">{round(t_lo) + 0:.0f}–{round(t_hi) + 0:.0f}°F</text></svg>')
     return "".join(parts)
+
+
+TREND_W, TREND_H = 720, 180
+
+
+def trend_svg(labels: Sequence[str], series: dict[str, Sequence[float | None]],
+              colors: dict[str, str], label: str = "") -> str:
+    """Shares (0–1) over runs, oldest left: one line per series, gaps where a value is None,
+    a 0–100 % axis and the first and last run named below."""
+    n = len(labels)
+    if n == 0:
+        return ""
+    top, bottom = 26, TREND_H - 22
+    xs = np.linspace(LEFT, TREND_W - RIGHT, max(n, 2))[:n] if n > 1 else np.array([LEFT + 0.0])
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {TREND_W} {TREND_H}" '
+             f'width="{TREND_W}" height="{TREND_H}" role="img" font-family="sans-serif" '
+             f'font-size="10"><title>{escape(label)}</title>']
+    for tick in (0, 25, 50, 75, 100):
+        y = scale_y(np.array([tick / 100]), 0, 1, top, bottom)[0]
+        parts.append(f'<line x1="{LEFT}" x2="{TREND_W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="{GRID}"/><text x="{LEFT - 4}" y="{y + 3:.1f}" '
+                     f'text-anchor="end" fill="{AXIS_TEXT}">{tick} %</text>')
+    x_legend = LEFT
+    for name, values in series.items():
+        color = colors.get(name, AXIS_TEXT)
+        ys = np.array([math.nan if v is None else float(v) for v in values])
+        run: list[str] = []
+        for x, y in zip(xs, ys, strict=False):
+            if math.isnan(y):
+                if len(run) > 1:
+                    parts.append(f'<polyline points="{" ".join(run)}" fill="none" '
+                                 f'stroke="{color}" stroke-width="1.8"/>')
+                run = []
+                continue
+            py = scale_y(np.array([y]), 0, 1, top, bottom)[0]
+            run.append(f"{x:.1f},{py:.1f}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{py:.1f}" r="2.5" fill="{color}">'
+                         f"<title>{escape(name)}: {100 * y:.1f} %</title></circle>")
+        if len(run) > 1:
+            parts.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" '
+                         'stroke-width="1.8"/>')
+        parts.append(f'<rect x="{x_legend}" y="8" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{x_legend + 14}" y="17" fill="{AXIS_TEXT}">{escape(name)}</text>')
+        x_legend += 14 + 7 * len(name) + 16
+    parts.append(f'<text x="{LEFT}" y="{TREND_H - 6}" fill="{AXIS_TEXT}">'
+                 f"{escape(labels[0])}</text>")
+    if n > 1:
+        parts.append(f'<text x="{TREND_W - RIGHT}" y="{TREND_H - 6}" text-anchor="end" '
+                     f'fill="{AXIS_TEXT}">{escape(labels[-1])}</text>')
+    return "".join(parts) + "</svg>"

@@ -28,7 +28,7 @@ from pipeline.review.deps import (
     require_csrf,
     signed_in_editor,
 )
-from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots, thread
+from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots, thread, verification
 from pipeline.review.security import (
     VERIFY_SLOTS,
     LoginLimiter,
@@ -158,4 +158,5 @@ def create_app(
     app.include_router(detail.router)
     app.include_router(exchange.router)
     app.include_router(hooks.router)
+    app.include_router(verification.router)
     return app

@@ -118,6 +118,8 @@ class SlotRow:
     report: RenderReport
     n_subscribers: int = 0
     previous: Message | None = None  # the carried-from slot's message in the previous run
+    # the carried-from slot's observed truthfulness (zipcast verify), with what it counts
+    observed: tuple[float | None, float, str] | None = None  # (true share, verifiable, run)
     facts: list[Fact] = field(default_factory=list)
     hazards: list[str] = field(default_factory=list)
     check: Any = None  # the fact check of ``text`` (pipeline.editorial.factcheck.FactCheck)

@@ -147,6 +147,25 @@ def test_full_cycle_run_approve_dispatch(world, smtp_server, prefect_harness):  
                          .where(Delivery.status == "sent")) == 12
     assert sent["missed_deadlines"] == []
 
+    # the window ends; the scheduled verification scores what was sent against what happened
+    # every email carries a "wrong?" link to its delivery
+    assert "Wrong where you are? Tell us: https://sheet.zipcast.example/w/" in \
+        readers[0].get_content()
+    from flows.verify import verify_due_flow
+
+    assert verify_due_flow(now="2026-01-15T20:00:00Z") == {}  # the window has not ended
+    checked = verify_due_flow(now="2026-01-16T08:00:00Z")
+    assert list(checked) == [run_id] and isinstance(checked[run_id], float), checked
+    verified = _artifact("verify-morning")
+    assert verified is not None and f"How did we do? {run_id}" in verified.data
+    from pipeline.store import load_run
+    from pipeline.store.verification import read_verification
+
+    stored = read_verification(load_run(world.db_url, run_id)["run_dir"])
+    assert stored is not None and stored.n_sent == summary["n_zips"]
+    assert stored.messages["sent"].national.verifiable_share == 1.0  # synthetic: every ZIP
+    assert verify_due_flow(now="2026-01-16T09:00:00Z") == {}  # verified once
+
 
 def test_missed_deadline_alerts_once_by_log_and_mail(world, smtp_server, prefect_harness,  # noqa: F811
                                                      caplog):
@@ -312,6 +331,10 @@ def test_serve_shows_both_deployments_with_schedules(prefect_harness, monkeypatc
         assert crons == [("0 16 * * *", "America/New_York", "evening"),
                          ("15 5 * * *", "America/New_York", "morning")]
         assert [s.schedule.interval.total_seconds() for s in dispatch.schedules] == [300]
+        assert "verify-due/verify-due" in shown.output
+        with get_client(sync_client=True) as client:
+            verify = client.read_deployment_by_name("verify-due/verify-due")
+        assert [s.schedule.interval.total_seconds() for s in verify.schedules] == [3600]
     finally:
         get_settings.cache_clear()
 
@@ -324,6 +347,8 @@ def test_prefect_yaml_matches_serve():
     by_name = {d["name"]: d for d in spec["deployments"]}
     assert by_name["twice-daily"]["entrypoint"] == "flows/deployed.py:twice_daily"
     assert by_name["dispatch"]["entrypoint"] == "flows/deployed.py:dispatch_flow"
+    assert by_name["verify-due"]["entrypoint"] == "flows/deployed.py:verify_due_flow"
+    assert [s["interval"] for s in by_name["verify-due"]["schedules"]] == [3600]
     defaults = Settings().flows
     assert sorted((s["cron"], s["timezone"], s["parameters"]["window"])
                   for s in by_name["twice-daily"]["schedules"]) == sorted(

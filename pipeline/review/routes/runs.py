@@ -23,7 +23,8 @@ from pipeline.review.deps import (
 )
 from pipeline.review.rows import slot_rows
 from pipeline.review.sheet import assets_for, audience, bands, deadline, slot_maps
-from pipeline.store.models import Run, Slot
+from pipeline.store.models import Run, Slot, Verification
+from pipeline.store.verification import read_verification
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(current_editor)])
 
@@ -42,8 +43,9 @@ def run_list(request: Request, db: SessionDep, editor: EditorDep):
     approved = dict(db.execute(
         select(Slot.run_id, func.count()).join(Message, Message.slot_id == Slot.id)
         .where(Message.status == "approved").group_by(Slot.run_id)).all())
-    return page(request, "review/runs.html", {"runs": runs, "approved": approved},
-                editor=editor)
+    observed = {v.run_id: v for v in db.scalars(select(Verification))}
+    return page(request, "review/runs.html", {"runs": runs, "approved": approved,
+                                              "observed": observed}, editor=editor)
 
 
 @router.get("/runs/{run_id}")
@@ -55,8 +57,10 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep):
     reach = audience(assets, request.app.state.subscriber_counts)
     rows = slot_rows(run, saved, assets.head_of, reach)
     previous = messages_of(db, [s.carried_from for s in run.slots if s.carried_from])
+    observed = carried_scores(db, run.slots)
     for row in rows:
         row.previous = previous.get(row.slot.carried_from or "")  # "copy last run's message"
+        row.observed = observed.get(row.slot.carried_from or "")
         if row.message is not None:  # saved text: check it (the pipeline's drafts are true)
             row.check = slot_check(request, row.slot, row.text)
     counts = {"approved": sum(r.status == "approved" for r in rows)}
@@ -75,6 +79,28 @@ def run_sheet(request: Request, run_id: str, db: SessionDep, editor: EditorDep):
         "n_subscribers": sum(reach.values()),
         "flash": request.session.pop("flash", None), "placeholders": PLACEHOLDERS,
     }, editor=editor)
+
+
+def carried_scores(db, slots) -> dict[str, tuple[float | None, float, str]]:  # type: ignore[no-untyped-def]
+    """"<previous run>/<slot>" -> that slot's observed truthfulness, for carried-over slots
+    whose previous run was verified (what the sheet shows beside them)."""
+    out: dict[str, tuple[float | None, float, str]] = {}
+    by_run: dict[str, list[str]] = {}
+    for slot in slots:
+        if slot.carried_from:
+            run_id, _, slot_id = slot.carried_from.rpartition("/")
+            by_run.setdefault(run_id, []).append(slot_id)
+    for run_id, slot_ids in by_run.items():
+        previous = db.get(Run, run_id)
+        summary = read_verification(previous.run_dir) if previous is not None else None
+        if summary is None:
+            continue
+        per_slot = summary.messages["sent"].per_slot
+        for slot_id in slot_ids:
+            if slot_id in per_slot:
+                score = per_slot[slot_id]
+                out[f"{run_id}/{slot_id}"] = (score.true_share, score.verifiable_share, run_id)
+    return out
 
 
 @router.get("/runs/{run_id}/slots/{slot_id}/map.svg")
