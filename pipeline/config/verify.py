@@ -14,9 +14,10 @@ class VerifySettings(BaseModel):
       forecast's error (convective rain varies on a few km), so the ZIP is "not verifiable"
       rather than scored on someone else's weather.
     - ``min_coverage``: the share of a window's steps that must be observed for its high, low,
-      wind or sky to count as known (0.8: 15 of 18 hours). A partial record still proves a
-      claim false when it already breaks it (an observed 80 F breaks "highs near 70F" whatever
-      the missing hours held).
+      wind or sky to count as known: every step by default, since a missing hour may hold the
+      peak (lower it to accept gaps, knowing a "true" may then be a guess). A partial record
+      still proves a claim false when it already breaks it (an observed 80 F breaks "highs
+      near 70F" whatever the missing hours held).
     - ``obs_path``: where the scheduled verification finds observations for a run, formatted
       with the run's fields: ``{run_id}``, ``{window}``, ``{date}`` (the window's local date,
       YYYYMMDD). ``synthetic`` uses the synthetic source's observed weather.
@@ -26,7 +27,7 @@ class VerifySettings(BaseModel):
     """
 
     station_max_km: float = Field(default=10.0, gt=0, le=100)
-    min_coverage: float = Field(default=0.8, gt=0, le=1)
+    min_coverage: float = Field(default=1.0, gt=0, le=1)
     obs_path: str = "synthetic"
     delay_hours: float = Field(default=2.0, ge=0)
     lookback_days: int = Field(default=3, gt=0)

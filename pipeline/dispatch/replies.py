@@ -48,9 +48,10 @@ def record_wrong(db: Session, delivery: Delivery, *, via: str, at: datetime,
 
 
 def delivery_for_link(db: Session, token: str, delivery_id: int) -> Delivery | None:
-    """The delivery a "wrong?" link names, if it went to the subscriber the token is of."""
+    """The delivery a "wrong?" link names, if it is an email sent to the subscriber the
+    token is of (never another's message, a failed one, or another channel's)."""
     delivery = db.get(Delivery, delivery_id)
-    if delivery is None:
+    if delivery is None or delivery.channel != "email" or delivery.status not in SENT:
         return None
     owner = db.scalar(select(Subscriber.token).where(Subscriber.id == delivery.subscriber_id))
     return delivery if owner is not None and owner == token else None

@@ -53,17 +53,21 @@ def step_types(series: SeriesSet, rules: FactRules) -> np.ndarray:
     """(n_locations, n_steps) int: 0 rain, 1 mix, 2 snow, for each step (wet or not).
 
     With a snowfall column, a step is snow when snowfall is at least 8:1 of the liquid amount,
-    rain when it is under 2:1 and above freezing; otherwise temperature decides.
+    rain when it is under 2:1 and above freezing; otherwise (and where snowfall is missing)
+    temperature decides.
     """
     temp = series.var("temperature_f")
     kind = np.where(temp <= rules.snow_below_f, 2, np.where(temp >= rules.rain_above_f, 0, 1))
     if "snow_in" in series.variables:
-        snow = np.nan_to_num(series.var("snow_in"))
+        raw = series.var("snow_in")
+        snow = np.nan_to_num(raw)
         liquid = np.nan_to_num(series.var("precip_in"))
         ratio = np.divide(snow, liquid, out=np.zeros_like(snow), where=liquid > 0)
-        kind = np.where(ratio >= 8, 2, np.where((ratio < 2) & (temp > rules.snow_below_f),
-                                                0, kind))
-        kind = np.where((ratio >= 2) & (ratio < 8), 1, kind)
+        by_ratio = np.where(ratio >= 8, 2, np.where((ratio < 2) & (temp > rules.snow_below_f),
+                                                    0, kind))
+        by_ratio = np.where((ratio >= 2) & (ratio < 8), 1, by_ratio)
+        # a step without a snowfall value is decided by temperature (missing is not zero)
+        kind = np.where(np.isnan(raw), kind, by_ratio)
     return kind
 
 

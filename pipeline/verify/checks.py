@@ -74,8 +74,9 @@ def _known(claim: Claim, obs: ObservedFacts, rules: TruthRules, holds: np.ndarra
         slack = rules.temperature_slack_f
         upper = claim.hi + slack + (1 if isinstance(claim, TemperatureSpan) else 0)
         lower = np.asarray(claim.lo, dtype=float) - slack
+        above = f.high >= upper if isinstance(claim, TemperatureSpan) else f.high > upper
         if claim.which == "high":  # the true high is at least the highest observed value
-            broken = obs.any_temperature & (f.high > upper)
+            broken = obs.any_temperature & above
             return obs.known_high | broken
         broken = obs.any_temperature & (f.low < lower)  # the true low is at most the lowest
         return obs.known_low | broken
@@ -114,8 +115,11 @@ class MessageVerdict:
 
 def check_message(claims: Sequence[Claim], obs: ObservedFacts, rules: TruthRules
                   ) -> MessageVerdict:
-    """Every claim of one message at every ZIP of ``obs``."""
+    """Every claim of one message at every ZIP of ``obs``. A message that claims nothing
+    checkable ("Enjoy the day, {{ city }}!") is not verifiable, not true."""
     n = len(obs)
+    if not claims:
+        return MessageVerdict(np.full(n, UNVERIFIABLE, dtype=np.int8), {})
     by_topic: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for claim in claims:
         v = verdict(claim, obs, rules)

@@ -139,26 +139,28 @@ def observed_facts(window: SeriesSet, obs: Observations, rules: FactRules, *,
     any_wind = ~np.isnan(wind).all(axis=1)
 
     wet_step = np.nan_to_num(precip) >= rules.precip_amount_in
-    wet = wet_step.any(axis=1)
-    total = np.nansum(precip, axis=1)
-    known_precip = complete.copy()
+    seen_wet = wet_step.any(axis=1)  # an observed measurable hour proves "not dry"
+    hours_total = np.nansum(precip, axis=1)
     # longer totals decide yes/no where the hours do not
     totals_wet, totals_dry, heavy, light = _from_totals(window, obs.totals, rules)
-    use = ~complete & (totals_wet | totals_dry)
-    known_precip |= use
-    wet = np.where(complete, wet, totals_wet)
-    total = np.where(complete, total, np.where(use & totals_wet, np.nan, 0.0))
+    known_precip = complete | seen_wet | totals_wet | totals_dry
+    wet = np.where(complete, seen_wet, seen_wet | totals_wet)
+    from_totals = ~complete & ~seen_wet & totals_wet  # wet, but no hour of it observed
+    # the window's total only when every hour is known (a partial sum is a lower bound)
+    total = np.where(complete, hours_total, np.where(known_precip & ~wet, 0.0, np.nan))
+    # the onset: every hour up to the first wet one observed (all of them when it stayed dry)
+    first = np.argmax(wet_step, axis=1)
+    before = np.arange(n_steps)[None, :] < first[:, None]
+    known_onset = complete | (seen_wet & ~(np.isnan(precip) & before).any(axis=1))
     temp_at_wet = ~(wet_step & np.isnan(temp)).any(axis=1)
     known_type = known_precip & (~wet | (complete & temp_at_wet))
-    known_onset = complete
 
     kind = facts["precip_type"].to_numpy(dtype=object).copy()
     kind = np.where(known_precip & ~wet, "none", kind)
-    # wet from totals: rain or snow only when every observed step's temperature says so
+    # wet from totals: rain or snow only when every step's temperature says so
     steps_kind = np.where(np.isnan(temp), -1, step_types(series, rules))
-    all_rain = (steps_kind == 0).all(axis=1) & known_temp
-    all_snow = (steps_kind == 2).all(axis=1) & known_temp
-    from_totals = use & wet
+    all_rain = (steps_kind == 0).all(axis=1)
+    all_snow = (steps_kind == 2).all(axis=1)
     kind = np.where(from_totals, np.where(all_snow, "snow", "rain"), kind)
     known_type |= from_totals & (all_rain | all_snow)
     facts["precip_type"] = kind
@@ -167,14 +169,15 @@ def observed_facts(window: SeriesSet, obs: Observations, rules: FactRules, *,
 
     hazards = _hazard_bits(facts["hazards"])
     heavy_bit = 1 << HAZARDS.index("heavy rain")
-    hazards = np.where(~complete & heavy, hazards | heavy_bit, hazards)
+    conflict = heavy & light  # two sources disagree (a gauge's total and an analysis')
+    hazards = np.where(~complete & heavy & ~conflict, hazards | heavy_bit, hazards)
     known_bits = np.zeros(n, dtype=np.int64)
     for bit, name in enumerate(HAZARDS):
         present = (hazards >> bit) & 1 == 1
         if name in ("heat", "freeze"):
             known = known_temp | present
-        elif name == "heavy rain":
-            known = complete | heavy | light
+        elif name == "heavy rain":  # an hourly sum reaching the amount proves it too
+            known = complete | present | ((heavy | light) & ~conflict)
         else:
             known = known_gust | present
         known_bits |= known.astype(np.int64) << bit
@@ -236,8 +239,9 @@ def _from_totals(window: SeriesSet, totals: pd.DataFrame, rules: FactRules
     # below the heavy amount (what fell in the window is at most the total)
     np.logical_or.at(dry, row[covers & ~measurable], True)
     np.logical_or.at(light, row[covers & (amount < rules.heavy_rain_in)], True)
-    inside_sum = np.bincount(row[inside], weights=amount[inside], minlength=n)
-    heavy |= inside_sum >= rules.heavy_rain_in
+    # heavy: one total inside the window reaching the amount (totals may overlap: a 6 h and
+    # a 24 h analysis of the same rain are never added up)
+    np.logical_or.at(heavy, row[inside & (amount >= rules.heavy_rain_in)], True)
     dry &= ~wet
     return wet, dry, heavy, light
 

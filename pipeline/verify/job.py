@@ -158,7 +158,8 @@ def load_observations(run: RunToVerify, paths: Sequence[str | Path], settings: S
         parts.append(synthetic_observations(run.zips, issue, hours, seed=seed,
                                             error_seed=settings.verify.synthetic_error_seed))
     if files:
-        parts.append(read_observations(files, run.zips, settings.verify))
+        parts.append(read_observations(files, run.zips, settings.verify,
+                                       download_dir=settings.cache_dir / "observations"))
     return combine(parts)
 
 
@@ -201,7 +202,7 @@ def summarize(run: RunToVerify, obs: Observations, observed: ObservedFacts, scor
         window_end=run.window_end.isoformat(), weighting=run.weighting,
         n_zips=len(a), n_sent=int((sent != -2).sum()), n_held=int((sent == -2).sum()),
         observations=[asdict(s) for s in obs.sources], coverage=coverage, messages=messages,
-        attribution=attribution(sent, scored.status["forecast"], w),
+        attribution=attribution(scored, w),
         precipitation=categorical(forecast_wet, observed_wet, observed.known_precip),
         temperature=errors(a["high_f"].to_numpy(float), a["low_f"].to_numpy(float), observed),
         baselines=[persistence(run, observed, settings), Baseline(
@@ -220,13 +221,13 @@ def persistence(run: RunToVerify, observed: ObservedFacts, settings: Settings) -
             Run.window == run.stored["window"], Run.source == run.stored["source"],
             Run.id != run.run_id).all()
     best: Path | None = None
-    for run_dir, issued in rows:
+    nearest = timedelta(hours=7)
+    for run_dir, issued in rows:  # the verified run issued nearest to a day before
         t = pd.Timestamp(issued)
         t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-        gap = issue - t
-        if timedelta(hours=18) <= gap <= timedelta(hours=30) and \
-                (Path(run_dir) / ZIPS_FILE).exists():
-            best = Path(run_dir)
+        off = abs(issue - t - timedelta(hours=24))
+        if off < nearest and (Path(run_dir) / ZIPS_FILE).exists():
+            best, nearest = Path(run_dir), off
     if best is None:
         return Baseline(name="persistence", available=False,
                         why="no verified run of this window and source a day earlier")

@@ -19,9 +19,11 @@ Readers, chosen by what a file is:
   (snowfall in the hour), ``cloud_cover`` (%);
 - **MET ASCII points** (NCAR MET's 11 columns: type, station, YYYYMMDD_HHMMSS, lat, lon,
   elevation, GRIB code or name, level, height, QC, value), GRIB codes 11 TMP (K), 32 WIND
-  (m/s), 180 GUST (m/s), 61 APCP (mm; level = accumulation hours), 71 TCDC (%).
+  (m/s), 180 GUST (m/s), 61 APCP (mm; level = accumulation hours), 71 TCDC (%); upper-air
+  message types (ADPUPA, AIRCFT, …) are left out.
 
-A station stands for a ZIP when it is the ZIP's nearest station and within
+For each variable, a station stands for a ZIP when it is the ZIP's nearest station reporting
+that variable (across every station file given) and within
 ``settings.verify.station_max_km``; other ZIPs get no station observations ("not
 verifiable", never a farther station's weather).
 """
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -171,30 +174,80 @@ def synthetic_observations(zips: pd.DataFrame, issue_time: pd.Timestamp, hours: 
 # -- files ----------------------------------------------------------------------------------
 
 def read_observations(paths: Sequence[str | Path], zips: pd.DataFrame,
-                      settings: VerifySettings) -> Observations:
+                      settings: VerifySettings, download_dir: Path | None = None
+                      ) -> Observations:
     """Observations at ``zips`` (``zip``, ``lat``, ``lon``) from every file of ``paths``.
 
     Parameters
     ----------
-    paths : files, folders or globs; each file is read by what it is (GRIB/NetCDF analysis,
-        CSV station table, MET ASCII points)
+    paths : files, folders, globs or http(s) URLs; each file is read by what it is
+        (GRIB/NetCDF analysis, CSV station table, MET ASCII points)
     zips : gazetteer rows
     settings : ``settings.verify`` (station distance)
+    download_dir : where URLs are downloaded to (default: a temporary folder)
     """
+    if download_dir is None:
+        import tempfile
+
+        download_dir = Path(tempfile.gettempdir()) / "zipcast-observations"
     parts: list[Observations] = []
+    points: list[pd.DataFrame] = []
     for path in paths:
-        try:
-            files = find_files(path)
-        except InputError as err:
-            raise ObservationError(f"observations: {err}") from None
+        if str(path).startswith(("http://", "https://")):
+            files = [fetch(str(path), download_dir)]
+        else:
+            try:
+                files = find_files(path)
+            except InputError as err:
+                raise ObservationError(f"observations: {err}") from None
         for file in files:
-            parts.append(read_file(file, zips, settings))
+            got = read_file(file, zips)
+            if isinstance(got, Observations):
+                parts.append(got)
+            else:
+                points.append(got)
+    if points:  # every station table together: each ZIP takes the nearest station
+        parts.append(_at_zips(pd.concat(points, ignore_index=True), zips, settings))
     if not parts:
         raise ObservationError("no observation files given: pass --obs PATH (or synthetic)")
     return checked(combine(parts))
 
 
-def read_file(file: Path, zips: pd.DataFrame, settings: VerifySettings) -> Observations:
+def fetch(url: str, folder: Path, *, client: httpx.Client | None = None) -> Path:
+    """Download an observation file once into ``folder`` (named by the URL; reused by
+    reruns), written under a temporary name and renamed, so a cut download is never read."""
+    import hashlib
+    import re
+
+    from pipeline.files import write_atomically
+    from pipeline.sources import SourceError, SourceUnavailable
+    from pipeline.sources._http import get
+
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rsplit("/", 1)[-1])[-80:] or "observations"
+    target = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    http = client or httpx.Client(timeout=60.0, follow_redirects=True)
+    try:
+        response = get(http, url, source="observations")
+    except (SourceError, SourceUnavailable) as err:
+        raise ObservationError(f"{err}; check ZIPCAST_VERIFY__OBS_PATH or --obs") from None
+    finally:
+        if client is None:
+            http.close()
+    content = response.content
+
+    def write(temp: Path) -> None:
+        temp.write_bytes(content)
+
+    write_atomically(target, write)
+    return target
+
+
+def read_file(file: Path, zips: pd.DataFrame) -> Observations | pd.DataFrame:
+    """A gridded file's observations at ``zips``, or a station file's points (matched to ZIPs
+    with every other station file's, by :func:`read_observations`)."""
     kind = _kind(file)
     try:
         if kind == "gridded":
@@ -205,7 +258,7 @@ def read_file(file: Path, zips: pd.DataFrame, settings: VerifySettings) -> Obser
     except Exception as err:  # noqa: BLE001 -- a bad file is named, not a traceback
         raise ObservationError(f"{file}: cannot read it as {kind} observations ({err})") \
             from None
-    return _at_zips(points, zips, settings, file, kind)
+    return points.assign(file=str(file), kind=kind)
 
 
 def _kind(file: Path) -> str:
@@ -326,6 +379,9 @@ def _csv_points(file: Path) -> pd.DataFrame:
 
 
 _MET_CODES = {"11": "TMP", "32": "WIND", "180": "GUST", "61": "APCP", "71": "TCDC"}
+# MET message types that are not surface reports (soundings, aircraft, satellite winds)
+_UPPER_AIR = frozenset({"ADPUPA", "AIRCAR", "AIRCFT", "SATWND", "PROFLR", "VADWND", "SPSSMI",
+                        "GOESND", "ASCATW", "RASSDA", "SYNDAT", "ERS1DA", "QKSWND", "GPSIPW"})
 
 
 def _met_points(file: Path) -> pd.DataFrame:
@@ -353,27 +409,32 @@ def _met_points(file: Path) -> pd.DataFrame:
     precip = out["variable"] == "precip_in"
     out.loc[precip, "hours"] = pd.to_numeric(table.loc[precip, "level"].str.lstrip("A"),
                                              errors="coerce")
-    # MET marks missing values -9999 (and missing elevations, which we do not use)
-    out = out[out["variable"].notna() & (value > -9000) & out["value"].notna()]
+    # MET marks missing values -9999 (and missing elevations, which we do not use); upper-air
+    # reports are not the weather at the ground
+    surface = ~table["type"].str.upper().isin(_UPPER_AIR)
+    out = out[out["variable"].notna() & (value > -9000) & out["value"].notna() & surface]
     if out.empty:
         raise ObservationError(f"{file}: no TMP, WIND, GUST, APCP or TCDC observations "
                                "(GRIB codes 11, 32, 180, 61, 71)")
     return out.reset_index(drop=True)
 
 
-def _at_zips(points: pd.DataFrame, zips: pd.DataFrame, settings: VerifySettings, file: Path,
-             kind: str) -> Observations:
-    """Each ZIP takes its nearest station's observations, when it is close enough."""
-    stations = points.drop_duplicates("station")[["station", "lat", "lon"]].reset_index(
-        drop=True)
-    index, km = nearest_points(stations["lat"].to_numpy(float), stations["lon"].to_numpy(float),
-                               zips["lat"].to_numpy(float), zips["lon"].to_numpy(float))
-    close = km <= settings.station_max_km
-    by_station = pd.DataFrame({"zip": zips["zip"].astype(str).to_numpy()[close],
-                               "station": stations["station"].to_numpy()[index[close]]})
-    rows = by_station.merge(points, on="station")
-    note = (f"{len(stations):,} stations, {int(close.sum()):,} ZIPs within "
-            f"{settings.station_max_km:g} km of one")
+def _at_zips(points: pd.DataFrame, zips: pd.DataFrame, settings: VerifySettings
+             ) -> Observations:
+    """Each ZIP takes, for each variable, the nearest station reporting it (from any of the
+    station files), when it is within ``station_max_km``."""
+    codes = zips["zip"].astype(str).to_numpy()
+    lat, lon = zips["lat"].to_numpy(float), zips["lon"].to_numpy(float)
+    taken = []
+    for _, rows in points.groupby("variable"):
+        stations = rows.drop_duplicates("station")[["station", "lat", "lon"]]
+        index, km = nearest_points(stations["lat"].to_numpy(float),
+                                   stations["lon"].to_numpy(float), lat, lon)
+        close = km <= settings.station_max_km
+        pairs = pd.DataFrame({"zip": codes[close],
+                              "station": stations["station"].to_numpy()[index[close]]})
+        taken.append(pairs.merge(rows, on="station"))
+    rows = pd.concat(taken, ignore_index=True) if taken else points.iloc[:0].assign(zip="")
     precip = rows["variable"] == "precip_in"
     hourly_precip = precip & (rows["hours"] == 1)
     instant = rows[~precip].copy()
@@ -385,22 +446,27 @@ def _at_zips(points: pd.DataFrame, zips: pd.DataFrame, settings: VerifySettings,
                                  values="value", aggfunc="first")
     one_hour = rows[hourly_precip].copy()
     if len(one_hour):
-        one_hour["valid_time"] = one_hour["time"].dt.floor("h")
+        # the hour a report ends, to the nearest hour (a METAR at 14:53 covers 13:53-14:53)
+        one_hour["valid_time"] = one_hour["time"].dt.round("h")
         amounts = one_hour.groupby(["zip", "valid_time"])["value"].first().rename("precip_in")
         hourly = hourly.join(amounts, how="outer") if len(hourly) else amounts.to_frame()
     hourly = hourly.reset_index() if len(hourly) else _empty_hourly()
     hourly.columns.name = None
     long = rows[precip & ~hourly_precip & (rows["hours"] > 1)]
-    totals = pd.DataFrame({
-        "zip": long["zip"].to_numpy(),
-        "start": (long["time"] - pd.to_timedelta(long["hours"], unit="h")).to_numpy(),
-        "end": long["time"].to_numpy(), "precip_in": long["value"].to_numpy()}) \
-        if len(long) else _empty_totals()
-    if len(totals):
-        totals["start"] = pd.DatetimeIndex(totals["start"]).tz_localize("UTC") \
-            if pd.DatetimeIndex(totals["start"]).tz is None else totals["start"]
-        totals["end"] = pd.DatetimeIndex(totals["end"]).tz_localize("UTC") \
-            if pd.DatetimeIndex(totals["end"]).tz is None else totals["end"]
-    variables = tuple(sorted(set(rows["variable"])))
-    n = len(set(hourly["zip"]) | set(totals["zip"]))
-    return Observations(hourly, totals, [ObsSource(str(file), kind, variables, n, note)])
+    totals = _empty_totals()
+    if len(long):
+        totals = pd.DataFrame({
+            "zip": long["zip"].to_numpy(),
+            "start": pd.DatetimeIndex(long["time"] - pd.to_timedelta(long["hours"], unit="h")),
+            "end": pd.DatetimeIndex(long["time"]), "precip_in": long["value"].to_numpy()})
+    sources = []
+    n_stations = points.drop_duplicates("station").groupby("file").size()
+    for file, kind in points.drop_duplicates("file")[["file", "kind"]].itertuples(index=False):
+        mine = rows[rows["file"] == file]
+        sources.append(ObsSource(
+            str(file), str(kind), tuple(sorted(set(points.loc[points["file"] == file,
+                                                              "variable"]))),
+            int(mine["zip"].nunique()),
+            f"{int(n_stations.get(file, 0)):,} stations; {int(mine['zip'].nunique()):,} ZIPs "
+            f"within {settings.station_max_km:g} km of one"))
+    return Observations(hourly, totals, sources)

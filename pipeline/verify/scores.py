@@ -204,9 +204,23 @@ def message_scores(status: np.ndarray, topics: dict[str, np.ndarray] | None,
                          per_slot=by(slots), per_topic=per_topic)
 
 
-def attribution(sent: np.ndarray, forecast: np.ndarray, weights: np.ndarray) -> Attribution:
+def attribution(scored: Scored, weights: np.ndarray) -> Attribution:
+    """Whose miss each false sent message was, claim type by claim type: the forecast's when
+    the ZIP's own forecast was false on a claim type the message was false on; the
+    grouping's when its own forecast was true on every claim type the message was false on;
+    undecided otherwise (its own forecast not verifiable there, or silent on it)."""
+    sent = scored.status["sent"]
     decided = (sent == TRUE) | (sent == FALSE)
     false = sent == FALSE
+    forecast_fault = np.zeros(len(sent), dtype=bool)
+    own_right = false.copy()
+    for topic in TOPICS:
+        failed = scored.topics["sent"][topic] == FALSE
+        own = scored.topics["forecast"][topic]
+        forecast_fault |= failed & (own == FALSE)
+        own_right &= ~failed | (own == TRUE)
+    forecast_fault &= false
+    grouping = own_right & ~forecast_fault
     w_false = float(weights[false].sum())
     w_decided = float(weights[decided].sum())
 
@@ -215,8 +229,8 @@ def attribution(sent: np.ndarray, forecast: np.ndarray, weights: np.ndarray) -> 
 
     return Attribution(
         false_share=round(w_false / w_decided, 4) if w_decided > 0 else None,
-        forecast_share=share(forecast == FALSE), grouping_share=share(forecast == TRUE),
-        undecided_share=share(forecast == UNVERIFIABLE))
+        forecast_share=share(forecast_fault), grouping_share=share(grouping),
+        undecided_share=share(~forecast_fault & ~grouping))
 
 
 def categorical(forecast_wet: np.ndarray, observed_wet: np.ndarray, known: np.ndarray

@@ -145,3 +145,18 @@ def test_facts_snow_mix_and_hazards():
     hot = build_series(forecast(np.full((2, 72), 97.0)), ZIPS, window="morning",
                        settings=Settings())
     assert set(zip_facts(hot, Settings().facts)["hazards"]) == {"heat"}
+
+
+def test_a_missing_snowfall_is_not_zero_snowfall():
+    """At 34 F a wet step is mix by temperature; a snowfall column with no value there must
+    not read as "no snow at all" (which would make it rain)."""
+    from pipeline.features import SeriesSet
+    from pipeline.features.facts import step_types
+
+    values = np.array([[[34.0, 0.1, np.nan], [34.0, 0.1, 0.0]]])  # temperature, precip, snow
+    series = SeriesSet(zips=np.array(["02903"]), variables=["temperature_f", "precip_in",
+                                                            "snow_in"],
+                       values=values, valid_time=np.zeros((1, 2), dtype="datetime64[ns]"),
+                       local_hour=np.zeros((1, 2)), step_hours=1, window="full")
+    kinds = step_types(series, Settings().facts)
+    assert kinds.tolist() == [[1, 0]]  # unknown snowfall: temperature says mix; none: rain

@@ -24,6 +24,7 @@ from pipeline.verify.job import load_run_to_verify, observe, stored_verification
 from pipeline.verify.observations import (
     ObservationError,
     Observations,
+    _empty_hourly,
     _empty_totals,
     read_observations,
 )
@@ -284,3 +285,108 @@ def test_real_stage_iv_and_gauges_agree_on_where_it_was_dry(settings: Settings):
     # amounts in inches: the gauges' largest total is a few inches, not hundreds (mm)
     assert 1 < both["precip_in_gauge"].max() < 20
     assert np.corrcoef(both["precip_in_st4"], both["precip_in_gauge"])[0, 1] > 0.6
+
+
+def test_observations_from_a_url_are_fetched_once_and_a_404_is_named(verify_settings,
+                                                                      tmp_path):
+    """The scheduled verification may read a URL pattern: a real HTTP client against a local
+    server; the file is downloaded once into the cache (a rerun reads it from there)."""
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    station_table(served / "stations.csv", observed_rows(dict.fromkeys(WET_ZIPS, 20)))
+    hits: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args):
+            hits.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        summary = verify(RUN_ID, [f"{base}/stations.csv"], verify_settings, now=AFTER)
+        assert summary.messages["sent"].national.true_share == 0.5
+        verify(RUN_ID, [f"{base}/stations.csv"], verify_settings, now=AFTER)
+        assert len([h for h in hits if "stations.csv" in h]) == 1  # the rerun used the cache
+        verify_settings.sources.http_retries = 0
+        with pytest.raises(ObservationError, match="HTTP 404"):
+            verify(RUN_ID, [f"{base}/missing.csv"], verify_settings, now=AFTER)
+    finally:
+        server.shutdown()
+
+
+def test_overlapping_totals_are_never_added_up(verify_settings):
+    """A 24 h gauge total of 0.6 in and two 6 h analyses of the same rain (0.3 in each,
+    inside the window) say "no heavy rain" (under an inch fell), not heavy rain (1.2 in)."""
+    run = load_run_to_verify(RUN_ID, verify_settings, now=AFTER)
+    z = WET_ZIPS[0]
+    totals = pd.DataFrame({
+        "zip": [z, z, z],
+        "start": pd.to_datetime(["2026-01-15T06:00Z", "2026-01-15T12:00Z",
+                                 "2026-01-15T18:00Z"]),
+        "end": pd.to_datetime(["2026-01-16T06:00Z", "2026-01-15T18:00Z",
+                               "2026-01-16T00:00Z"]),
+        "precip_in": [0.6, 0.3, 0.3]})
+    observed = observe(run, Observations(_empty_hourly(), totals, []), verify_settings)
+    row = list(observed.zips).index(z)
+    heavy = 1 << 2  # HAZARDS: heat, freeze, heavy rain, strong gusts
+    assert observed.known_hazards[row] & heavy  # known ...
+    assert not observed.arrays.hazards[row] & heavy  # ... to be absent
+    assert observed.known_precip[row] and observed.arrays.kind[row] > 0  # wet inside
+    assert not observed.known_onset[row]
+
+
+def test_one_observed_wet_hour_breaks_dry_whatever_is_missing(verify_settings, tmp_path):
+    rows = observed_rows()
+    target = rows["zip"] == DRY_ZIPS[0]
+    wet_hour = target & (rows["valid_time"] == pd.Timestamp("2026-01-15T18:00Z"))
+    rows.loc[wet_hour, "precip_in"] = 0.2
+    obs = station_table(tmp_path / "s.csv", rows, drop=target & ~wet_hour)
+    verify(RUN_ID, [str(obs)], verify_settings, now=AFTER)
+    table = pd.read_parquet(verify_settings.runs_dir / RUN_ID / "verification.parquet")
+    by_zip = table.set_index("zip")
+    assert by_zip.loc[DRY_ZIPS[0], "sent_precipitation"] == FALSE
+    assert by_zip.loc[DRY_ZIPS[0], "sent_status"] == FALSE
+    assert by_zip.loc[DRY_ZIPS[0], "sent_high"] == UNVERIFIABLE  # one hour of temperature
+
+
+def test_a_text_that_claims_nothing_is_not_verifiable(verify_settings, tmp_path):
+    from pipeline.editorial.models import Message
+
+    with session_scope(verify_settings.db_url) as db:
+        db.get(Message, f"{RUN_ID}/s002").text = "Enjoy the day, {{ city }}!"
+    obs = station_table(tmp_path / "s.csv", observed_rows())
+    summary = verify(RUN_ID, [str(obs)], verify_settings, now=AFTER)
+    sent = summary.messages["sent"]
+    assert sent.per_slot["s002"].true_share is None
+    assert sent.per_slot["s002"].n_unverifiable == 5
+    assert sent.per_slot["s001"].true_share == 1.0
+
+
+def test_each_variable_comes_from_the_nearest_station_reporting_it(verify_settings,
+                                                                   tmp_path):
+    """A gauge at the ZIP (precipitation only) and a weather station 5 km away (temperature
+    only), in two files: the ZIP takes its rain from the gauge, its temperature from the
+    station — not the gauge's missing temperature, and not a farther station's rain."""
+    from pipeline.geo import zip_rows as rows_of
+
+    place = rows_of().set_index("zip").loc[DRY_ZIPS[0]]
+    times = pd.date_range("2026-01-15T11:00Z", periods=3, freq="h")
+    gauge = tmp_path / "gauge.csv"
+    pd.DataFrame({"station": "G", "lat": place["lat"], "lon": place["lon"],
+                  "time": times.strftime("%Y-%m-%dT%H:%MZ"), "precip_in": 0.0}).to_csv(
+        gauge, index=False)
+    station = tmp_path / "station.csv"
+    pd.DataFrame({"station": "S", "lat": place["lat"] + 0.045, "lon": place["lon"],
+                  "time": times.strftime("%Y-%m-%dT%H:%MZ"), "temperature_f": 41.0,
+                  "precip_in": 0.5}).to_csv(station, index=False)
+    run = load_run_to_verify(RUN_ID, verify_settings, now=AFTER)
+    obs = read_observations([gauge, station], run.zips, verify_settings.verify)
+    mine = obs.hourly[obs.hourly["zip"] == DRY_ZIPS[0]]
+    assert (mine["precip_in"] == 0.0).all() and (mine["temperature_f"] == 41.0).all()
