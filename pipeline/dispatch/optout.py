@@ -27,8 +27,8 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
                         "OPTOUT", "OPT OUT"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_REPLY = ("zipcast: your local weather, twice a day. Reply WRONG if a message was wrong "
-              "where you are, STOP to unsubscribe. Msg&data rates may apply. "
+HELP_REPLY = ("zipcast: your local weather, twice a day. Reply STOP to unsubscribe, WRONG if "
+              "a message was wrong where you are. Msg&data rates may apply. "
               "Help: help@zipcast.example")
 WRONG_REPLY = ("zipcast: thanks, noted that our last message was wrong where you are. We check "
                "every message against the weather. Reply STOP to unsubscribe.")

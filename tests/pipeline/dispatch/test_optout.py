@@ -25,13 +25,17 @@ TOKEN = "twilio-auth-token"
 PUBLIC = "https://zipcast.example"
 
 
-@pytest.fixture
-def hooks(settings):  # noqa: F811
+def hooks_at(settings, now: datetime):  # noqa: F811
+    """A client of the public endpoints, signed by TOKEN for PUBLIC, with the clock at
+    ``now`` (a context manager)."""
     settings.dispatch.twilio_auth_token = SecretStr(TOKEN)
     settings.dispatch.public_url = PUBLIC
-    app = create_app(settings, ReviewSettings(secret_key="k"),
-                     now=lambda: datetime(2026, 1, 15, 12, tzinfo=UTC))
-    with TestClient(app) as client:
+    return TestClient(create_app(settings, ReviewSettings(secret_key="k"), now=lambda: now))
+
+
+@pytest.fixture
+def hooks(settings):  # noqa: F811
+    with hooks_at(settings, datetime(2026, 1, 15, 12, tzinfo=UTC)) as client:
         yield client
 
 

@@ -7,8 +7,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,14 +16,12 @@ from pipeline.dispatch.job import dispatch
 from pipeline.dispatch.models import Delivery, InboundMessage, Reply
 from pipeline.dispatch.optout import NO_MESSAGE_REPLY, WRONG_REPLY
 from pipeline.dispatch.replies import reply_rates
-from pipeline.review.app import create_app
-from pipeline.settings import ReviewSettings
 from pipeline.store.db import get_engine
 from tests.pipeline.review.conftest import RUN_ID
 
 from .test_dispatch import approve, at
 from .test_dispatch import settings as settings  # noqa: F401 -- the fixture
-from .test_optout import PUBLIC, TOKEN, signed_post, status_of
+from .test_optout import hooks_at, signed_post, status_of
 
 PHONE = "+14015550100"
 
@@ -33,11 +29,7 @@ PHONE = "+14015550100"
 @pytest.fixture
 def hooks(settings):  # noqa: F811
     """The public endpoints at 14:00 UTC, after the 13:05 dispatch."""
-    settings.dispatch.twilio_auth_token = SecretStr(TOKEN)
-    settings.dispatch.public_url = PUBLIC
-    app = create_app(settings, ReviewSettings(secret_key="k"),
-                     now=lambda: datetime(2026, 1, 15, 14, tzinfo=UTC))
-    with TestClient(app) as client:
+    with hooks_at(settings, datetime(2026, 1, 15, 14, tzinfo=UTC)) as client:
         yield client
 
 
