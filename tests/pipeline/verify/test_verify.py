@@ -390,3 +390,22 @@ def test_each_variable_comes_from_the_nearest_station_reporting_it(verify_settin
     obs = read_observations([gauge, station], run.zips, verify_settings.verify)
     mine = obs.hourly[obs.hourly["zip"] == DRY_ZIPS[0]]
     assert (mine["precip_in"] == 0.0).all() and (mine["temperature_f"] == 41.0).all()
+
+
+@pytest.mark.skipif(not (SHARED / "real-forecasts").exists(),
+                    reason="../shared/data/real-forecasts is absent")
+def test_a_real_gridded_analysis_gives_temperature_wind_and_totals(settings: Settings):
+    """A model field read as an analysis (the Eta run's 24 h fields, GRIB1): 2 m temperature
+    and 10 m wind at its valid time in contract units, and its 0-24 h precipitation as a
+    total — the gridded source's own readers and sampling."""
+    zips = zip_rows()
+    some = zips[zips["state"].isin(["KS", "NE"])].reset_index(drop=True)
+    obs = read_observations([SHARED / "real-forecasts" / "eta_grid211_f24.grib1"], some,
+                            settings.verify)
+    assert {"temperature_f", "wind_mph"} <= set(obs.hourly.columns)
+    assert obs.hourly["zip"].nunique() == len(some)
+    assert obs.hourly["temperature_f"].between(-40, 110).all()
+    assert obs.hourly["wind_mph"].between(0, 120).all()
+    assert len(obs.totals) == len(some)
+    hours = (obs.totals["end"] - obs.totals["start"]).dt.total_seconds() / 3600
+    assert (hours > 1).all()
