@@ -19,8 +19,9 @@ app = typer.Typer(
 
 @app.command("run")
 def run_command(
-    source: Annotated[str | None, typer.Option(help="Forecast source (default: synthetic).")]
-    = None,
+    source: Annotated[str | None, typer.Option(
+        help="Forecast source: synthetic (default), table, gridded, open-meteo, nws, or the "
+             "model feed: nbm, hrrr, gfs (the newest complete cycle, fetched).")] = None,
     issue_time: Annotated[
         str | None, typer.Option(help="Forecast issue time, ISO 8601 (naive = UTC); "
                                  "default: this hour.")
@@ -282,6 +283,11 @@ def verify_command(
         return
     for line in summary.lines():
         typer.echo(line)
+    from datetime import UTC, datetime
+
+    if datetime.fromisoformat(summary.window_end) > datetime.now(UTC):
+        typer.echo(f"note: the window ends at {summary.window_end}: observations can only "
+                   "speak for what has happened so far")
     steps = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
     typer.echo(f"verified in {sum(summary.seconds.values()):.1f} s ({steps}); "
                f"results in {settings.runs_dir / summary.run_id}/verification.json")

@@ -198,8 +198,9 @@ def read_observations(paths: Sequence[str | Path], zips: pd.DataFrame,
         else:
             try:
                 files = find_files(path)
-            except InputError as err:
-                raise ObservationError(f"observations: {err}") from None
+            except InputError:
+                raise ObservationError(f"observations: no files at {path} (give a file, a "
+                                       "folder, a glob, a URL or `synthetic`)") from None
         for file in files:
             got = read_file(file, zips)
             if isinstance(got, Observations):

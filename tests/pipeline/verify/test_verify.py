@@ -220,7 +220,7 @@ def test_bad_observation_files_say_what_is_wrong(verify_settings, tmp_path):
     bad_time.write_text("station,lat,lon,time,temperature_f\nA,41.8,-71.4,yesterday,40\n")
     with pytest.raises(ObservationError, match="'yesterday' is not a date"):
         read_observations([bad_time], run.zips, verify_settings.verify)
-    with pytest.raises(ObservationError, match="no files at"):
+    with pytest.raises(ObservationError, match="observations: no files at .*nowhere"):
         read_observations([tmp_path / "nowhere"], run.zips, verify_settings.verify)
 
 
