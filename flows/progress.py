@@ -89,6 +89,23 @@ class RunDisplay:
 
             yield tick
 
+    @contextmanager
+    def downloads(self) -> Iterator[Callable[[int, int, str], None] | None]:
+        """A bar of model steps in the cache (the model feed calls it; others never do)."""
+        if not self.enabled:
+            yield None
+            return
+        columns = (TextColumn("  downloading"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total} steps"),
+                   TextColumn("{task.fields[what]}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            job = bar.add_task("steps", total=None, what="", visible=False)
+
+            def tick(done: int, total: int, what: str) -> None:
+                bar.update(job, completed=done, total=total, what=what, visible=True)
+
+            yield tick
+
     def finish(self, summary: RunSummary, slots: list[Slot]) -> None:
         if not self.enabled:
             return

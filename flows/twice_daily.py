@@ -93,10 +93,11 @@ tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
 
 @task(name="fetch", cache_policy=NONE)
 def fetch(source: str, zips: pd.DataFrame, issue_time: str, seed: int, hours: int,
-          path: str | None, settings: Any) -> pd.DataFrame:
-    """One partition's raw rows from the source (retries and timeout: see ingest_forecasts)."""
+          path: str | None, settings: Any, progress: Any = None) -> pd.DataFrame:
+    """One partition's raw rows from the source (retries and timeout: see ingest_forecasts);
+    ``progress`` reaches sources that download (the model feed)."""
     return sources.fetch_raw(source, zips, issue_time, seed=seed, hours=hours, path=path,
-                             settings=settings)
+                             settings=settings, progress=progress)
 
 
 def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
@@ -119,8 +120,12 @@ def _ingest_key(params: run.RunParams, settings: Settings) -> str:
       cache_key_fn=lambda context, parameters: _ingest_key(parameters["params"],
                                                            parameters["settings"]))
 def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame,
-                     settings: Settings) -> ingest.IngestRef:
-    """Fetch every partition of ZIPs (tasks with retries and a timeout), check, snapshot."""
+                     settings: Settings, progress: Any = None) -> ingest.IngestRef:
+    """Fetch every partition of ZIPs (tasks with retries and a timeout), check, snapshot.
+
+    ``progress`` (a download bar's callback) is passed when there is one partition: it runs
+    in this process. Partitions on Dask workers download without a bar (the model feed's
+    cache makes the first partition's files the others')."""
     flows = settings.flows
     parts = geo.split(zips, flows.ingest_partitions)
     fetch_part = fetch.with_options(retries=flows.ingest_retries,
@@ -130,7 +135,8 @@ def ingest_forecasts(params: run.RunParams, zips: pd.DataFrame,
     same = (params.source, params.issue_time, params.seed, params.horizon_hours, params.path,
             settings.sources)
     if len(parts) == 1:  # in this thread, where the timeout can interrupt the call
-        outcomes = [_outcome(lambda: fetch_part(same[0], parts[0], *same[1:]))]
+        bar = {"progress": progress} if progress and params.source in sources.MODEL_FEEDS else {}
+        outcomes = [_outcome(lambda: fetch_part(same[0], parts[0], *same[1:], **bar))]
     else:  # one task per partition, side by side (on the Dask workers with a DaskTaskRunner)
         futures = fetch_part.map(unmapped(same[0]), parts, *(unmapped(x) for x in same[1:]))
         outcomes = [_outcome(future.result) for future in futures]
@@ -148,14 +154,15 @@ def _outcome(call) -> tuple[pd.DataFrame | None, BaseException | None]:  # type:
         return None, err
 
 
-def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings) -> ingest.Ingest:
+def _ingest(params: run.RunParams, zips: pd.DataFrame, settings: Settings,
+            progress: Any = None) -> ingest.Ingest:
     """The cached ingest; fetched again when the cached one was incomplete or is gone."""
     cached = ingest_forecasts.with_options(
         cache_expiration=timedelta(hours=settings.flows.ingest_cache_hours),
         refresh_cache=not settings.flows.ingest_cache_hours)
-    got = ingest.resolve(cached(params, zips, settings), zips, settings)
+    got = ingest.resolve(cached(params, zips, settings, progress), zips, settings)
     if got is None:
-        fresh = cached.with_options(refresh_cache=True)(params, zips, settings)
+        fresh = cached.with_options(refresh_cache=True)(params, zips, settings, progress)
         got = ingest.resolve(fresh, zips, settings)
     assert got is not None  # a fresh ref carries its rows
     return got
@@ -220,8 +227,8 @@ def twice_daily(
     with clock.step("gazetteer") as s:
         zips = load_zips(params.states)
         s.detail = f"{len(zips):,} ZIPs"
-    with clock.step("ingest") as s:
-        got = start.replayed or _ingest(params, zips, settings)
+    with clock.step("ingest") as s, display.downloads() as downloaded:
+        got = start.replayed or _ingest(params, zips, settings, downloaded)
         zips = ingest.covered_zips(zips, got, params.states)
         s.detail = (f"{len(got.forecast):,} contract rows from {got.snapshot_id}, coverage "
                     f"{got.quality.get('coverage', 1):.1%}")

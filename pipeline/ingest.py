@@ -77,12 +77,15 @@ def check_and_keep(
     result = _checked(raw, zips, forecast_issue, settings, root, source)
     forecast = validate_forecast(result.frame, source=source)
     report = result.report()
+    notes = [str(n) for n in raw.attrs.get("notes") or []]  # e.g. the model feed's cycle
+    if notes:
+        report["source_notes"] = notes
     snapshot = save_snapshot(root, source, forecast_issue, _merged(root, source, forecast_issue,
                                                                    forecast),
                              meta={"options": options or {}, "quality": report})
-    lines = result.log_lines()
+    lines = notes + result.log_lines()
     for line in lines:
-        log.warning(line) if result.quarantined else log.info(line)
+        log.warning(line) if result.quarantined or line in notes else log.info(line)
     return Ingest(forecast=forecast, issue_time=forecast_issue, snapshot_id=snapshot.id,
                   quality=report, log_lines=lines, sha256=snapshot.sha256)
 
@@ -215,7 +218,15 @@ def combine_partitions(
         failed.append(where)
         log.error("ingest of %s failed after %d retries, falling back to the last good "
                   "forecast: %s: %s", where, retries, type(error).__name__, error)
-    return (pd.concat(raws, ignore_index=True) if raws else empty_forecast()), failed
+    if not raws:
+        return empty_forecast(), failed
+    raw = pd.concat(raws, ignore_index=True)
+    # pandas keeps attrs only when every part has the same: merge the parts' reports instead
+    raw.attrs = {"failures": {z: why for part in raws
+                              for z, why in (part.attrs.get("failures") or {}).items()},
+                 "notes": list(dict.fromkeys(n for part in raws
+                                             for n in part.attrs.get("notes") or []))}
+    return raw, failed
 
 
 def resolve(ref: IngestRef, zips: pd.DataFrame, settings: Settings) -> Ingest | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.config.dispatch import DispatchSettings
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     flows: FlowSettings = Field(default_factory=lambda: FlowSettings())
     dispatch: DispatchSettings = Field(default_factory=lambda: DispatchSettings())
     verify: VerifySettings = Field(default_factory=lambda: VerifySettings())
+
+    @model_validator(mode="after")
+    def _model_cache_under_data_dir(self) -> Settings:
+        """Model downloads go under the data folder unless a folder is set for them."""
+        if self.sources.model_cache_dir is None:
+            self.sources.model_cache_dir = self.cache_dir / "models"
+        return self
 
     @property
     def snapshots_dir(self) -> Path:

@@ -11,11 +11,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+Archive = Literal["aws", "google", "nomads", "azure"]  # herbie's names of the public archives
+DEFAULT_ARCHIVES: tuple[Archive, ...] = ("aws", "google", "nomads")
+
 
 class SourceSettings(BaseModel):
     """Per-source settings. Sources receive this object; they never read the environment."""
 
-    # shared HTTP behaviour (open-meteo, nws, nbm download)
+    # shared HTTP behaviour (open-meteo, nws, the model feed's retries)
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=4, ge=0)  # retries after the first attempt
     http_backoff_s: float = Field(default=1.0, ge=0)  # 1, 2, 4, 8 s … (+ jitter-free)
@@ -28,10 +31,14 @@ class SourceSettings(BaseModel):
     gridded_method: Literal["nearest", "bilinear"] = "bilinear"
     gridded_max_cells: float = Field(default=1.5, gt=0)  # farther from any grid point: outside
     gridded_fill_missing: bool = False  # absent precip/wind -> 0 with a warning instead of error
-    nbm_url_template: str = (
-        "https://noaa-nbm-grib2-pds.s3.amazonaws.com/blend.{date:%Y%m%d}/{cycle:02d}/core/"
-        "blend.t{cycle:02d}z.core.f{step:03d}.co.grib2"
-    )
+
+    # model feed: nbm, hrrr, gfs (and urma/rtma analyses) fetched with herbie-data
+    model_priority: list[Archive] = Field(
+        default_factory=lambda: list(DEFAULT_ARCHIVES))  # archives tried in this order
+    model_base_url: str | None = None  # a mirror laid out like the AWS bucket; replaces them
+    model_cache_dir: Path | None = None  # None: <data_dir>/cache/models (set by Settings)
+    model_cache_days: float = Field(default=3.0, gt=0)  # cycles fetched longer ago: deleted
+    model_workers: int = Field(default=4, ge=1)  # steps downloaded side by side
 
     # open-meteo
     open_meteo_base_url: str | None = None  # self-hosted; default public or customer- URL

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -16,12 +17,15 @@ import pandas as pd
 from pipeline.sources.errors import (
     ForecastUnavailable,
     InputError,
+    ModelDataUnavailable,
+    ModelFieldMissing,
     QuotaExceeded,
     SourceConfigError,
     SourceError,
     SourceUnavailable,
 )
 from pipeline.sources.gridded import gridded_forecast
+from pipeline.sources.model_feed import fetch_analyses, fetch_cycle, model_forecast
 from pipeline.sources.nws import nws_forecast
 from pipeline.sources.open_meteo import open_meteo_forecast
 from pipeline.sources.synthetic import synthetic_forecast
@@ -30,14 +34,19 @@ from pipeline.times import to_utc
 from pipeline.validate import validate_forecast
 
 __all__ = [
+    "MODEL_FEEDS",
     "SOURCES",
     "ForecastUnavailable",
     "InputError",
+    "ModelDataUnavailable",
+    "ModelFieldMissing",
     "QuotaExceeded",
     "SourceConfigError",
     "SourceError",
     "SourceUnavailable",
     "UnknownSource",
+    "fetch_analyses",
+    "fetch_cycle",
     "fetch_forecast",
     "to_utc",
 ]
@@ -50,7 +59,14 @@ SOURCES: dict[str, SourceFn] = {
     "gridded": gridded_forecast,
     "open-meteo": open_meteo_forecast,
     "nws": nws_forecast,
+    # the model feed: the newest complete cycle fetched with herbie-data, read as gridded
+    "nbm": partial(model_forecast, model="nbm"),
+    "hrrr": partial(model_forecast, model="hrrr"),
+    "gfs": partial(model_forecast, model="gfs"),
 }
+
+
+MODEL_FEEDS = frozenset({"nbm", "hrrr", "gfs"})  # sources that download (they take progress=)
 
 
 class UnknownSource(ValueError):

@@ -71,7 +71,13 @@ GRIB_ROLES: dict[str, list[tuple]] = {
     "prate": [("prate", None, None)],
     "gust": [("gust", None, None), ("i10fg", None, None), ("10fg", None, None)],
     "cloud_cover": [("tcc", None, None)],
+    # NBM's chance of precipitation: the same "tp" as the amount, in a probability product
+    "precip_probability": [("prob", "tp")],
 }
+
+# GRIB2 product definition templates of probability forecasts (4.5 at a time, 4.9 over an
+# interval): never an amount, whatever their short name
+PROBABILITY_TEMPLATES = (5, 9)
 
 # NetCDF (e.g. THREDDS/CF output): variable-name prefixes (lowercase), best first, and the
 # height (m) to pick when a variable has several heights.
@@ -155,6 +161,10 @@ def grib_inventory(path: Path) -> list[dict]:
                                          ("discipline", "parameterCategory", "parameterNumber"))
                 except eccodes.KeyValueNotFoundError:
                     row["param"] = None
+                try:
+                    row["template"] = eccodes.codes_get(gid, "productDefinitionTemplateNumber")
+                except eccodes.KeyValueNotFoundError:  # GRIB1
+                    row["template"] = None
             finally:
                 eccodes.codes_release(gid)
             rows.append(row)
@@ -164,6 +174,11 @@ def grib_inventory(path: Path) -> list[dict]:
 
 
 def _matches(row: dict, candidate: tuple) -> bool:
+    probability = row.get("template") in PROBABILITY_TEMPLATES
+    if candidate[0] == "prob":
+        return probability and row["shortName"] == candidate[1]
+    if probability:
+        return False
     if candidate[0] == "param":
         return row["param"] == candidate[1]
     short, level_type, level = candidate
@@ -192,6 +207,8 @@ def _grib_pieces(path: Path, role: str, rows: list[dict]) -> list[Piece]:
         keys["parameterCategory"] = first["param"][1]
     else:
         keys["shortName"] = first["shortName"]
+    if first.get("template") is not None:  # an amount and its probability share a short name
+        keys["productDefinitionTemplateNumber"] = first["template"]
     # accumulations: one open per bucket start, so 0-3 h and 0-6 h buckets never collide
     groups = sorted({r["startStep"] for r in rows}) if first["stepType"] == "accum" else [None]
     pieces = []

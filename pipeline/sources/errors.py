@@ -34,3 +34,14 @@ class InputError(SourceError):
     Deterministic: fetching again gives the same error, so a run neither retries it nor falls
     back to the last good forecast; it stops and names the file and what to fix.
     """
+
+
+class ModelDataUnavailable(SourceUnavailable):
+    """No complete model cycle was found, or a step of the chosen cycle could not be fetched
+    whole after the retries (the archive is behind, or lost a file); try again later or point
+    ``ZIPCAST_SOURCES__MODEL_PRIORITY`` at another archive."""
+
+
+class ModelFieldMissing(SourceError):
+    """A published model step lacks a field the contract needs (its ``.idx`` has no line for
+    it): the model or product is not the one expected; fetching again will not help."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import glob
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def gridded_forecast(
     zips: pd.DataFrame,
     issue_time: pd.Timestamp,
     *,
-    path: str | Path | None = None,
+    path: str | Path | Sequence[Path] | None = None,
     settings: SourceSettings | None = None,
     hours: int = 72,
 ) -> pd.DataFrame:
@@ -65,8 +66,9 @@ def gridded_forecast(
         Gazetteer rows with ``zip``, ``lat``, ``lon``.
     issue_time : Timestamp
         The run's issue time; used only when the files carry no reference time.
-    path : str or Path
-        A GRIB/NetCDF file, a directory of them, or a glob such as ``"gfs.*.grib2"``.
+    path : str, Path or list of Path
+        A GRIB/NetCDF file, a directory of them, a glob such as ``"gfs.*.grib2"``, or a list
+        of files.
     settings : SourceSettings, optional
         ``gridded_method``, ``gridded_max_cells``, ``gridded_fill_missing``.
     hours : int
@@ -106,15 +108,24 @@ def gridded_forecast(
     if "relative_humidity" in sampled:
         columns["relative_humidity"] = np.clip(_stack(sampled["relative_humidity"], steps)[0],
                                                0, 100)
+    if "precip_probability" in sampled:
+        columns["precip_probability"] = np.clip(_chance(sampled["precip_probability"], steps),
+                                                0, 100)
     if "cloud_cover" in sampled:
         columns["cloud_cover"] = _to_percent(_stack(sampled["cloud_cover"], steps))
     return _frame(zips, steps, reference, columns, sampled)
 
 
-def find_files(path: str | Path | None) -> list[Path]:
-    """Files named by ``path``: a file, every file in a directory, or a glob's matches."""
+def find_files(path: str | Path | Sequence[Path] | None) -> list[Path]:
+    """Files named by ``path``: a file, every file in a directory, a glob's matches, or a list
+    of files (the model feed's steps of one cycle)."""
     if path is None:
         raise InputError(f"{SOURCE}: no files given; pass path=<file, directory or glob>")
+    if isinstance(path, Sequence) and not isinstance(path, str):
+        missing = [str(p) for p in path if not Path(p).is_file()]
+        if missing or not path:
+            raise InputError(f"{SOURCE}: no files at {', '.join(missing) or 'an empty list'}")
+        return [Path(p) for p in path]
     target = Path(path)
     if target.is_file():
         return [target]
@@ -129,7 +140,10 @@ def find_files(path: str | Path | None) -> list[Path]:
 
 
 def _where(path, files: list[Path]) -> str:
-    return str(files[0]) if len(files) == 1 else f"{path} ({len(files)} files)"
+    if len(files) == 1:
+        return str(files[0])
+    where = files[0].parent if isinstance(path, Sequence) and not isinstance(path, str) else path
+    return f"{where} ({len(files)} files)"
 
 
 def _reference(pieces: list[Piece], issue_time: pd.Timestamp) -> np.datetime64:
@@ -231,6 +245,20 @@ def _per_step(buckets: dict, steps: np.ndarray) -> tuple[np.ndarray, str]:
         previous = end
     nan = np.full(size, np.nan)
     return np.column_stack([amounts.get(s, nan) for s in steps]), "kg m**-2"
+
+
+def _chance(sampled: Sampled, steps: np.ndarray) -> np.ndarray:
+    """Chance of precipitation (%) ``(n_zips, n_steps)``: over the shortest interval ending
+    at each step (NBM: 1 h, and 6/12 h at some steps), or as given without intervals."""
+    by_valid, _, buckets = sampled
+    if not buckets:
+        return _stack(sampled, steps)[0]
+    size = next(iter(buckets.values())).size
+    shortest = {}
+    for start, end in sorted(buckets):  # a later start is a shorter interval
+        shortest[end] = buckets[(start, end)]
+    nan = np.full(size, np.nan)
+    return np.column_stack([shortest.get(s, nan) for s in steps])
 
 
 def _step_seconds(steps: np.ndarray) -> np.ndarray:
