@@ -37,6 +37,7 @@ from pipeline.features.windows import window_end
 from pipeline.files import write_atomically
 from pipeline.geo import city_names, zip_rows
 from pipeline.settings import Settings
+from pipeline.sources import fetch_analyses
 from pipeline.store import load_run, migrate, session_scope
 from pipeline.store.assignments import read_assignments
 from pipeline.store.models import Run, Verification
@@ -70,6 +71,8 @@ from pipeline.verify.scores import (
     message_scores,
     score_messages,
 )
+
+ANALYSES = ("urma", "rtma")  # --obs keywords: hourly analyses fetched for the window
 
 
 class NotVerifiable(ValueError):
@@ -145,11 +148,18 @@ def load_run_to_verify(run_id: str | None, settings: Settings, *,
 def load_observations(run: RunToVerify, paths: Sequence[str | Path], settings: Settings
                       ) -> Observations:
     """Observations for the run's ZIPs: ``synthetic`` (the synthetic source's observed weather
-    for this run's issue time and seed) and/or files (see :mod:`pipeline.verify.observations`).
-    """
+    for this run's issue time and seed), ``urma`` or ``rtma`` (the hourly analyses of the
+    run's window, fetched by the model feed into its cache) and/or files or URLs (see
+    :mod:`pipeline.verify.observations`)."""
     parts = []
-    files = [p for p in paths if str(p) != SYNTHETIC]
-    if len(files) < len(paths):
+    files: list[str | Path] = [p for p in paths if str(p) not in (SYNTHETIC, *ANALYSES)]
+    for model in (str(p) for p in paths if str(p) in ANALYSES):  # fetched for the window
+        start = pd.Timestamp(run.window.valid_time.min()) - pd.Timedelta(
+            hours=run.window.step_hours - 1)
+        end = pd.Timestamp(run.window.valid_time.max())
+        files += fetch_analyses(start.tz_localize("UTC"), end.tz_localize("UTC"),
+                                settings=settings.sources, model=model)
+    if SYNTHETIC in (str(p) for p in paths):
         issue = pd.Timestamp(run.stored["issue_time"])
         issue = issue.tz_localize("UTC") if issue.tzinfo is None else issue.tz_convert("UTC")
         end = pd.Timestamp(run.window.valid_time.max()).tz_localize("UTC")

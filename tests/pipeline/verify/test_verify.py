@@ -409,3 +409,36 @@ def test_a_real_gridded_analysis_gives_temperature_wind_and_totals(settings: Set
     assert len(obs.totals) == len(some)
     hours = (obs.totals["end"] - obs.totals["start"]).dt.total_seconds() / 3600
     assert (hours > 1).all()
+
+
+@pytest.mark.skipif(not (SHARED / "real-forecasts").exists(),
+                    reason="../shared/data/real-forecasts is absent")
+def test_obs_urma_fetches_the_windows_hourly_analyses(verify_settings, tmp_path):
+    """`--obs urma`: the model feed fetches each hour of the run's window from the archive (a
+    local server playing it, with real GRIB bytes) and verification reads them as analyses.
+    The fake archive's analyses are real messages re-stamped as 1 h forecasts, so each is
+    valid an hour after its name: 17 of the window's 18 hours are observed, and the test
+    accepts that gap (min_coverage 0.9)."""
+    from pipeline.config.sources import SourceSettings
+    from tests.pipeline.sources.fake_archive import ArchiveServer, build_archive
+
+    hours = list(pd.date_range("2026-01-15T10:00", "2026-01-16T04:00", freq="h"))
+
+    def urma_path(cycle, step):
+        return f"/urma2p5.{cycle:%Y%m%d}/urma2p5.t{cycle:%H}z.2dvaranl_ndfd.grb2_wexp"
+
+    build_archive(SHARED / "real-forecasts" / "eta_grid211_f24.grib1", tmp_path / "a", hours,
+                  [1], path_of=urma_path)
+    server = ArchiveServer(tmp_path / "a").start()
+    try:
+        verify_settings.verify.min_coverage = 0.9
+        verify_settings.sources = SourceSettings(model_base_url=server.url,
+                                                 model_cache_dir=tmp_path / "c",
+                                                 http_retries=1)
+        summary = verify(RUN_ID, ["urma"], verify_settings, now=AFTER)
+    finally:
+        server.stop()
+    assert len(summary.observations) == 18  # the window's valid times, 11Z to 04Z
+    assert {o["kind"] for o in summary.observations} == {"gridded"}
+    assert summary.coverage.high == 1.0 and summary.coverage.wind == 1.0
+    assert summary.messages["forecast"].national.verifiable_share > 0
