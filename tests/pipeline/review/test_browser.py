@@ -7,6 +7,7 @@ import io
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +24,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def base_url(review_settings):
-    """The app under uvicorn on a free loopback port, in a thread, for this test."""
+@contextmanager
+def served(app):
+    """``app`` under uvicorn on a free loopback port, in a thread; yields its base URL."""
     import uvicorn
 
-    app = create_app(review_settings, ReviewSettings(secret_key="browser-test"),
-                     now=lambda: datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -41,9 +40,19 @@ def base_url(review_settings):
     while not server.started and time.monotonic() < deadline:  # startup handshake
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def base_url(review_settings):
+    """The app under uvicorn on a free loopback port, in a thread, for this test."""
+    with served(create_app(review_settings, ReviewSettings(secret_key="browser-test"),
+                           now=lambda: datetime(2026, 1, 15, 10, 0, tzinfo=UTC))) as url:
+        yield url
 
 
 @pytest.fixture

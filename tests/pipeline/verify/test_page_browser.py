@@ -3,16 +3,13 @@ scrolling, the map drawn, and the three messages one tap apart."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 from pipeline.review.app import create_app
 from pipeline.review.cli import add_user
 from pipeline.review.deps import ReviewSettings
 from tests.pipeline.review.test_browser import browser as browser  # noqa: F401 -- fixture
+from tests.pipeline.review.test_browser import served
 from tests.pipeline.verify.conftest import RUN_ID
 from tests.pipeline.verify.test_page import late_front
 from tests.pipeline.verify.test_verify import AFTER
@@ -23,26 +20,11 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def base_url(verify_settings, tmp_path):
-    import uvicorn
-
     late_front(verify_settings, tmp_path)
     add_user(verify_settings.db_url, "eli", "editor", PASSWORD)
-    app = create_app(verify_settings, ReviewSettings(secret_key="browser-test"),
-                     now=lambda: AFTER)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(verify_settings, ReviewSettings(secret_key="browser-test"),
+                           now=lambda: AFTER)) as url:
+        yield url
 
 
 def test_the_page_reads_on_a_phone(browser, base_url):  # noqa: F811
