@@ -26,14 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def open_step(template: str, product: str, cycle: pd.Timestamp, step: int, *,
-              priority: Sequence[str], mirror: str | None, save_dir: Path) -> Any:
+              priority: Sequence[str], mirror: str | None, save_dir: Path,
+              timeout_s: float = 30.0) -> Any:
     """A quiet ``herbie.Herbie`` for one step (it HEADs the file and its index), or None when
     herbie refuses the date (a cycle in the future).
 
     With ``mirror`` the only archive is the mirror, at the path of the AWS open-data bucket;
-    otherwise the archives of ``priority`` are tried in order.
+    otherwise the archives of ``priority`` are tried in order. Every request herbie makes
+    gives up after ``timeout_s`` without an answer (herbie itself sets none on its HEADs and
+    index reads: a hung archive would hold the run until the flow's task timeout).
     """
     herbie = herbie_module()
+    herbie.core.requests = _TimedRequests(timeout_s)
     try:
         return herbie.Herbie(
             cycle.tz_convert("UTC").tz_localize(None), model=_template(template), fxx=step,
@@ -60,6 +64,27 @@ def count_messages(path: Path) -> int:
             eccodes.codes_release(gid)
             count += 1
     return count
+
+
+class _TimedRequests:
+    """``requests`` for herbie's module, with a default timeout on ``head`` and ``get``."""
+
+    def __init__(self, timeout_s: float) -> None:
+        import requests
+
+        self._requests = requests
+        self.timeout_s = timeout_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._requests, name)
+
+    def head(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout_s)
+        return self._requests.head(url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout_s)
+        return self._requests.get(url, **kwargs)
 
 
 @contextlib.contextmanager

@@ -313,7 +313,8 @@ def _published(spec: Model, cycle: pd.Timestamp, step: int,
 def _open(spec: Model, cycle: pd.Timestamp, step: int, settings: SourceSettings,
           save_dir: Path) -> Any:
     return open_step(spec.herbie, spec.product, cycle, step, priority=settings.model_priority,
-                     mirror=settings.model_base_url, save_dir=save_dir)
+                     mirror=settings.model_base_url, save_dir=save_dir,
+                     timeout_s=settings.http_timeout_s)
 
 
 def _archives(settings: SourceSettings) -> str:

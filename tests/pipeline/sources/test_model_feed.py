@@ -303,3 +303,39 @@ def test_index_lines_chosen(line, field):
 
     assert [f.name for f in FIELDS if re.search(f.pattern, line)] == ([field] if field else [])
     assert bool(re.search(SEARCH, line)) == (field is not None)
+
+
+def test_a_hung_archive_times_out_instead_of_holding_the_run(tmp_path):
+    """An archive that accepts the connection and never answers: herbie's own requests carry
+    no timeout, the feed gives them the sources' one, so the run fails in seconds with the
+    cause named instead of waiting for the flow's task timeout (30 min)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    settings = SourceSettings(model_base_url=url, model_cache_dir=tmp_path / "c",
+                              http_retries=0, http_timeout_s=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ModelDataUnavailable, match="(?i)timeout|timed out"):
+            fetch_cycle("nbm", "2004-12-08T12:00Z", hours=3, settings=settings,
+                        sleep=lambda s: None)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert time.monotonic() - started < 30
