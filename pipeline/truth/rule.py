@@ -112,11 +112,6 @@ class FactArrays:
     @classmethod
     def from_frame(cls, facts: pd.DataFrame) -> FactArrays:
         """From :func:`pipeline.features.zip_facts` rows (or assignments, which hold them)."""
-        hazard_bits = np.zeros(len(facts), dtype=np.int64)
-        for bit, name in enumerate(HAZARDS):
-            has = facts["hazards"].fillna("").astype(str).str.split(",").map(
-                lambda hs, n=name: n in hs)
-            hazard_bits |= has.to_numpy(bool).astype(np.int64) << bit
         sky = pd.Categorical(facts["sky"], categories=list(SKY_CATEGORIES)).codes
         step = int(facts["step_hours"].iloc[0]) if len(facts) else 1
         window = int(facts["window_hours"].iloc[0]) if len(facts) else 24
@@ -129,7 +124,7 @@ class FactArrays:
             onset=facts["precip_onset_h"].to_numpy(float),
             wind=_codes(facts["wind_category"], WIND_CATEGORIES),
             sky=sky.astype(np.int8),
-            hazards=hazard_bits,
+            hazards=hazard_bits(facts["hazards"]),
             step_hours=step,
             window_hours=window,
             onset_span=(float(np.floor(np.nanmin(starts))),
@@ -144,6 +139,15 @@ class FactArrays:
 
     def __len__(self) -> int:
         return len(self.high)
+
+
+def hazard_bits(names: pd.Series) -> np.ndarray:
+    """Bit masks (bit i: HAZARDS[i]) from comma-joined hazard names per ZIP."""
+    bits = np.zeros(len(names), dtype=np.int64)
+    for bit, name in enumerate(HAZARDS):
+        has = names.fillna("").astype(str).str.split(",").map(lambda hs, n=name: n in hs)
+        bits |= has.to_numpy(bool).astype(np.int64) << bit
+    return bits
 
 
 def _codes(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:

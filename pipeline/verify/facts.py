@@ -28,7 +28,7 @@ import pandas as pd
 from pipeline.features import SeriesSet, zip_facts
 from pipeline.features.facts import step_types
 from pipeline.settings import FactRules
-from pipeline.truth.rule import HAZARDS, WIND_CATEGORIES, FactArrays
+from pipeline.truth.rule import HAZARDS, WIND_CATEGORIES, FactArrays, hazard_bits
 from pipeline.verify.observations import OBS_VARIABLES, Observations
 
 KNOWN_COLUMNS = ("known_high", "known_low", "known_precip", "known_type", "known_onset",
@@ -56,7 +56,9 @@ class ObservedFacts:
     known_hazards: np.ndarray
     any_temperature: np.ndarray
     any_wind: np.ndarray
-    frame: pd.DataFrame  # zip_facts columns (observed) + KNOWN_COLUMNS, for storage
+    # zip_facts columns (observed) + KNOWN_COLUMNS, for storage; None in a take (the checks
+    # read the arrays only, and a frame slice per message group would cost for nothing)
+    frame: pd.DataFrame | None
 
     def __len__(self) -> int:
         return len(self.zips)
@@ -69,7 +71,7 @@ class ObservedFacts:
             known_onset=self.known_onset[index], known_wind=self.known_wind[index],
             known_sky=self.known_sky[index], known_hazards=self.known_hazards[index],
             any_temperature=self.any_temperature[index], any_wind=self.any_wind[index],
-            frame=self.frame.iloc[index])
+            frame=None)
 
 
 def observed_series(window: SeriesSet, obs: Observations) -> SeriesSet:
@@ -167,7 +169,7 @@ def observed_facts(window: SeriesSet, obs: Observations, rules: FactRules, *,
     facts["precip"] = kind != "none"
     facts["precip_total_in"] = total
 
-    hazards = _hazard_bits(facts["hazards"])
+    hazards = hazard_bits(facts["hazards"])
     heavy_bit = 1 << HAZARDS.index("heavy rain")
     conflict = heavy & light  # two sources disagree (a gauge's total and an analysis')
     hazards = np.where(~complete & heavy & ~conflict, hazards | heavy_bit, hazards)
@@ -197,14 +199,6 @@ def observed_facts(window: SeriesSet, obs: Observations, rules: FactRules, *,
         known_precip=known_precip, known_type=known_type, known_onset=known_onset,
         known_wind=known_wind, known_sky=known_sky, known_hazards=known_bits,
         any_temperature=any_temp, any_wind=any_wind, frame=frame)
-
-
-def _hazard_bits(names: pd.Series) -> np.ndarray:
-    bits = np.zeros(len(names), dtype=np.int64)
-    for bit, name in enumerate(HAZARDS):
-        has = names.fillna("").astype(str).str.split(",").map(lambda hs, n=name: n in hs)
-        bits |= has.to_numpy(bool).astype(np.int64) << bit
-    return bits
 
 
 def _from_totals(window: SeriesSet, totals: pd.DataFrame, rules: FactRules

@@ -258,6 +258,7 @@ def save_verification(run: RunToVerify, observed: ObservedFacts, scored: Scored,
                       summary: VerificationSummary, settings: Settings) -> Path:
     """The per-ZIP table and the summary into the run folder (atomically), the summary into
     the ``verifications`` table (replacing an earlier one). Returns the summary's path."""
+    assert observed.frame is not None, "the observed facts of the whole run, not a take"
     table = observed.frame.reset_index(drop=True).copy()
     table.insert(1, "slot_id", run.assignments["slot_id"].astype(str).to_numpy())
     table.insert(2, "state", run.assignments["state"].astype(str).to_numpy()

@@ -442,3 +442,40 @@ def test_obs_urma_fetches_the_windows_hourly_analyses(verify_settings, tmp_path)
     assert {o["kind"] for o in summary.observations} == {"gridded"}
     assert summary.coverage.high == 1.0 and summary.coverage.wind == 1.0
     assert summary.messages["forecast"].national.verifiable_share > 0
+
+
+def test_each_zips_own_forecast_is_checked_as_its_automatic_message_says_it(settings):
+    """own_claims (one pass per wording, numbers per ZIP) claims exactly what each ZIP's
+    automatic message claims: checked ZIP by ZIP against claims_of(own_statement(row)), on
+    the synthetic observed weather's facts, for Rhode Island and Connecticut."""
+    from pipeline.features import build_series, zip_facts
+    from pipeline.sources.synthetic import synthetic_forecast, synthetic_observed
+    from pipeline.truth.claims import claims_of
+    from pipeline.truth.rule import FactArrays
+    from pipeline.truth.wording import own_statement
+    from pipeline.verify.scores import own_claims
+
+    zips = zip_rows()
+    some = zips[zips["state"].isin(["RI", "CT"])].reset_index(drop=True)
+
+    def facts_of(make) -> pd.DataFrame:
+        rows = make(some, "2026-01-15T09:00Z", hours=48)
+        series = build_series(rows, some, window="morning", settings=settings,
+                              issue_time=pd.Timestamp("2026-01-15T09:00Z"))
+        return zip_facts(series, settings.facts)
+
+    forecast = facts_of(synthetic_forecast)
+    other = FactArrays.from_frame(facts_of(synthetic_observed))
+    vectorised = np.zeros(len(forecast), dtype=bool)
+    for rows, claims in own_claims(forecast):
+        ok = np.ones(len(rows), dtype=bool)
+        for claim in claims:
+            ok &= claim.holds(other.take(rows), settings.truth)
+        vectorised[rows] = ok
+    one_by_one = np.array([
+        all(c.holds(other.take(np.array([i])), settings.truth)[0]
+            for c in claims_of(own_statement(row)))
+        for i, row in enumerate(forecast.to_dict("records"))])
+    assert len(forecast) > 400
+    assert 0 < one_by_one.sum() < len(forecast)  # a real mix of true and false
+    assert (vectorised == one_by_one).all()
