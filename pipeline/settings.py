@@ -23,13 +23,14 @@ from pipeline.config.rules import (
     _default_scales,
     _default_windows,
 )
+from pipeline.config.signup import SignupSettings
 from pipeline.config.sources import SourceSettings
 from pipeline.config.verify import VerifySettings
 from pipeline.resources import in_checkout
 
 __all__ = [
     "REPO_ROOT", "DispatchSettings", "FactRules", "FlowSettings", "QualityRules",
-    "ReviewSettings", "Settings", "SourceSettings", "TruthRules", "VariableScale",
+    "ReviewSettings", "Settings", "SignupSettings", "SourceSettings", "TruthRules", "VariableScale",
     "VerifySettings", "WindowSpec", "get_settings",
 ]
 
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     flows: FlowSettings = Field(default_factory=lambda: FlowSettings())
     dispatch: DispatchSettings = Field(default_factory=lambda: DispatchSettings())
     verify: VerifySettings = Field(default_factory=lambda: VerifySettings())
+    signup: SignupSettings = Field(default_factory=lambda: SignupSettings())
 
     @model_validator(mode="after")
     def _model_cache_under_data_dir(self) -> Settings:

@@ -67,6 +67,8 @@ def build_email(message: Outgoing, sender: str) -> EmailMessage:
         body += "\n-- \n"
         if message.wrong_url:
             body += f"Wrong where you are? Tell us: {message.wrong_url}\n"
+        if message.manage_url:
+            body += f"Change your ZIP or times, or pause: {message.manage_url}\n"
         body += f"Unsubscribe: {message.unsubscribe_url}\n"
     email.set_content(body)
     return email

@@ -40,6 +40,8 @@ class Subscriber(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
     opt_out_via: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token: Mapped[str] = mapped_column(String(32), unique=True)  # unsubscribe-link secret
+    # "PAUSE 3": no message is planned or sent before this moment (still active: not an opt-out)
+    paused_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -153,3 +155,69 @@ class Reply(Base):
     kind: Mapped[str] = mapped_column(String(16), default="wrong")
     at: Mapped[datetime]
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # what they wrote, if any
+
+
+CONSENT_EVENTS = ("granted", "revoked")
+CONSENT_METHODS = ("keyword", "web", "import", "link", "provider", "webhook")
+
+
+class Consent(Base):
+    """One consent event: someone agreeing to messages, or withdrawing that agreement.
+
+    Append-only: rows are never changed or deleted, an opt-out adds a ``revoked`` row and the
+    earlier ``granted`` one stays, so the record shows when and how consent was given even
+    after the subscriber left. ``address`` is kept as given (E.164 phone, normalised email,
+    webhook URL) so the history is found by address after the subscriber changed numbers.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_address", "address"),
+                      Index("ix_consents_subscriber", "subscriber_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms, email, webhook; "all" for opt-outs
+    address: Mapped[str] = mapped_column(String(2048))
+    event: Mapped[str] = mapped_column(String(16))  # granted, revoked
+    method: Mapped[str] = mapped_column(String(16))  # keyword, web, import, link, provider
+    at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)  # the exact words shown (or received, for STOP)
+    source: Mapped[str] = mapped_column(String(300))  # IP address, phone number, file:line
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. 'replied "YES"'
+
+
+SIGNUP_STATUSES = ("pending", "confirmed", "expired", "void")
+
+
+class SignUp(Base):
+    """A sign-up waiting for its confirmation: a texted ZIP waiting for YES, a phone number
+    waiting for the code sent to it, an email waiting for its link to be followed.
+
+    Nothing but the one confirmation message is ever sent to a pending sign-up's address;
+    it becomes (or updates) a :class:`Subscriber` only when confirmed. ``public_id`` names it
+    in the web page's URL; the code is stored as a salted hash, the email link's token as its
+    SHA-256 (the database never holds a working code or link).
+    """
+
+    __tablename__ = "signups"
+    __table_args__ = (Index("ix_signups_address", "address", "created_at"),
+                      Index("ix_signups_source", "source", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms, email
+    address: Mapped[str] = mapped_column(String(254))  # E.164 phone or normalised email
+    zip: Mapped[str] = mapped_column(String(5))
+    morning_at: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    evening_at: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    method: Mapped[str] = mapped_column(String(16))  # keyword, web
+    source: Mapped[str] = mapped_column(String(300))  # IP address or the texting number
+    text_shown: Mapped[str] = mapped_column(Text)  # the disclosure the person agreed to
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes so far
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)  # the confirmation went out
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

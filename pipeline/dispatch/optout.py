@@ -1,5 +1,8 @@
 """Opt-out and help: inbound SMS keywords and the unsubscribe link in every email.
 
+Sign-up, YES and the self-service commands (TIME, ZIP, PAUSE, RESUME) are handed to
+:mod:`pipeline.dispatch.keywords`.
+
 An inbound STOP (or UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, STOPALL) opts the sender
 out at once, so the next dispatch — even one already running — sends them nothing: the
 dispatcher re-reads each subscriber's status right before calling the channel. HELP gets an
@@ -15,20 +18,28 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.dispatch.models import Delivery, DeliveryEvent, InboundMessage, Subscriber
+from pipeline.dispatch.keywords import act
+from pipeline.dispatch.models import (
+    Delivery,
+    DeliveryEvent,
+    InboundMessage,
+    SignUp,
+    Subscriber,
+)
 from pipeline.dispatch.replies import WRONG_WORDS, last_sms_to, record_wrong
-from pipeline.dispatch.subscribers import by_token, find_by_address, opt_out
+from pipeline.dispatch.subscribers import by_token, find_by_address, normalize_phone, opt_out
+from pipeline.settings import Settings, get_settings
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                         "OPTOUT", "OPT OUT"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_REPLY = ("zipcast: your local weather, twice a day. Reply STOP to unsubscribe, WRONG if "
-              "a message was wrong where you are. Msg&data rates may apply. "
+HELP_REPLY = ("zipcast: your local weather, twice a day. Text a ZIP to sign up; TIME 6:30, "
+              "ZIP 94110, PAUSE 3, RESUME to change; WRONG if a message was wrong where you "
+              "are. Reply STOP to unsubscribe. Msg&data rates may apply. "
               "Help: help@zipcast.example")
 WRONG_REPLY = ("zipcast: thanks, noted that our last message was wrong where you are. We check "
                "every message against the weather. Reply STOP to unsubscribe.")
@@ -36,7 +47,6 @@ NO_MESSAGE_REPLY = ("zipcast: thanks, but we sent you no message in the last day
                     "to mark as wrong.")
 STOP_REPLY = ("zipcast: you are unsubscribed and will get no more messages. "
               "Reply START to subscribe again.")
-START_REPLY = "zipcast: you are subscribed again. Reply STOP to unsubscribe, HELP for help."
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,8 @@ def keyword(body: str) -> str:
 
 
 def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
-                       provider_id: str | None = None) -> InboundResult:
+                       provider_id: str | None = None,
+                       settings: Settings | None = None) -> InboundResult:
     """Act on an inbound SMS from ``sender`` once per ``provider_id`` (commits).
 
     Parameters
@@ -65,6 +76,8 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
     provider_id : the provider's message id (Twilio ``MessageSid``); a message already
         recorded under it is a replay or a retry: action ``duplicate``, no reply, no change.
         None (no id given) always acts.
+    settings : sign-up limits, default delivery times and quiet hours (for the self-service
+        commands of :mod:`pipeline.dispatch.keywords`); default: from the environment
     """
     # claim the message id before reading or changing anything: the unique column decides
     # which of two simultaneous deliveries acts, and a write as the transaction's first
@@ -77,12 +90,21 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
     except IntegrityError:
         db.rollback()
         return InboundResult("duplicate", None, None)
+    settings = settings or get_settings()
     sub = find_by_address(db, phone=sender) if sender.strip() else None
+    try:
+        phone = normalize_phone(sender)
+    except ValueError:
+        phone = sender.strip()
     word = keyword(body)
+    reply: str | None
     if word in STOP_WORDS:
         action, reply = ("opt_out", STOP_REPLY) if sub else ("unknown_sender", STOP_REPLY)
         if sub is not None:
-            opt_out(db, sub.id, via=f"sms {word}", at=at)
+            opt_out(db, sub.id, via=f"sms {word}", at=at, source=phone)
+        # a sign-up waiting for its YES ends too
+        db.execute(update(SignUp).where(SignUp.address == phone, SignUp.status == "pending")
+                   .values(status="void").execution_options(synchronize_session=False))
     elif word in HELP_WORDS:
         action, reply = "help", HELP_REPLY
     elif word in WRONG_WORDS and sub is not None:  # a second signal, never an opt-out
@@ -92,11 +114,10 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
         else:
             record_wrong(db, last, via="sms", at=at, text=body)
             action, reply = "wrong", WRONG_REPLY
-    elif word in START_WORDS and sub is not None:
-        action, reply = "opt_in", START_REPLY
-        if sub.status == "opted_out":
-            sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
-                "active", None, None, at)
+    elif phone and (done := act(db, phone, word, sub, at, settings)) is not None:
+        action, reply = done
+        if sub is None and action == "confirmed":
+            sub = find_by_address(db, phone=phone)
     else:
         action, reply = ("none" if sub else "unknown_sender"), None
     record.action, record.subscriber_id = action, sub.id if sub else None
@@ -115,7 +136,7 @@ def unsubscribe(db: Session, token: str, at: datetime,
     sub = by_token(db, token)
     if sub is None:
         return None
-    if opt_out(db, sub.id, via=via, at=at):
+    if opt_out(db, sub.id, via=via, at=at, source="unsubscribe link"):
         db.add(InboundMessage(channel="email", sender=sub.email or f"subscriber {sub.id}",
                               body="unsubscribe link", action="opt_out", subscriber_id=sub.id,
                               at=at))
@@ -144,6 +165,7 @@ def record_status(db: Session, provider_id: str, status: str, at: datetime, *,
         if detail:
             row.error = f"{status}: {detail}"
         if error_code == "21610":
-            opt_out(db, row.subscriber_id, via="sms provider (21610)", at=at)
+            opt_out(db, row.subscriber_id, via="sms provider (21610)", at=at,
+                    source=f"Twilio error 21610 on {provider_id}")
     db.commit()
     return row is not None

@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline.channels.base import Outgoing
 from pipeline.dispatch.models import Delivery, DryDelivery, OutboxRow, Subscriber
+from pipeline.times import utc
 
 Table = type[Delivery] | type[DryDelivery]  # the real outbox, or a dry run's
 
@@ -162,13 +163,16 @@ def next_retry(db: Session, run_id: str, window: str,
         .order_by(table.next_attempt_at).limit(1))
 
 
-def subscriber_status(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Subscriber id -> (status, unsubscribe token), read right before sending."""
+def subscriber_status(db: Session, ids: Iterable[int],
+                      now: datetime | None = None) -> dict[int, tuple[str, str]]:
+    """Subscriber id -> (status, unsubscribe token), read right before sending; status is
+    ``paused`` for an active subscriber paused at ``now``."""
     ids = list(set(ids))
     out: dict[int, tuple[str, str]] = {}
     for start in range(0, len(ids), 20_000):
-        out.update({i: (s, t) for i, s, t in db.execute(
-            select(Subscriber.id, Subscriber.status, Subscriber.token)
+        out.update({i: ("paused" if s == "active" and now is not None and p is not None
+                        and utc(p) > now else s, t) for i, s, t, p in db.execute(
+            select(Subscriber.id, Subscriber.status, Subscriber.token, Subscriber.paused_until)
             .where(Subscriber.id.in_(ids[start:start + 20_000])))})
     return out
 
@@ -195,9 +199,11 @@ def outgoing(row: OutboxRow, public_url: str, token: str | None,
     # a real delivery's "wrong?" link (a dry run's rows are another table: no link)
     wrong = (f"{public_url.rstrip('/')}/w/{token}/{row.id}"
              if token and row.channel == "email" and isinstance(row, Delivery) else None)
+    manage = (f"{public_url.rstrip('/')}/m/{token}"
+              if token and row.channel == "email" else None)
     return Outgoing(
         key=delivery_key(row.run_id, row.window, row.subscriber_id, row.channel),
         delivery_id=row.id, channel=row.channel, address=row.address, body=row.body,
-        subject=subject, unsubscribe_url=unsubscribe, wrong_url=wrong,
+        subject=subject, unsubscribe_url=unsubscribe, wrong_url=wrong, manage_url=manage,
         meta={"run_id": row.run_id, "window": row.window, "slot_id": row.slot_id or "",
               "zip": row.zip})

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.config.dispatch import DispatchSettings
@@ -161,12 +161,18 @@ def load_assignments(run_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
-def subscribers_frame(db: Session, zips: pd.Index) -> pd.DataFrame:
-    """Active subscribers in ``zips``: one row per (subscriber, channel) with its address."""
-    rows = db.execute(select(
+def subscribers_frame(db: Session, zips: pd.Index,
+                      now: datetime | None = None) -> pd.DataFrame:
+    """Active subscribers in ``zips``, not paused at ``now``: one row per (subscriber,
+    channel) with its address."""
+    query = select(
         Subscriber.id, Subscriber.zip, Subscriber.timezone, Subscriber.phone, Subscriber.email,
         Subscriber.webhook_url, Subscriber.morning_at, Subscriber.evening_at, Subscriber.token,
-    ).where(Subscriber.status == "active")).all()
+    ).where(Subscriber.status == "active")
+    if now is not None:  # "PAUSE 3": nothing planned until the pause ends
+        query = query.where(or_(Subscriber.paused_until.is_(None),
+                                Subscriber.paused_until <= now))
+    rows = db.execute(query).all()
     subs = pd.DataFrame(rows, columns=["subscriber_id", "zip", "timezone", "phone", "email",
                                        "webhook_url", "morning_at", "evening_at", "token"])
     subs = subs[subs["zip"].isin(zips)]
@@ -202,7 +208,7 @@ def plan(db: Session, *, run_id: str, window: str, issue_time: datetime,
         automatic, due_at, status ("pending", or "skipped" with ``error`` saying why), token
     counts : queued_before, not_due, waiting_for_editors, held, too_late, problems
     """
-    subs = subscribers_frame(db, pd.Index(assignments["zip"]))
+    subs = subscribers_frame(db, pd.Index(assignments["zip"]), now)
     counts: dict[str, Any] = {"subscriber_channels": len(subs)}
     queued = already_queued(db, run_id, window, table)
     if queued and len(subs):

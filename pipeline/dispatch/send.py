@@ -146,11 +146,16 @@ def _ambiguous_event(db: Session, row: OutboxRow, detail: str, at: datetime) -> 
 def _opted_out(db: Session, rows: list[OutboxRow], now: datetime,
                result: DispatchResult) -> tuple[list[OutboxRow], dict[int, str]]:
     """Rows whose subscriber is still active (+ their tokens); others are skipped now."""
-    status = subscriber_status(db, (r.subscriber_id for r in rows))
-    gone = [r.id for r in rows if status.get(r.subscriber_id, ("gone", ""))[0] != "active"]
-    if gone:  # only rows still pending: never a row another sender claimed meanwhile
-        skipped = mark(db, gone, now, if_status="pending", status="skipped",
-                       error="opted out before sending", table=type(rows[0]))
+    status = subscriber_status(db, (r.subscriber_id for r in rows), now)
+    state = {r.id: status.get(r.subscriber_id, ("gone", ""))[0] for r in rows}
+    gone = [i for i, s in state.items() if s != "active"]
+    skipped = 0
+    for why, ids in (("paused before sending", [i for i in gone if state[i] == "paused"]),
+                     ("opted out before sending", [i for i in gone if state[i] != "paused"])):
+        if ids:  # only rows still pending: never a row another sender claimed meanwhile
+            skipped += mark(db, ids, now, if_status="pending", status="skipped", error=why,
+                            table=type(rows[0]))
+    if gone:
         db.commit()
         result.outcomes["skipped"] += skipped
     keep = [r for r in rows if r.id not in set(gone)]

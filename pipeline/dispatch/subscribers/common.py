@@ -74,7 +74,7 @@ def _gazetteer() -> pd.DataFrame:
     from pipeline.geo import load_zips  # geopandas is slow to import; only load when needed
 
     zips = load_zips()
-    return pd.DataFrame(zips[["zip", "state", "timezone", "lat", "lon"]])
+    return pd.DataFrame(zips[["zip", "city", "state", "timezone", "lat", "lon"]])
 
 
 @lru_cache(maxsize=1)

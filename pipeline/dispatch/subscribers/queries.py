@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from pipeline.dispatch.consent import revoke_all
 from pipeline.dispatch.models import CHANNELS, Subscriber
 from pipeline.dispatch.subscribers.common import (
     TABLE,
@@ -111,10 +112,22 @@ def by_token(session: Session, token: str) -> Subscriber | None:
     return session.scalars(select(Subscriber).where(Subscriber.token == token)).first()
 
 
-def opt_out(session: Session, subscriber_id: int, via: str, at: datetime) -> bool:
+def _revocation_method(via: str) -> str:
+    if "provider" in via:
+        return "provider"
+    for prefix, method in (("sms", "keyword"), ("email link", "link"), ("import", "import"),
+                           ("webhook", "webhook"), ("web", "web")):
+        if via.startswith(prefix):
+            return method
+    return "link"
+
+
+def opt_out(session: Session, subscriber_id: int, via: str, at: datetime,
+            source: str | None = None) -> bool:
     """Opt a subscriber out of every channel; True if they were active until now.
 
-    Opting out twice keeps the first time and way (``opted_out_at``, ``opt_out_via``).
+    Opting out twice keeps the first time and way (``opted_out_at``, ``opt_out_via``). The
+    consent record gets a ``revoked`` row per address (:mod:`pipeline.dispatch.consent`).
 
     Parameters
     ----------
@@ -122,6 +135,7 @@ def opt_out(session: Session, subscriber_id: int, via: str, at: datetime) -> boo
     subscriber_id : ``Subscriber.id``
     via : how, e.g. ``sms:STOP``, ``email:link``, ``webhook:410``, ``provider:21610``
     at : when (aware datetime)
+    source : who or what asked (the texting number, ``unsubscribe link``); default ``via``
 
     Raises
     ------
@@ -134,4 +148,6 @@ def opt_out(session: Session, subscriber_id: int, via: str, at: datetime) -> boo
         return False
     subscriber.status, subscriber.opted_out_at = "opted_out", at
     subscriber.opt_out_via, subscriber.updated_at = via[:64], at
+    revoke_all(session, subscriber, method=_revocation_method(via), text=via,
+               source=source or via, at=at)
     return True

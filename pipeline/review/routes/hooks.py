@@ -56,7 +56,8 @@ async def twilio_inbound(request: Request, db: SessionDep) -> Response:
     sid = form.get("MessageSid") or form.get("SmsSid") or None
     # the database work (which may wait for a concurrent delivery's commit) off the event loop
     result = await run_in_threadpool(handle_inbound_sms, db, form.get("From", ""),
-                                     form.get("Body", ""), _now(request), provider_id=sid)
+                                     form.get("Body", ""), _now(request), provider_id=sid,
+                                     settings=request.app.state.settings)
     body = f"<Message>{escape(result.reply)}</Message>" if result.reply else ""
     return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
                     media_type="text/xml")

@@ -1,0 +1,64 @@
+"""Sending the one confirmation message of a web sign-up: the code by SMS, the link by email.
+
+It goes straight through the channel (not the dispatch outbox): it is one message, asked for
+a moment ago by the person waiting on the page, and it is the only message an unconfirmed
+address ever gets. ``ZIPCAST_SIGNUP__OUTBOX`` writes it to a JSONL file instead (a demo or
+staging server without Twilio or SMTP).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from pipeline.channels import ChannelConfigError, ChannelError, Outgoing, make_channel
+from pipeline.dispatch.selfservice import Started, code_message, link_message, mark_sent
+from pipeline.settings import Settings
+
+SUBJECT = "Confirm your zipcast weather"
+
+
+class ConfirmationNotSent(RuntimeError):
+    """The code or link could not be sent; the message says whether to retry."""
+
+
+def confirmation(started: Started, link: str | None, settings: Settings) -> Outgoing:
+    """The message for a started web sign-up (``link``: the email's confirmation URL)."""
+    signup = started.signup
+    if signup.channel == "sms":
+        body = code_message(started.secret, signup.zip)
+    else:
+        if link is None:
+            raise ValueError("an email confirmation needs its link")
+        body = link_message(link, signup.zip, settings.signup)
+    return Outgoing(key=f"signup/{signup.public_id}", delivery_id=0, channel=signup.channel,
+                    address=signup.address, body=body, subject=SUBJECT,
+                    meta={"signup": signup.public_id, "zip": signup.zip})
+
+
+def send_confirmation(db: Session, started: Started, settings: Settings,
+                      link: str | None = None) -> None:
+    """Send the code or link, and mark the sign-up as sent (commits).
+
+    Raises
+    ------
+    ConfirmationNotSent
+        The channel is not set up, or refused or failed to take the message; the sign-up
+        stays unsent (it does not count toward the address's daily limit).
+    """
+    message = confirmation(started, link, settings)
+    outbox = settings.signup.outbox
+    try:
+        channel = make_channel("file" if outbox else message.channel, settings.dispatch,
+                               outbox_path=outbox)
+    except ChannelConfigError as err:
+        raise ConfirmationNotSent(
+            f"sign-up by {'text' if message.channel == 'sms' else 'email'} is not set up on "
+            f"this server ({err})") from None
+    try:
+        channel.send(message)
+    except ChannelError as err:
+        raise ConfirmationNotSent(f"we could not send it just now ({err}); try again in a "
+                                  "few minutes") from None
+    finally:
+        channel.close()
+    mark_sent(db, started.signup)
