@@ -92,10 +92,11 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
         return InboundResult("duplicate", None, None)
     settings = settings or get_settings()
     sub = find_by_address(db, phone=sender) if sender.strip() else None
+    phone: str | None
     try:
         phone = normalize_phone(sender)
-    except ValueError:
-        phone = sender.strip()
+    except ValueError:  # a short code or an alphanumeric sender: no self-service
+        phone = None
     word = keyword(body)
     reply: str | None
     if word in STOP_WORDS:
@@ -103,7 +104,8 @@ def handle_inbound_sms(db: Session, sender: str, body: str, at: datetime, *,
         if sub is not None:
             opt_out(db, sub.id, via=f"sms {word}", at=at, source=phone)
         # a sign-up waiting for its YES ends too
-        db.execute(update(SignUp).where(SignUp.address == phone, SignUp.status == "pending")
+        db.execute(update(SignUp).where(SignUp.address == (phone or sender.strip()),
+                                        SignUp.status == "pending")
                    .values(status="void").execution_options(synchronize_session=False))
     elif word in HELP_WORDS:
         action, reply = "help", HELP_REPLY
