@@ -42,11 +42,18 @@ def import_command(
     file: Annotated[Path, typer.Argument(
         help="CSV with a header line: zip and at least one of phone, email, webhook_url; "
              "optional morning_at, evening_at (local HH:MM or 7am) and status "
-             "(active or opted_out).", show_default=False)],
+             "(active or opted_out); consent_text (the words each person agreed to), "
+             "consent_at and consent_source.", show_default=False)],
+    consent: Annotated[str | None, typer.Option(
+        "--consent", metavar="TEXT",
+        help="The words every person in the file agreed to, when the file has no "
+             "consent_text column: you state that each of them gave this consent. It is "
+             "recorded per subscriber (`zipcast subscribers consent ADDRESS`).")] = None,
 ) -> None:
     """Import subscribers from a CSV; bad rows are listed by line and the good ones kept.
 
-    Rows sharing a phone or an email (in the file or already stored) are merged. Opted-out
+    Every subscriber needs a record of consent: a consent_text column, or --consent. Rows
+    sharing a phone or an email (in the file or already stored) are merged. Opted-out
     subscribers stay opted out. Exit code 1 when the file cannot be read or no row is good.
     """
     from pipeline.dispatch.subscribers import SubscriberFileError, import_csv
@@ -55,7 +62,7 @@ def import_command(
     out = _console()
     url = _database()
     try:
-        report = import_csv(url, file, settings=get_settings())
+        report = import_csv(url, file, settings=get_settings(), consent=consent)
     except SubscriberFileError as err:
         _console(stderr=True).print(f"error: {err}", style="red", markup=False)
         _console(stderr=True).print("nothing was imported", markup=False)
@@ -162,3 +169,35 @@ def list_command(
             channels = ", ".join(a for a in (s.phone, s.email, s.webhook_url) if a)
             out.print(f"#{s.id:<7} {s.zip} {s.timezone:<20} {s.morning_at}/{s.evening_at} "
                       f"{s.status:<9} {channels}", markup=False)
+
+
+@subscribers.command("consent")
+def consent_command(
+    address: Annotated[str, typer.Argument(
+        help="A phone number (any common format), an email address or a webhook URL.",
+        show_default=False)],
+) -> None:
+    """Print the consent history of an address: each time it agreed to messages (how, from
+    where, the exact words shown) and each opt-out, oldest first. Kept after opt-out."""
+    from pipeline.dispatch.consent import history
+    from pipeline.dispatch.subscribers import normalize_email, normalize_phone
+    from pipeline.store.db import session_scope
+
+    keys = {address.strip()}
+    for normalize in (normalize_phone, normalize_email):
+        try:
+            keys.add(normalize(address))
+        except ValueError:
+            pass
+    url = _database()
+    out = _console()
+    with session_scope(url) as session:
+        events = history(session, keys)
+    if not events:
+        out.print(f"no consent on record for {address}: it never signed up, was never "
+                  "imported with consent, or is a demo subscriber (not a person)", markup=False)
+        raise typer.Exit(1)
+    for event in events:
+        out.print(event.line(), style="green" if event.event == "granted" else "yellow",
+                  markup=False)
+        out.print(f"    words: {event.text}", markup=False)

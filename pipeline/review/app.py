@@ -28,7 +28,17 @@ from pipeline.review.deps import (
     require_csrf,
     signed_in_editor,
 )
-from pipeline.review.routes import auth, detail, exchange, hooks, runs, slots, thread, verification
+from pipeline.review.routes import (
+    auth,
+    detail,
+    exchange,
+    hooks,
+    runs,
+    signup,
+    slots,
+    thread,
+    verification,
+)
 from pipeline.review.security import (
     VERIFY_SLOTS,
     LoginLimiter,
@@ -159,4 +169,5 @@ def create_app(
     app.include_router(exchange.router)
     app.include_router(hooks.router)
     app.include_router(verification.router)
+    app.include_router(signup.router)
     return app

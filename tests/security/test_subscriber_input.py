@@ -26,10 +26,20 @@ from pipeline.channels.base import Outgoing, PermanentError, TransientError
 from pipeline.channels.webhook import WebhookChannel
 from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch.models import Subscriber
-from pipeline.dispatch.subscribers import ImportReport, SubscriberFileError, import_csv
+from pipeline.dispatch.subscribers import ImportReport, SubscriberFileError
+from pipeline.dispatch.subscribers import import_csv as _import_csv
 from pipeline.store.db import migrate, session_scope
 
 HEADER = "zip,phone,email,webhook_url,morning_at,evening_at,status\n"
+
+
+CONSENT = "Text me the weather for my ZIP twice a day (test file)"
+
+
+def import_csv(*args, **kwargs):
+    """The import with the operator's statement of consent (the files here have no
+    consent_text column)."""
+    return _import_csv(*args, **{"consent": CONSENT, **kwargs})
 
 
 @pytest.fixture

@@ -31,7 +31,11 @@ if TYPE_CHECKING:
     pass
 
 TABLE = cast(Table, Subscriber.__table__)
-COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status")
+COLUMNS = ("zip", "phone", "email", "webhook_url", "morning_at", "evening_at", "status",
+           "consent_text", "consent_at", "consent_source")
+# the consent record of an import: the words each person agreed to (or --consent), and
+# optionally when and where
+CONSENT_COLUMNS = ("consent_text", "consent_at", "consent_source")
 CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
 # Longest value a cell may hold, in characters; longer cells are reported by line. Generous
 # for what each column holds: an email address is at most 254 (RFC 5321's path limit), E.164
@@ -39,7 +43,7 @@ CHANNEL_COLUMNS = ("phone", "email", "webhook_url")
 # "6:30 p.m." or "07:00:00", statuses "opted_out". Browsers and proxies cope with 2,048-
 # character URLs. FIELD_CAP applies to every other column, the ignored ones too.
 FIELD_LIMITS = {"zip": 10, "phone": 32, "email": 254, "webhook_url": 2048, "morning_at": 16,
-                "evening_at": 16, "status": 16}
+                "evening_at": 16, "status": 16, "consent_at": 40, "consent_source": 300}
 FIELD_CAP = 4096
 DEMO_TOKEN_PREFIX = "demo-"  # marks demo subscribers; `make_demo(replace=True)` deletes them
 # the demo's channel mix: "+" joins channels one subscriber has together

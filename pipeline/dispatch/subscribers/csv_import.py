@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
+    Table,
     bindparam,
     insert,
     select,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 )
 
 from pipeline.config.dispatch import DispatchSettings
+from pipeline.dispatch.consent import CHANNEL_OF
+from pipeline.dispatch.models import Consent
 from pipeline.dispatch.subscribers.common import (
     _IN_CHUNK,
     CHANNEL_COLUMNS,
@@ -47,6 +50,7 @@ from pipeline.store.db import get_engine
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
+CONSENT = cast(Table, Consent.__table__)
 
 
 
@@ -108,6 +112,9 @@ class _Row:
     morning_at: str | None
     evening_at: str | None
     status: str | None
+    consent_text: str | None = None
+    consent_at: datetime | None = None
+    consent_source: str | None = None
 
 
 _FIELDS = ("zip", "timezone", "phone", "email", "webhook_url", "morning_at", "evening_at",
@@ -132,6 +139,8 @@ class _Person:
     token: str
     original: dict[str, Any] | None = None  # stored values, to tell updated from unchanged
     lines: list[int] = field(default_factory=list)  # file lines that matched this person
+    consents: list[_Row] = field(default_factory=list)  # rows that say this person agreed
+    revoked: bool = False  # this file opted the person out
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _FIELDS}
@@ -192,9 +201,12 @@ def _parse_zip(text: str, zones: Mapping[str, str]) -> str:
 class _Parser:
     """Turns CSV cells into a :class:`_Row`, caching phone and email checks (files repeat)."""
 
-    def __init__(self, zones: Mapping[str, str], allow_hosts: Collection[str] = ()) -> None:
+    def __init__(self, zones: Mapping[str, str], allow_hosts: Collection[str] = (),
+                 consent: str | None = None, now: datetime | None = None) -> None:
         self.zones = zones
         self.allow_hosts = allow_hosts
+        self.consent = consent  # the operator's statement of the words every row agreed to
+        self.now = now or _now()
         self._phones: dict[str, str | ValueError] = {}
         self._emails: dict[str, str | ValueError] = {}
 
@@ -236,10 +248,35 @@ class _Parser:
         status = check("status", _parse_status)
         if not any(cells.get(name) for name in CHANNEL_COLUMNS):
             problems.append("no channel: give a phone, an email or a webhook_url")
+        consent_at = None
+        if cells.get("consent_at"):
+            try:
+                consent_at = _parse_when(cells["consent_at"], self.now)
+            except ValueError as err:
+                problems.append(f"consent_at: {err}")
+        consent_text = cells.get("consent_text") or self.consent
+        if not consent_text and status != "opted_out":
+            problems.append("no consent_text: every subscriber needs the words they agreed to "
+                            "(or pass --consent to state them for the whole file)")
         if problems:
             raise ValueError("; ".join(problems))
         assert zip_code is not None
-        return _Row(line, zip_code, phone, email, webhook, morning, evening, status)
+        return _Row(line, zip_code, phone, email, webhook, morning, evening, status,
+                    consent_text, consent_at, cells.get("consent_source") or None)
+
+
+def _parse_when(text: str, now: datetime) -> datetime:
+    """When consent was given: an ISO date or date and time (naive means UTC), not later than
+    ``now``."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: write 2026-11-30 or 2026-11-30T14:05Z"
+                         ) from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when > now + timedelta(minutes=5):
+        raise ValueError(f"{text!r} is in the future: consent must have been given already")
+    return when
 
 
 def _parse_status(text: str) -> str:
@@ -251,7 +288,8 @@ def _parse_status(text: str) -> str:
 
 def _read_rows(
     source: str | Path | IO[str] | IO[bytes], zones: Mapping[str, str], report: ImportReport,
-    allow_hosts: Collection[str] = (),
+    allow_hosts: Collection[str] = (), consent: str | None = None,
+    now: datetime | None = None,
 ) -> list[_Row]:
     """Read and check a subscriber CSV; bad rows go to ``report.errors``, good ones back.
 
@@ -265,7 +303,7 @@ def _read_rows(
         ``zip`` or a channel; or a text stream passed in fails to decode.
     """
     stream, opened = _open_text(source)
-    parser, rows = _Parser(zones, allow_hosts), []
+    parser, rows = _Parser(zones, allow_hosts, consent, now), []
     try:
         records = _records(stream)
         first = next((r for r in records if not r.blank), None)
@@ -273,6 +311,12 @@ def _read_rows(
             raise SubscriberFileError("the file is empty: the first line must be a header "
                                       "such as zip,phone,email", line=1)
         names, warnings = _header(first)
+        if "consent_text" not in names and not consent:
+            raise SubscriberFileError(
+                "no record of consent: add a consent_text column (the words each person "
+                "agreed to; consent_at and consent_source are optional), or pass --consent "
+                "'the words they agreed to' to state that every row agreed to them",
+                line=first.line)
         report.warnings.extend(warnings)
         for record in records:
             if record.blank:
@@ -308,6 +352,7 @@ def import_csv(
     settings: Settings | DispatchSettings | None = None,
     zones: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    consent: str | None = None,
 ) -> ImportReport:
     """Import subscribers from a CSV file: check every row, merge duplicates, keep good rows.
 
@@ -329,6 +374,11 @@ def import_csv(
         hosts allowed despite a non-public address (``dispatch.webhook_allow_hosts``) come from
     zones : ZIP → IANA time zone; default: the gazetteer
     now : the clock, for ``created_at``/``updated_at``/``opted_out_at``
+    consent : the words every person in the file agreed to, stated by whoever imports it;
+        needed unless the file has a ``consent_text`` column. Each subscriber the import adds
+        or changes gets a ``granted`` row in the consent record (``consent_at`` or the import
+        time, ``consent_source`` or ``import <file> line <n>``); each one it opts out a
+        ``revoked`` row
 
     Returns
     -------
@@ -337,15 +387,18 @@ def import_csv(
     Raises
     ------
     SubscriberFileError
-        The file cannot be imported at all; nothing was written.
+        The file cannot be imported at all (including: no ``consent_text`` column and no
+        ``consent``); nothing was written.
     """
     zones = _zones() if zones is None else zones
     defaults = _default_times(settings)
     now = now or _now()
     report = ImportReport()
-    rows = _read_rows(source, zones, report, _dispatch(settings).webhook_allow_hosts)
+    rows = _read_rows(source, zones, report, _dispatch(settings).webhook_allow_hosts,
+                      consent, now)
+    name = Path(source).name if isinstance(source, str | Path) else "stdin"
     with get_engine(url).begin() as conn:
-        merge = _Merge(conn, rows, zones, defaults, now, report)
+        merge = _Merge(conn, rows, zones, defaults, now, report, name)
         for row in rows:
             merge.add(row)
         merge.write()
@@ -375,9 +428,10 @@ class _Merge:
     """Folds good rows into people: stored subscribers, or new ones (one pass, in file order)."""
 
     def __init__(self, conn: Connection, rows: list[_Row], zones: Mapping[str, str],
-                 defaults: Mapping[str, str], now: datetime, report: ImportReport) -> None:
+                 defaults: Mapping[str, str], now: datetime, report: ImportReport,
+                 file_name: str = "stdin") -> None:
         self.conn, self.zones, self.defaults = conn, zones, defaults
-        self.now, self.report = now, report
+        self.now, self.report, self.file_name = now, report, file_name
         self.new: list[_Person] = []
         self.stored: list[_Person] = []
         self.by_phone: dict[str, _Person] = {}
@@ -440,6 +494,8 @@ class _Merge:
             self.report.merged += 1
         self._apply(person, row)
         person.lines.append(row.line)
+        if person.status == "active" and row.consent_text:
+            person.consents.append(row)
 
     def _where(self, person: _Person) -> str:
         if person.lines:
@@ -464,6 +520,7 @@ class _Merge:
         person.evening_at = row.evening_at or person.evening_at
         if row.status == "opted_out" and person.status != "opted_out":
             person.status, person.opted_out_at, person.opt_out_via = "opted_out", self.now, "import"
+            person.revoked = True
             self.report.opted_out += 1
         elif row.status != "opted_out" and person.status == "opted_out":
             self.report.kept_opted_out += 1
@@ -496,3 +553,40 @@ class _Merge:
         rows = [{**p.values(), "created_at": self.now, "updated_at": self.now} for p in self.new]
         for start in range(0, len(rows), CHUNK):
             self.conn.execute(insert(TABLE), rows[start:start + CHUNK])
+        self._record_consent(changed)
+
+    def _record_consent(self, changed: list[_Person]) -> None:
+        """A ``granted`` row per address for every person added or changed with a consent,
+        a ``revoked`` row per address for every person this file opted out."""
+        people = [*changed, *self.new]
+        ids = {p.token: p.id for p in people if p.id is not None}
+        tokens = [p.token for p in self.new]
+        for start in range(0, len(tokens), _IN_CHUNK):
+            ids.update(self.conn.execute(select(TABLE.c.token, TABLE.c.id).where(
+                TABLE.c.token.in_(tokens[start:start + _IN_CHUNK]))).tuples().all())
+        records: list[dict[str, Any]] = []
+        for person in people:
+            addresses = [(channel, getattr(person, column)) for column, channel in
+                         CHANNEL_OF.items() if getattr(person, column)]
+            if person.revoked:
+                records += [_consent(ids[person.token], channel, address, "revoked",
+                                     "status opted_out in the file",
+                                     f"import {self.file_name}", self.now)
+                            for channel, address in addresses]
+                continue
+            for row in person.consents[-1:]:  # the last row that named them decides
+                source = row.consent_source or f"import {self.file_name} line {row.line}"
+                detail = None if row.consent_at else "no consent_at in the file: the import time"
+                assert row.consent_text is not None
+                records += [_consent(ids[person.token], channel, address, "granted",
+                                     row.consent_text, source, row.consent_at or self.now,
+                                     detail) for channel, address in addresses]
+        for start in range(0, len(records), CHUNK):
+            self.conn.execute(insert(CONSENT), records[start:start + CHUNK])
+
+
+def _consent(subscriber_id: int, channel: str, address: str, event: str, text: str,
+             source: str, at: datetime, detail: str | None = None) -> dict[str, Any]:
+    return {"subscriber_id": subscriber_id, "channel": channel, "address": address,
+            "event": event, "method": "import", "text": text, "source": source[:300],
+            "at": at, "detail": detail}

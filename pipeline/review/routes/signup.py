@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.config.dispatch import DispatchSettings
 from pipeline.dispatch import selfservice
@@ -59,7 +60,7 @@ def _sentence(message: str) -> str:
 
 
 def _clock(hhmm: str) -> str:
-    return selfservice._clock(hhmm)  # noqa: SLF001 -- the one way times are written
+    return selfservice._clock(hhmm)  # the one way times are written
 
 
 def _ending(address: str) -> str:
@@ -111,10 +112,17 @@ def _first_due(sub: Subscriber, now: datetime, dispatch: DispatchSettings) -> st
     return f"{day_text} at {_clock(first.strftime('%H:%M'))}"
 
 
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200):
+    """A public page: ``page`` with the help contact for the footer."""
+    return page(request, f"review/{name}.html",
+                {"help": _settings(request).signup.help_contact, **context},
+                status_code=status_code)
+
+
 def _message(request: Request, title: str, text: str, status_code: int, *,
              again: bool = False, detail: list[str] | None = None):
     """A page saying one thing (and, with ``again``, linking to a fresh sign-up)."""
-    return page(request, "review/signup_message.html", {
+    return _page(request, "signup_message", {
         "title": title, "text": text, "detail": detail or [], "again": again},
         status_code=status_code)
 
@@ -129,13 +137,12 @@ def _not_found(request: Request, what: str):
 
 
 def _form(request: Request, values: dict[str, Any], errors: dict[str, str],
-          status_code: int = 200, alert: str | None = None):
+          status_code: int = 200, alert: str | None = None, notes: list[str] | None = None):
     settings = _settings(request)
-    return page(request, "review/signup.html", {
+    return _page(request, "signup", {
         "values": values, "errors": errors, "alert": alert, "disclosure": WEB_DISCLOSURE,
-        "quiet": _quiet_hint(settings.dispatch),
-        "notes": [] if errors or alert is None else [],
-        "help": settings.signup.help_contact}, status_code=status_code)
+        "quiet": _quiet_hint(settings.dispatch), "notes": notes or []},
+        status_code=status_code)
 
 
 @router.get("/signup")
@@ -192,8 +199,9 @@ def signup(request: Request, db: SessionDep, zip: Text = "", contact: Text = "",
     if not values["consent"]:
         errors["consent"] = ("Tick the box to agree to the messages: we send nothing without "
                              "your agreement.")
+    notes = _notes(times, settings.dispatch)
     if errors:
-        return _form(request, values, errors, 400)
+        return _form(request, values, errors, 400, notes=notes)
     now = _now(request)
     try:
         started = selfservice.start_signup(
@@ -202,7 +210,7 @@ def signup(request: Request, db: SessionDep, zip: Text = "", contact: Text = "",
             source=request.client.host if request.client else "unknown",
             text_shown=WEB_DISCLOSURE, now=now, settings=settings.signup)
     except SignupRefused as err:  # limit_ip, limit_address: nothing recorded or sent
-        response = _form(request, values, {}, 429, alert=_sentence(str(err)))
+        response = _form(request, values, {}, 429, alert=_sentence(str(err)), notes=notes)
         response.headers["Retry-After"] = str(LIMIT_WAIT_S.get(err.kind, 3600))
         return response
     link = None
@@ -211,14 +219,14 @@ def signup(request: Request, db: SessionDep, zip: Text = "", contact: Text = "",
     try:
         send_confirmation(db, started, settings, link=link)
     except ConfirmationNotSent as err:
-        return _form(request, values, {}, 503, alert=(
+        return _form(request, values, {}, 503, notes=notes, alert=(
             f"We could not send your {'code' if channel == 'sms' else 'link'}: "
             f"{_sentence(str(err))}"))
     if channel == "sms":
         return RedirectResponse(f"/signup/{started.signup.public_id}", status_code=303)
-    return page(request, "review/signup_sent.html", {
+    return _page(request, "signup_sent", {
         "address": address, "hours": settings.signup.link_ttl_hours,
-        "notes": _notes(times, settings.dispatch)})
+        "notes": notes})
 
 
 # --- confirm -------------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def _done(request: Request, sub: Subscriber | None, signup: SignUp | None):
     settings = _settings(request)
     now = _now(request)
     times = {"morning": sub.morning_at, "evening": sub.evening_at}
-    return page(request, "review/signup_done.html", {
+    return _page(request, "signup_done", {
         "summary": selfservice.summary(sub, now, settings.dispatch),
         "how": "by text to " + _ending(signup.address) if signup.channel == "sms"
         else "by email to " + signup.address,
@@ -259,7 +267,7 @@ def _outcome(request: Request, outcome: str, what: str):
     return _not_found(request, f"confirmation {what}")
 
 
-def _pending_sms(db: SessionDep, public_id: str) -> SignUp | None:
+def _pending_sms(db: Session, public_id: str) -> SignUp | None:
     if not public_id or len(public_id) > 64:
         return None
     return db.scalars(select(SignUp).where(SignUp.public_id == public_id,
@@ -271,7 +279,7 @@ def _code_page(request: Request, signup: SignUp, error: str | None = None,
                status_code: int = 200):
     settings = _settings(request)
     times = {"morning": signup.morning_at or "", "evening": signup.evening_at or ""}
-    return page(request, "review/signup_code.html", {
+    return _page(request, "signup_code", {
         "signup": signup, "to": _ending(signup.address), "error": error,
         "place": selfservice.place(signup.zip), "times": times,
         "clock": {w: _clock(t) for w, t in times.items() if t},
@@ -286,7 +294,7 @@ def code_form(request: Request, public_id: str, db: SessionDep):
     signup = _pending_sms(db, public_id)
     if signup is None:
         return _not_found(request, "sign-up page")
-    state = selfservice._state(signup, _now(request))  # noqa: SLF001
+    state = selfservice._state(signup, _now(request))  # why it cannot be confirmed
     if state is not None:
         return _outcome(request, state, "code")
     return _code_page(request, signup)
@@ -319,11 +327,11 @@ def link_page(request: Request, token: str, db: SessionDep):
     signup = selfservice.find_link(db, token)
     if signup is None:
         return _not_found(request, "confirmation link")
-    state = selfservice._state(signup, _now(request))  # noqa: SLF001
+    state = selfservice._state(signup, _now(request))  # why it cannot be confirmed
     if state is not None:
         return _outcome(request, state, "link")
     times = {"morning": signup.morning_at or "", "evening": signup.evening_at or ""}
-    return page(request, "review/signup_confirm.html", {
+    return _page(request, "signup_confirm", {
         "token": token, "signup": signup, "place": selfservice.place(signup.zip),
         "clock": {w: _clock(t) for w, t in times.items() if t}})
 
@@ -351,7 +359,7 @@ def _manage(request: Request, sub: Subscriber, *, values: dict[str, Any] | None 
         assert sub.paused_until is not None
         end = utc(sub.paused_until).astimezone(ZoneInfo(sub.timezone))
         paused_until = f"{end:%a %b} {end.day}"
-    return page(request, "review/manage.html", {
+    return _page(request, "manage", {
         "sub": sub, "token": sub.token, "place": selfservice.place(sub.zip),
         "summary": selfservice.summary(sub, now, settings.dispatch),
         "clock": {"morning": _clock(sub.morning_at), "evening": _clock(sub.evening_at)},
@@ -360,7 +368,6 @@ def _manage(request: Request, sub: Subscriber, *, values: dict[str, Any] | None 
         "errors": errors or {}, "saved": saved or [], "paused_until": paused_until,
         "max_days": settings.signup.max_pause_days, "quiet": _quiet_hint(settings.dispatch),
         "phone": _ending(sub.phone) if sub.phone else None, "email": sub.email,
-        "help": settings.signup.help_contact,
         "active": sub.status == "active"}, status_code=status_code)
 
 

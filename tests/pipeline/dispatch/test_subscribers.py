@@ -22,7 +22,6 @@ from pipeline.dispatch.subscribers import (
     by_token,
     demo_phones,
     find_by_address,
-    import_csv,
     make_demo,
     opt_out,
     parse_local_time,
@@ -30,10 +29,22 @@ from pipeline.dispatch.subscribers import (
     subscriber_stats,
     zip_density,
 )
+from pipeline.dispatch.subscribers import (
+    import_csv as _import_csv,
+)
 from pipeline.store.db import get_engine, migrate, session_scope
 
 HEADER = "zip,phone,email,webhook_url,morning_at,evening_at,status\n"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+CONSENT = "Text me the weather for my ZIP twice a day (test file)"
+
+
+def import_csv(*args, **kwargs):
+    """The import with the operator's statement of consent (the files here have no
+    consent_text column)."""
+    return _import_csv(*args, **{"consent": CONSENT, **kwargs})
 
 
 @pytest.fixture
@@ -567,7 +578,7 @@ def cli(tmp_path, monkeypatch):
 def test_cli_import_prints_the_report_and_keeps_good_rows(tmp_path, cli):
     """Exit 0 when some rows are good; errors are printed with line numbers."""
     path = write(tmp_path, "02903,(401) 555-0123,,,,,\n2903,,a@example.com,,,,\n")
-    result = cli("import", str(path))
+    result = cli("import", str(path), "--consent", CONSENT)
     assert result.exit_code == 0, result.output
     assert "2 rows: 1 added" in result.output
     assert "line 3: unknown ZIP '2903': did you mean 02903?" in result.output
@@ -577,12 +588,14 @@ def test_cli_import_prints_the_report_and_keeps_good_rows(tmp_path, cli):
 
 def test_cli_import_fails_when_no_row_is_good_or_the_file_is_unreadable(tmp_path, cli):
     """Exit 1 when every row failed, the file is missing, or its header is wrong."""
-    result = cli("import", str(write(tmp_path, "99999,,a@example.com,,,,\n")))
+    result = cli("import", str(write(tmp_path, "99999,,a@example.com,,,,\n")),
+                 "--consent", CONSENT)
     assert result.exit_code == 1
     assert "line 2: unknown ZIP '99999'" in result.output
-    result = cli("import", str(tmp_path / "missing.csv"))
+    result = cli("import", str(tmp_path / "missing.csv"), "--consent", CONSENT)
     assert result.exit_code == 1 and "cannot read" in result.output
-    result = cli("import", str(write(tmp_path, "02903\n", name="h.csv", header="zip\n")))
+    result = cli("import", str(write(tmp_path, "02903\n", name="h.csv", header="zip\n")),
+                 "--consent", CONSENT)
     assert result.exit_code == 1 and "line 1: no channel column" in result.output
     assert "nothing was imported" in result.output
 
