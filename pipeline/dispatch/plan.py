@@ -170,8 +170,9 @@ def subscribers_frame(db: Session, zips: pd.Index,
         Subscriber.webhook_url, Subscriber.morning_at, Subscriber.evening_at, Subscriber.token,
     ).where(Subscriber.status == "active")
     if now is not None:  # "PAUSE 3": nothing planned until the pause ends
+        moment = to_utc(now).to_pydatetime()  # SQLite compares stamps as written: UTC both
         query = query.where(or_(Subscriber.paused_until.is_(None),
-                                Subscriber.paused_until <= now))
+                                Subscriber.paused_until <= moment))
     rows = db.execute(query).all()
     subs = pd.DataFrame(rows, columns=["subscriber_id", "zip", "timezone", "phone", "email",
                                        "webhook_url", "morning_at", "evening_at", "token"])

@@ -196,6 +196,7 @@ def check_limits(db: Session, *, address: str, source: str | None, now: datetime
                  settings: SignupSettings) -> None:
     """:class:`SignupRefused` when this network address started too many web sign-ups in
     the last hour, or this phone or email was sent too many confirmations in the last day."""
+    now = now.astimezone(UTC)  # SQLite compares stamps as written: UTC on both sides
     if source is not None and settings.per_ip_per_hour and _count(
             db, SignUp.source, source, now - timedelta(hours=1),
             SignUp.method == "web") >= settings.per_ip_per_hour:
@@ -232,6 +233,7 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
     SignupRefused
         A limit was reached (``limit_ip``, ``limit_address``): nothing was recorded or sent.
     """
+    now = now.astimezone(UTC)
     check_limits(db, address=address, source=source if limit_source else None, now=now,
                  settings=settings)
     public_id = secrets.token_urlsafe(16)[:22]

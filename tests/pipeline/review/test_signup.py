@@ -206,8 +206,9 @@ def test_email_sign_up_through_smtp(web, settings, smtp_server):  # noqa: F811
     [granted] = consents(settings, "new.reader@example.com")
     assert (granted.event, granted.method, granted.source, granted.text) == (
         "granted", "web", IP, WEB_DISCLOSURE)
-    again = form(web, link)  # the link replayed: nothing changes
-    assert again.status_code == 200 and "Already confirmed" in again.text
+    assert "Already confirmed" in web.get(link).text  # the button is gone
+    again = web.post(link, data={"csrf_token": csrf_of(web.get("/signup").text)})
+    assert again.status_code == 200 and "Already confirmed" in again.text  # a replay
     assert len(consents(settings, "new.reader@example.com")) == 1
     assert len(smtp_server.messages) == 1
 
@@ -359,7 +360,9 @@ def test_a_newer_sign_up_replaces_the_older_one(web, settings, fake_twilio):  # 
     first = sign_up(web).headers["location"]
     first_code = code_sent(fake_twilio)
     second = sign_up(web, zip_code="10001").headers["location"]
-    stale = form(web, first, code=first_code)
+    assert web.get(first).status_code == 410
+    stale = web.post(first, data={"csrf_token": csrf_of(web.get(second).text),
+                                  "code": first_code})
     assert stale.status_code == 410 and "a newer sign-up" in text_of(stale)
     assert form(web, second, code=code_sent(fake_twilio)).status_code == 200
     assert subscriber(settings, phone=PHONE_E164).zip == "10001"
