@@ -155,6 +155,7 @@ def list_command(
 
     from pipeline.dispatch.models import Subscriber
     from pipeline.store.db import session_scope
+    from pipeline.times import utc, utc_now
 
     url = _database()
     query = select(Subscriber).order_by(Subscriber.id).limit(limit)
@@ -167,8 +168,11 @@ def list_command(
             out.print("no subscribers" + (f" in {zip_code}" if zip_code else ""), markup=False)
         for s in found:
             channels = ", ".join(a for a in (s.phone, s.email, s.webhook_url) if a)
+            paused = (f" paused until {utc(s.paused_until):%Y-%m-%d %H:%M} UTC"
+                      if s.paused_until is not None and s.status == "active"
+                      and utc(s.paused_until) > utc_now() else "")
             out.print(f"#{s.id:<7} {s.zip} {s.timezone:<20} {s.morning_at}/{s.evening_at} "
-                      f"{s.status:<9} {channels}", markup=False)
+                      f"{s.status:<9} {channels}{paused}", markup=False)
 
 
 @subscribers.command("consent")

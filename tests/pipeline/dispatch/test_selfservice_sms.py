@@ -73,6 +73,16 @@ def test_sign_up_by_text_needs_a_yes_and_records_consent(settings):  # noqa: F81
     assert signup.status == "confirmed" and signup.subscriber_id == sub.id
 
 
+def test_nothing_is_sent_to_a_number_waiting_for_its_yes(settings):  # noqa: F811
+    approve(settings.db_url, "s001", "Rain, high {{ high }}.")
+    approve(settings.db_url, "s002", "Snow in {{ city }}.")
+    text(settings, "02904")
+    result = dispatch(settings, dry_run=True, now=lambda: at(13, 5))
+    assert result.outcomes["sent"] == 6  # the six stored subscribers, not the new number
+    with Session(get_engine(settings.db_url)) as db:
+        assert db.scalars(select(Subscriber.id).where(Subscriber.phone == NEW)).all() == []
+
+
 def test_join_keyword_and_zip_plus_four(settings):  # noqa: F811
     assert "reply YES" in text(settings, "JOIN 02806")
     assert "reply YES" in text(settings, "Join 02905-1234", sender="+14015550198")
