@@ -38,7 +38,7 @@ class Outgoing:
     subject: str = "Your forecast"
     unsubscribe_url: str | None = None
     wrong_url: str | None = None  # "was this wrong where you are?" (email footer)
-    manage_url: str | None = None  # change ZIP, times, pause (email footer)
+    manage_url: str | None = None  # change ZIP, times, pause (email footer, webhook JSON)
     meta: dict[str, str] = field(default_factory=dict)  # run_id, window, slot_id, zip
 
 

@@ -242,10 +242,12 @@ def verify_signature(secret: str | bytes | SecretStr, timestamp: int | str, body
 
 
 def payload(message: Outgoing) -> dict[str, str | None]:
-    """The JSON object posted for one message."""
+    """The JSON object posted for one message (``manage_url``: the subscriber's own page, to
+    change ZIP or times, pause or unsubscribe; null when the server has none)."""
     meta = message.meta
     return {"key": message.key, "run_id": meta.get("run_id"), "window": meta.get("window"),
-            "slot_id": meta.get("slot_id"), "zip": meta.get("zip"), "message": message.body}
+            "slot_id": meta.get("slot_id"), "zip": meta.get("zip"), "message": message.body,
+            "manage_url": message.manage_url}
 
 
 class WebhookChannel:

@@ -16,6 +16,10 @@ class ReviewSettings(BaseModel):
     secret_key: str | None = None  # default: generated once into <data_dir>/review-secret.key
     secure_cookie: bool = False  # True behind HTTPS: the session cookie gets the Secure flag
     session_max_age_s: int = 12 * 3600
+    # addresses of reverse proxies (nginx, a load balancer) whose X-Forwarded-For is believed:
+    # behind one, every visitor otherwise has the proxy's address and shares its limits
+    # (sign-in failures, web sign-ups an hour). Empty: the connection's own address counts
+    trusted_proxies: list[str] = Field(default_factory=list)
     login_max_failures: int = 5  # per (name, address) in the window
     login_max_failures_per_ip: int = 30  # per address, whatever the names tried
     login_window_s: float = 300.0

@@ -10,15 +10,32 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from pipeline.channels import ChannelConfigError, ChannelError, Outgoing, make_channel
-from pipeline.dispatch.selfservice import Started, code_message, link_message, mark_sent
+from pipeline.channels import (
+    ChannelConfigError,
+    ChannelError,
+    Outgoing,
+    PermanentError,
+    make_channel,
+)
+from pipeline.dispatch.selfservice import (
+    Started,
+    code_message,
+    link_message,
+    mark_sent,
+    mark_unsent,
+)
 from pipeline.settings import Settings
 
 SUBJECT = "Confirm your zipcast weather"
 
 
 class ConfirmationNotSent(RuntimeError):
-    """The code or link could not be sent; the message says whether to retry."""
+    """The code or link could not be sent. The message is for the person signing up (it says
+    whether to retry and never shows the server's set-up); ``detail`` is for the server log."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 def confirmation(started: Started, link: str | None, settings: Settings) -> Outgoing:
@@ -43,7 +60,7 @@ def send_confirmation(db: Session, started: Started, settings: Settings,
     ------
     ConfirmationNotSent
         The channel is not set up, or refused or failed to take the message; the sign-up
-        stays unsent (it does not count toward the address's daily limit).
+        is marked unsent (it does not count toward the address's daily limit).
     """
     message = confirmation(started, link, settings)
     outbox = settings.signup.outbox
@@ -51,14 +68,22 @@ def send_confirmation(db: Session, started: Started, settings: Settings,
         channel = make_channel("file" if outbox else message.channel, settings.dispatch,
                                outbox_path=outbox)
     except ChannelConfigError as err:
+        mark_unsent(db, started.signup)
+        how = "text" if message.channel == "sms" else "email"
         raise ConfirmationNotSent(
-            f"sign-up by {'text' if message.channel == 'sms' else 'email'} is not set up on "
-            f"this server ({err})") from None
+            f"sign-up by {how} is not available just now; try again later",
+            f"sign-up by {how} is not set up on this server: {err}") from None
     try:
         channel.send(message)
     except ChannelError as err:
-        raise ConfirmationNotSent(f"we could not send it just now ({err}); try again in a "
-                                  "few minutes") from None
+        mark_unsent(db, started.signup)
+        if isinstance(err, PermanentError):
+            raise ConfirmationNotSent(
+                "it could not be delivered to that "
+                f"{'number' if message.channel == 'sms' else 'address'}; check it, or use "
+                "another", f"{message.channel} confirmation refused: {err}") from None
+        raise ConfirmationNotSent("we could not send it just now; try again in a few minutes",
+                                  f"{message.channel} confirmation failed: {err}") from None
     finally:
         channel.close()
     mark_sent(db, started.signup)

@@ -215,7 +215,8 @@ class SignUp(Base):
     text_shown: Mapped[str] = mapped_column(Text)  # the disclosure the person agreed to
     secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes so far
-    sent: Mapped[bool] = mapped_column(Boolean, default=False)  # the confirmation went out
+    # counts toward the address's daily limit: the confirmation went out, or is going out
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

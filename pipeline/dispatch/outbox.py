@@ -199,8 +199,8 @@ def outgoing(row: OutboxRow, public_url: str, token: str | None,
     # a real delivery's "wrong?" link (a dry run's rows are another table: no link)
     wrong = (f"{public_url.rstrip('/')}/w/{token}/{row.id}"
              if token and row.channel == "email" and isinstance(row, Delivery) else None)
-    manage = (f"{public_url.rstrip('/')}/m/{token}"
-              if token and row.channel == "email" else None)
+    manage = (f"{public_url.rstrip('/')}/m/{token}"  # SMS: 160 characters, and text commands
+              if token and row.channel in ("email", "webhook") else None)
     return Outgoing(
         key=delivery_key(row.run_id, row.window, row.subscriber_id, row.channel),
         delivery_id=row.id, channel=row.channel, address=row.address, body=row.body,

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.config.dispatch import DispatchSettings
 from pipeline.config.signup import SignupSettings
 from pipeline.dispatch import consent
+from pipeline.dispatch.locks import advisory_key
 from pipeline.dispatch.models import SignUp, Subscriber
 from pipeline.dispatch.subscribers.common import (
     _gazetteer,
@@ -42,6 +43,7 @@ from pipeline.dispatch.subscribers.common import (
 from pipeline.times import utc
 
 PROGRAM = "zipcast"
+SIGNUP_LOCK = advisory_key("zipcast-signup-limits")  # PostgreSQL: sign-ups start one by one
 WEB_DISCLOSURE = (
     "By signing up you agree to receive zipcast weather messages for your ZIP code: up to "
     "2 messages a day, at the local times you choose, by text message or email. Msg & data "
@@ -193,19 +195,21 @@ def _count(db: Session, column, value: str, since: datetime, *extra) -> int:  # 
 
 
 def check_limits(db: Session, *, address: str, source: str | None, now: datetime,
-                 settings: SignupSettings) -> None:
+                 settings: SignupSettings, exclude: int | None = None) -> None:
     """:class:`SignupRefused` when this network address started too many web sign-ups in
-    the last hour, or this phone or email was sent too many confirmations in the last day."""
+    the last hour, or this phone or email was sent too many confirmations in the last day
+    (``exclude``: the id of the sign-up being started, not counted)."""
     now = now.astimezone(UTC)  # SQLite compares stamps as written: UTC on both sides
+    others = () if exclude is None else (SignUp.id != exclude,)
     if source is not None and settings.per_ip_per_hour and _count(
             db, SignUp.source, source, now - timedelta(hours=1),
-            SignUp.method == "web") >= settings.per_ip_per_hour:
+            SignUp.method == "web", *others) >= settings.per_ip_per_hour:
         raise SignupRefused("limit_ip", f"too many sign-ups from your network in the last "
                                         f"hour ({settings.per_ip_per_hour} at most); try "
                                         f"again in an hour")
     if settings.per_address_per_day and _count(
             db, SignUp.address, address, now - timedelta(days=1),
-            SignUp.sent.is_(True)) >= settings.per_address_per_day:
+            SignUp.sent.is_(True), *others) >= settings.per_address_per_day:
         raise SignupRefused("limit_address", f"we already sent {settings.per_address_per_day}"
                                              " confirmations to this address today; use one "
                                              "of those, or try again tomorrow")
@@ -234,8 +238,8 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
         A limit was reached (``limit_ip``, ``limit_address``): nothing was recorded or sent.
     """
     now = now.astimezone(UTC)
-    check_limits(db, address=address, source=source if limit_source else None, now=now,
-                 settings=settings)
+    if db.get_bind().dialect.name == "postgresql":  # one start at a time, to the commit
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SIGNUP_LOCK})
     public_id = secrets.token_urlsafe(16)[:22]
     if channel == "sms" and method == "web":
         secret = f"{secrets.randbelow(10**6):06d}"
@@ -248,22 +252,43 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
     else:  # a texted ZIP: the YES from the same number confirms it
         secret, hashed = "", None
         ttl = timedelta(hours=settings.keyword_ttl_hours)
-    # an earlier sign-up of the same address still waiting is replaced by this one
-    db.execute(update(SignUp).where(SignUp.address == address, SignUp.status == "pending")
-               .values(status="void").execution_options(synchronize_session=False))
+    # counted toward the address's limit from the start (the confirmation is on its way):
+    # send_confirmation un-counts it when it cannot be sent
     signup = SignUp(public_id=public_id, channel=channel, address=address, zip=zip_code,
                     morning_at=morning_at, evening_at=evening_at, method=method,
                     source=source[:300], text_shown=text_shown, secret_hash=hashed,
-                    attempts=0, sent=method == "keyword", status="pending", created_at=now,
+                    attempts=0, sent=True, status="pending", created_at=now,
                     expires_at=now + ttl)
     db.add(signup)
+    # the row is written before the limits are counted: on SQLite that write takes the
+    # database's one write lock (waiting for other writers), on PostgreSQL the advisory lock
+    # above is held, so two sign-ups at once cannot both pass a limit
+    db.flush()
+    try:
+        check_limits(db, address=address, source=source if limit_source else None, now=now,
+                     settings=settings, exclude=signup.id)
+    except SignupRefused:
+        db.delete(signup)
+        db.flush()
+        raise
+    # an earlier sign-up of the same address still waiting is replaced by this one
+    db.execute(update(SignUp).where(SignUp.address == address, SignUp.status == "pending",
+                                    SignUp.id != signup.id)
+               .values(status="void").execution_options(synchronize_session=False))
     db.commit()
     return Started(signup, secret)
 
 
 def mark_sent(db: Session, signup: SignUp) -> None:
-    """The confirmation went out (commits): it now counts toward the address's limit."""
+    """The confirmation went out (commits); it counts toward the address's limit."""
     signup.sent = True
+    db.commit()
+
+
+def mark_unsent(db: Session, signup: SignUp) -> None:
+    """The confirmation could not be sent (commits): it does not count toward the
+    address's limit."""
+    signup.sent = False
     db.commit()
 
 

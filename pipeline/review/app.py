@@ -64,6 +64,13 @@ def _editor(request: Request) -> Editor | None:
         return signed_in_editor(request, db)
 
 
+PUBLIC_PATHS = ("/signup", "/m/", "/u/")  # subscribers' pages: no editor layout on errors
+
+
+def _public(request: Request) -> bool:
+    return request.url.path.startswith(PUBLIC_PATHS)
+
+
 def create_app(
     settings: Settings | None = None,
     review: ReviewSettings | None = None,
@@ -141,6 +148,12 @@ def create_app(
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, _exc: CsrfRejected):  # type: ignore[no-untyped-def]
+        if _public(request):  # a subscriber's page: no editor layout, a way back to the form
+            return page(request, "review/signup_message.html", {
+                "title": "Form expired",
+                "text": "This form is out of date or came from another site; nothing was "
+                        "changed. Go back, reload the page and try again.",
+                "help": request.app.state.settings.signup.help_contact}, status_code=403)
         return page(request, "review/error.html", {
             "title": "Form expired",
             "detail": "This form is out of date or came from another site. Reload the page "
@@ -155,6 +168,11 @@ def create_app(
                                      headers=getattr(exc, "headers", None))
         titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
                   413: "Too large", 422: "Cannot do that"}
+        if _public(request):
+            return page(request, "review/signup_message.html", {
+                "title": titles.get(exc.status_code, "Something went wrong"),
+                "text": str(exc.detail), "help":
+                request.app.state.settings.signup.help_contact}, status_code=exc.status_code)
         return page(request, "review/error.html", {
             "title": titles.get(exc.status_code, "Something went wrong"),
             "detail": str(exc.detail)}, status_code=exc.status_code,

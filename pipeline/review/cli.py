@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.config.review import ReviewSettings
 from pipeline.editorial.models import ROLES, Editor
 from pipeline.review.security import end_sessions, hash_password
 from pipeline.store.db import migrate, session_scope
@@ -121,10 +123,19 @@ def set_disabled(url: str, name: str, disabled: bool) -> None:
         end_sessions(db, editor.id)
 
 
+def proxy_options(review: ReviewSettings) -> dict[str, Any]:
+    """uvicorn's options for ``X-Forwarded-For``: believed only from ``trusted_proxies``, so a
+    visitor cannot pick the address its limits are counted by."""
+    if not review.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(review.trusted_proxies)}
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the review sheet with uvicorn (settings from the ``ZIPCAST_*`` environment)."""
     import uvicorn
 
     from pipeline.review.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=False)
+    app = create_app()
+    uvicorn.run(app, host=host, port=port, **proxy_options(app.state.settings.review))

@@ -78,7 +78,9 @@ async def twilio_status(request: Request, db: SessionDep) -> Response:
 @router.get("/u/{token}")
 def unsubscribe_page(request: Request, token: str):
     """The link in every email: a confirmation button (link scanners must not unsubscribe)."""
-    return page(request, "review/unsubscribe.html", {"token": token, "done": False})
+    return page(request, "review/unsubscribe.html", {
+        "token": token, "done": False,
+        "help": request.app.state.settings.signup.help_contact})
 
 
 @router.post("/u/{token}")
@@ -88,7 +90,9 @@ def unsubscribe_now(request: Request, token: str, db: SessionDep):
     if sub is None:
         raise HTTPException(404, "this unsubscribe link is not valid (it may be mistyped); "
                                  "reply STOP to any text, or write to help@zipcast.example")
-    return page(request, "review/unsubscribe.html", {"token": token, "done": True})
+    return page(request, "review/unsubscribe.html", {
+        "token": token, "done": True,
+        "help": request.app.state.settings.signup.help_contact})
 
 
 @router.get("/w/{token}/{delivery_id}")

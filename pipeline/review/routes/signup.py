@@ -17,6 +17,7 @@ token (the app-wide check applies). The rules (checks, limits, codes, consent) l
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
@@ -36,6 +37,8 @@ from pipeline.dispatch.subscribers.queries import by_token
 from pipeline.review.deps import SessionDep, page
 from pipeline.settings import Settings
 from pipeline.times import utc
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["signup"])
 WINDOWS = ("morning", "evening")
@@ -166,8 +169,8 @@ def _check_times(values: dict[str, Any], errors: dict[str, str]) -> dict[str, st
         if selfservice.window_of(hhmm) != window:
             errors[window] = ("The morning message comes before noon: pick a time before "
                               "12:00 pm." if window == "morning" else
-                              "The evening message comes from noon on: pick a time after "
-                              "12:00 pm.")
+                              "The evening message comes from noon on: pick 12:00 pm or "
+                              "later.")
             continue
         times[window] = hhmm
     return times
@@ -219,6 +222,7 @@ def signup(request: Request, db: SessionDep, zip: Text = "", contact: Text = "",
     try:
         send_confirmation(db, started, settings, link=link)
     except ConfirmationNotSent as err:
+        log.warning("web sign-up %s: %s", started.signup.public_id, err.detail)
         return _form(request, values, {}, 503, notes=notes, alert=(
             f"We could not send your {'code' if channel == 'sms' else 'link'}: "
             f"{_sentence(str(err))}"))

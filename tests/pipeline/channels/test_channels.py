@@ -351,7 +351,8 @@ def test_webhook_posts_signed_json(webhook_channel, webhook_server):
     assert request.method == "POST" and request.path == "/hook"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Idempotency-Key"] == message.key
-    assert request.json() == {"key": message.key, **META, "message": message.body}
+    assert request.json() == {"key": message.key, **META, "message": message.body,
+                              "manage_url": None}
     timestamp = request.headers["X-Zipcast-Timestamp"]
     signature = request.headers["X-Zipcast-Signature"]
     assert timestamp == str(NOW)

@@ -293,6 +293,9 @@ def test_real_channels_end_to_end(settings, dispatch_settings, smtp_server, fake
     assert result.outcomes["sent"] == 5 and result.outcomes["failed"] == 1, result.lines()
     mails = smtp_server.messages
     assert len(mails) == 3 and all("/u/tok-" in m.get_body().get_content() for m in mails)
+    public = dispatch_settings.public_url.rstrip("/")
+    assert all(f"Change your ZIP or times, or pause: {public}/m/tok-{m['To']}" in
+               m.get_body().get_content() for m in mails)  # the manage link in the footer
     assert {m["To"] for m in mails} == {"p0@example.com", "p1@example.com", "p2@example.com"}
     assert [m["to"] for m in fake_twilio.messages] == ["+14015550100"]
     assert fake_twilio.messages[0]["body"] == "Rain from 7 am in Providence."
@@ -301,6 +304,8 @@ def test_real_channels_end_to_end(settings, dispatch_settings, smtp_server, fake
                             hook.headers["X-Zipcast-Timestamp"], hook.body,
                             hook.headers["X-Zipcast-Signature"])
     assert hook.json()["zip"] == "02905"
+    assert hook.json()["manage_url"] == f"{public}/m/tok-http://127.0.0.1/hook"
+    assert "/m/" not in fake_twilio.messages[0]["body"]  # SMS: the text commands instead
     with Session(get_engine(settings.db_url)) as db:
         gone = db.scalars(select(Subscriber).where(Subscriber.phone == "+14015550101")).one()
     assert gone.status == "opted_out"

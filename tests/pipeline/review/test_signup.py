@@ -7,11 +7,13 @@ app's ``now``, moved by the tests; the client's network address is TestClient's 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
+import anyio
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -213,6 +215,20 @@ def test_email_sign_up_through_smtp(web, settings, smtp_server):  # noqa: F811
     assert len(smtp_server.messages) == 1
 
 
+def test_signing_up_again_after_unsubscribing(web, settings, smtp_server):  # noqa: F811
+    """An unsubscribed reader signs up again on the web: the same row, active, and a new
+    ``granted`` row after the ``revoked`` one."""
+    assert web.post(f"/u/{TOKEN}").status_code == 200
+    assert subscriber(settings, token=TOKEN).status == "opted_out"
+    assert sign_up(web, contact="P0@example.com", zip_code="10001").status_code == 200
+    body = smtp_server.messages[0].get_body(("plain",)).get_content()
+    assert form(web, re.search(r"(/signup/confirm/\S+)", body).group(1)).status_code == 200
+    sub = subscriber(settings, token=TOKEN)
+    assert (sub.status, sub.zip, sub.opted_out_at) == ("active", "10001", None)
+    assert [(c.event, c.method) for c in consents(settings, "p0@example.com")][-2:] == [
+        ("revoked", "link"), ("granted", "web")]
+
+
 def test_expired_link(web, settings, smtp_server, wall):  # noqa: F811
     sign_up(web, contact="late@example.com")
     body = smtp_server.messages[0].get_body(("plain",)).get_content()
@@ -277,7 +293,11 @@ def test_every_problem_is_shown_at_once(web, settings, fake_twilio):  # noqa: F8
 def test_a_post_without_the_csrf_token_is_refused(web, settings, fake_twilio):  # noqa: F811
     fields = {"zip": "02903", "contact": PHONE, "morning": "07:00", "evening": "18:00",
               "consent": "yes"}
-    assert web.post("/signup", data=fields).status_code == 403
+    refused = web.post("/signup", data=fields)
+    assert refused.status_code == 403
+    assert "This form is out of date or came from another site; nothing was changed." in \
+        text_of(refused)
+    assert "Back to the runs" not in refused.text and "Sign in" not in refused.text
     assert web.post("/signup", data=fields | {"csrf_token": "forged"}).status_code == 403
     other = from_ip(web.app, "198.51.100.1")  # a page of another session, its token
     assert other.post("/signup", data=fields | {
@@ -293,15 +313,32 @@ def test_a_post_without_the_csrf_token_is_refused(web, settings, fake_twilio):  
     assert subscriber(settings, email="p0@example.com").paused_until is None
 
 
-def test_the_channel_not_set_up_is_a_503_and_counts_for_nothing(web, settings):  # noqa: F811
+def test_the_channel_not_set_up_is_a_503_and_counts_for_nothing(web, settings,  # noqa: F811
+                                                                 caplog):
+    """The visitor reads that it is unavailable, not how the server is set up; the log has it."""
     settings.dispatch.twilio_account_sid = None
     for _ in range(settings.signup.per_address_per_day + 1):
         response = sign_up(web)
         assert response.status_code == 503
-        assert "We could not send your code: Sign-up by text is not set up on this " \
-               "server" in text_of(response)
+        assert "We could not send your code: Sign-up by text is not available just now; " \
+               "try again later." in text_of(response)
+        assert "TWILIO" not in response.text.upper()
+    assert "sign-up by text is not set up on this server" in caplog.text
     with db_of(settings) as db:
         assert not any(db.scalars(select(SignUp.sent)))
+
+
+def test_a_number_twilio_refuses_says_check_it(web, settings, fake_twilio):  # noqa: F811
+    """Twilio says the number cannot get texts (21211): the visitor is asked to check it,
+    nothing counts toward the number's limit, and a retry after a fix goes through."""
+    fake_twilio.fail_next(400, 21211)
+    response = sign_up(web)
+    assert response.status_code == 503
+    assert "It could not be delivered to that number; check it, or use another." in \
+        text_of(response)
+    with db_of(settings) as db:
+        assert not any(db.scalars(select(SignUp.sent)))
+    assert sign_up(web).status_code == 303 and len(fake_twilio.messages) == 1
 
 
 # --- confirmations: replayed, expired, guessed ---------------------------------------------
@@ -379,21 +416,31 @@ def test_unknown_sign_up_pages_are_404(web):
 
 
 def test_500_sign_ups_from_one_address(web, settings, fake_twilio, wall):  # noqa: F811
+    """Only ``per_ip_per_hour`` go through; the rest get a 429 saying why, and nothing is sent.
+
+    The 500 POSTs go straight to the app over ASGI (TestClient's thread hop per request
+    would double the time), from the same address and session as ``web``.
+    """
     limit = settings.signup.per_ip_per_hour
     token = csrf_of(web.get("/signup").text)
-    started = time.monotonic()
-    statuses = []
-    for i in range(500):
-        response = web.post("/signup", follow_redirects=False, data={
-            "csrf_token": token, "zip": "02903", "contact": f"401-555-{1000 + i}",
-            "morning": "07:00", "evening": "18:00", "consent": "yes"})
-        statuses.append(response.status_code)
-        if response.status_code == 429:
-            assert "Too many sign-ups from your network in the last hour (5 at most)" in \
-                text_of(response)
-            assert response.headers["retry-after"] == "3600"
-            assert 'value="401-555-' in response.text  # what was typed is kept
-    assert time.monotonic() - started < 30
+    statuses: list[int] = []
+
+    async def post_500() -> None:
+        transport = httpx.ASGITransport(app=web.app, client=(IP, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     cookies=web.cookies) as client:
+            for i in range(500):
+                response = await client.post("/signup", data={
+                    "csrf_token": token, "zip": "02903", "contact": f"401-555-{1000 + i}",
+                    "morning": "07:00", "evening": "18:00", "consent": "yes"})
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    assert "Too many sign-ups from your network in the last hour (5 at " \
+                           "most)" in text_of(response)
+                    assert response.headers["retry-after"] == "3600"
+                    assert f'value="401-555-{1000 + i}"' in response.text  # kept
+
+    anyio.run(post_500)
     assert statuses == [303] * limit + [429] * (500 - limit)
     assert len(fake_twilio.messages) == limit and count(settings, SignUp) == limit
     other = from_ip(web.app, "198.51.100.2")  # another network is not held up
@@ -401,6 +448,71 @@ def test_500_sign_ups_from_one_address(web, settings, fake_twilio, wall):  # noq
     wall.now += timedelta(hours=1, seconds=1)  # nor this one an hour later
     assert sign_up(web, contact="401-555-2001").status_code == 303
     assert len(fake_twilio.messages) == limit + 2
+
+
+def test_limits_hold_for_sign_ups_at_the_same_moment(web, settings, fake_twilio):  # noqa: F811
+    """60 sign-ups at once from one network, then 60 at once for one number from 60
+    networks: no more pass than the limits allow (each limit is checked and the sign-up
+    written as one step)."""
+    async def burst(ips: list[str], contacts: list[str]) -> list[int]:
+        clients = []
+        for ip in ips:
+            client = httpx.AsyncClient(base_url="http://testserver",
+                                       transport=httpx.ASGITransport(app=web.app,
+                                                                     client=(ip, 50000)))
+            clients.append((client, csrf_of((await client.get("/signup")).text)))
+        try:
+            responses = await asyncio.gather(*[client.post("/signup", data={
+                "csrf_token": token, "zip": "02903", "contact": contact,
+                "morning": "07:00", "evening": "18:00", "consent": "yes"})
+                for (client, token), contact in zip(clients, contacts, strict=True)])
+        finally:
+            for client, _ in clients:
+                await client.aclose()
+        return sorted(r.status_code for r in responses)
+
+    per_ip, per_day = settings.signup.per_ip_per_hour, settings.signup.per_address_per_day
+    one_network = anyio.run(burst, [IP] * 60, [f"401-555-{3000 + i}" for i in range(60)])
+    assert one_network == [303] * per_ip + [429] * (60 - per_ip)
+    one_number = anyio.run(burst, [f"198.51.100.{i + 1}" for i in range(60)],
+                           ["401-555-0199"] * 60)
+    assert one_number == [303] * per_day + [429] * (60 - per_day)
+    to_number = [m for m in fake_twilio.messages if m["to"] == "+14015550199"]
+    assert len(to_number) == per_day and len(fake_twilio.messages) == per_ip + per_day
+
+
+def test_behind_a_trusted_proxy_each_visitor_has_its_own_limit(app, settings,  # noqa: F811
+                                                                fake_twilio):
+    """With ``trusted_proxies`` the limit counts the X-Forwarded-For address (uvicorn's proxy
+    middleware, as ``zipcast review`` runs it); from anyone else the header is ignored."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from pipeline.config.review import ReviewSettings
+    from pipeline.review.cli import proxy_options
+
+    assert proxy_options(ReviewSettings()) == {"proxy_headers": False}
+    options = proxy_options(ReviewSettings(trusted_proxies=["10.0.0.2"]))
+    assert options == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.2"}
+    proxied = ProxyHeadersMiddleware(app, trusted_hosts=options["forwarded_allow_ips"])
+    per_ip, n = settings.signup.per_ip_per_hour, settings.signup.per_ip_per_hour + 3
+
+    def visitors(peer: str, first: int) -> list[int]:
+        statuses = []
+        with TestClient(proxied, client=(peer, 50000)) as client:
+            for i in range(first, first + n):
+                forwarded = {"x-forwarded-for": f"198.51.100.{i + 1}"}
+                token = csrf_of(client.get("/signup", headers=forwarded).text)
+                statuses.append(client.post("/signup", headers=forwarded, data={
+                    "csrf_token": token, "zip": "02903", "contact": f"401-555-{4000 + i}",
+                    "morning": "07:00", "evening": "18:00", "consent": "yes"},
+                    follow_redirects=False).status_code)
+        return statuses
+
+    assert visitors("10.0.0.2", 0) == [303] * n  # each visitor counted at its own address
+    assert visitors("10.0.0.9", n) == [303] * per_ip + [429] * 3  # the header is not believed
+    with db_of(settings) as db:
+        sources = db.scalars(select(SignUp.source).order_by(SignUp.id)).all()
+    assert sources == [f"198.51.100.{i + 1}" for i in range(n)] + ["10.0.0.9"] * per_ip
 
 
 def test_a_number_gets_three_confirmations_a_day(web, settings, fake_twilio, wall):  # noqa: F811
@@ -509,3 +621,70 @@ def test_an_unsubscribed_subscribers_manage_page(web, settings):  # noqa: F811
     web.post(f"/u/{phone_sub.token}")
     assert "text START from the number ending in 0100" in text_of(
         web.get(f"/m/{phone_sub.token}"))
+
+
+# --- the whole life on the web, and what the next dispatch does with it --------------------
+
+
+def test_whole_life_on_the_web_and_dispatch_honours_it(web, settings, fake_twilio,  # noqa: F811
+                                                       wall):
+    """Sign up, confirm, change time and ZIP, pause, resume; and a second number that
+    unsubscribes (STOP) and signs up again (START): the rows and consent records after each,
+    and what the morning window's dispatch (the stored run's) sends them."""
+    from pipeline.dispatch.job import dispatch
+    from tests.pipeline.dispatch.test_dispatch import approve, at, deliveries
+
+    approve(settings.db_url, "s001", "Rain, high {{ high }}.")
+    approve(settings.db_url, "s002", "Snow in {{ city }}.")
+    other, other_e164 = "(401) 555-0177", "+14015550177"
+
+    def planned(when: datetime) -> dict[str, list[tuple[str, str]]]:
+        """(zip, body) per new number, after a dry dispatch at ``when``."""
+        dispatch(settings, dry_run=True, now=lambda: when)
+        rows = deliveries(settings.db_url, dry=True)
+        out = {}
+        for phone in (PHONE_E164, other_e164):
+            sub = subscriber(settings, phone=phone)
+            mine = rows[rows["subscriber_id"] == (sub.id if sub else -1)]
+            out[phone] = list(zip(mine["zip"], mine["body"], strict=True))
+        return out
+
+    def confirm(contact: str, to: str, zip_code: str) -> Subscriber:
+        code_page = sign_up(web, contact=contact, zip_code=zip_code, morning="06:30"
+                            ).headers["location"]
+        assert subscriber(settings, phone=to) is None or \
+            subscriber(settings, phone=to).status == "opted_out"  # nothing before the code
+        assert form(web, code_page, code=code_sent(fake_twilio, to)).status_code == 200
+        return subscriber(settings, phone=to)
+
+    wall.now = at(10)  # 5 am in Providence, before the morning window
+    sub = confirm(PHONE, PHONE_E164, "02904")
+    assert (sub.status, sub.zip, sub.morning_at) == ("active", "02904", "06:30")
+    saved = form(web, f"/m/{sub.token}", action="save", zip="02806", morning="07:45",
+                 evening="18:00")
+    assert saved.status_code == 200
+    sub = subscriber(settings, phone=PHONE_E164)
+    assert (sub.zip, sub.timezone, sub.morning_at) == ("02806", "America/New_York", "07:45")
+    assert form(web, f"/m/{sub.token}", action="pause", days="3").status_code == 200
+    assert subscriber(settings, phone=PHONE_E164).paused_until is not None
+
+    gone = confirm(other, other_e164, "02904")
+    wall.now = at(11)
+    assert web.post(f"/u/{gone.token}").status_code == 200  # the unsubscribe link (STOP)
+    assert subscriber(settings, phone=other_e164).status == "opted_out"
+
+    assert planned(at(13, 5)) == {PHONE_E164: [], other_e164: []}  # paused; unsubscribed
+    wall.now = at(13, 10)
+    assert form(web, f"/m/{sub.token}", action="resume").status_code == 200
+    back = confirm(other, other_e164, "02904")  # signs up again (START)
+    assert (back.id, back.status, back.opted_out_at) == (gone.id, "active", None)
+    assert planned(at(13, 15)) == {PHONE_E164: [("02806", "Snow in Barrington.")],
+                                   other_e164: [("02904", "Rain, high 40.")]}
+    assert planned(at(13, 20)) == {PHONE_E164: [("02806", "Snow in Barrington.")],
+                                   other_e164: [("02904", "Rain, high 40.")]}  # not twice
+    assert [(c.event, c.method) for c in consents(settings, PHONE_E164)] == [
+        ("granted", "web")]  # a change of ZIP, time or pause is not a consent event
+    assert [(c.event, c.method) for c in consents(settings, other_e164)] == [
+        ("granted", "web"), ("revoked", "link"), ("granted", "web")]
+    assert sorted(m["to"] for m in fake_twilio.messages) == [
+        PHONE_E164] + [other_e164] * 2  # the codes, nothing else
