@@ -6,9 +6,12 @@
   in 5 tries has a 1-in-200,000 chance).
 - ``link_ttl_hours``: an email confirmation link works this long (mail can sit in a queue).
 - ``keyword_ttl_hours``: a texted ZIP waits this long for its YES.
-- ``per_ip_per_hour``: web sign-ups one network address may start in an hour.
-- ``per_address_per_day``: confirmation messages (codes, links, YES prompts) one phone number
-  or email address may be sent in 24 hours, whoever asks: a stranger cannot flood a number.
+- ``per_ip_per_hour``: web sign-ups one network (an IPv4 address, an IPv6 /64) may start
+  in an hour.
+- ``per_address_per_day``: confirmation messages one phone number or inbox may be sent in 24
+  hours, counted apart for the web (codes, links) and for texts (YES prompts): a stranger
+  cannot flood a number, nor stop it signing itself up by text.
+- ``web_texts_per_hour``: codes texted for web sign-ups in an hour, all networks together.
 - ``max_pause_days``: the longest ``PAUSE`` (a longer pause is what STOP is for).
 - ``help_contact``: where HELP replies and the pages send people.
 - ``outbox``: write the confirmation codes and links of web sign-ups to this JSONL file
@@ -31,6 +34,9 @@ class SignupSettings(BaseModel):
     keyword_ttl_hours: int = Field(default=24, gt=0, le=24 * 7)
     per_ip_per_hour: int = Field(default=5, ge=0)
     per_address_per_day: int = Field(default=3, ge=0)
+    # codes texted for web sign-ups in the last hour, all networks together: what someone
+    # rotating addresses can make us text (SMS pumping); 0: no cap
+    web_texts_per_hour: int = Field(default=200, ge=0)
     max_pause_days: int = Field(default=30, gt=0, le=365)
     help_contact: str = "help@zipcast.example"
     outbox: Path | None = None

@@ -78,10 +78,14 @@ def send_confirmation(db: Session, started: Started, settings: Settings,
     except ChannelError as err:
         mark_unsent(db, started.signup)
         if isinstance(err, PermanentError):
+            # one answer for every refusal (a wrong number, a landline, one that texted STOP
+            # to us), so the page does not tell a stranger which it was
             raise ConfirmationNotSent(
-                "it could not be delivered to that "
-                f"{'number' if message.channel == 'sms' else 'address'}; check it, or use "
-                "another", f"{message.channel} confirmation refused: {err}") from None
+                "that number cannot get our texts; check it. If it ever replied STOP to "
+                "zipcast, text START to the number our texts came from first"
+                if message.channel == "sms" else
+                "that address does not take our email; check it, or use another",
+                f"{message.channel} confirmation refused: {err}") from None
         raise ConfirmationNotSent("we could not send it just now; try again in a few minutes",
                                   f"{message.channel} confirmation failed: {err}") from None
     finally:

@@ -42,6 +42,8 @@ def _opted_out() -> str:
 
 def _join(db: Session, sender: str, zip_text: str, at: datetime,
           settings: Settings) -> Outcome:
+    if not selfservice.textable(sender):  # abroad, premium-rate...: no reply costs us
+        return "not_textable", None
     try:
         zip_code = selfservice.check_zip(zip_text)
     except SignupRefused as err:
@@ -73,8 +75,7 @@ def _confirm(db: Session, sender: str, word: str, sub: Subscriber | None, at: da
     if sub.status == "opted_out":
         if word in ("Y",):
             return None
-        sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = (
-            "active", None, None, at)
+        consent.reactivate(db, sub, channel="sms", address=sub.phone or sender, at=at)
         reply = (f"{PROGRAM}: you are subscribed again: "
                  f"{selfservice.summary(sub, at, settings.dispatch)}. Reply STOP to "
                  "unsubscribe, HELP for help.")

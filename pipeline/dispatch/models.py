@@ -196,12 +196,14 @@ class SignUp(Base):
     Nothing but the one confirmation message is ever sent to a pending sign-up's address;
     it becomes (or updates) a :class:`Subscriber` only when confirmed. ``public_id`` names it
     in the web page's URL; the code is stored as a salted hash, the email link's token as its
-    SHA-256 (the database never holds a working code or link).
+    SHA-256: the database holds no code or link in the clear (a 6-digit code can be found
+    again from its hash by trying all million, which is why it lives minutes, and a link's
+    192-bit token cannot).
     """
 
     __tablename__ = "signups"
-    __table_args__ = (Index("ix_signups_address", "address", "created_at"),
-                      Index("ix_signups_source", "source", "created_at"))
+    __table_args__ = (Index("ix_signups_address", "address_key", "created_at"),
+                      Index("ix_signups_source", "network", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -212,6 +214,8 @@ class SignUp(Base):
     evening_at: Mapped[str | None] = mapped_column(String(5), nullable=True)
     method: Mapped[str] = mapped_column(String(16))  # keyword, web
     source: Mapped[str] = mapped_column(String(300))  # IP address or the texting number
+    network: Mapped[str] = mapped_column(String(64))  # what the per-network limit counts
+    address_key: Mapped[str] = mapped_column(String(254))  # what the per-address limit counts
     text_shown: Mapped[str] = mapped_column(Text)  # the disclosure the person agreed to
     secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes so far

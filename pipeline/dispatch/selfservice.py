@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -55,7 +57,7 @@ class SignupRefused(ValueError):
     """A sign-up or change that cannot be made, with a message the person can act on.
 
     ``kind`` says which: ``zip``, ``phone``, ``email``, ``time``, ``consent``, ``limit_ip``,
-    ``limit_address``, ``days``.
+    ``limit_address``, ``limit_sms``, ``days``.
     """
 
     def __init__(self, kind: str, message: str) -> None:
@@ -110,11 +112,61 @@ def check_contact(text: str) -> tuple[str, str]:
             raise SignupRefused("email", f"that email address does not work: "
                                          f"{str(err).split(': ', 1)[-1]}") from None
     try:
-        return "sms", normalize_phone(value)
+        phone = normalize_phone(value)
     except ValueError:
+        phone = None
+    if phone is None or not textable(phone):
         raise SignupRefused("phone", f"{value[:30]!r} is not a phone number we can text: "
                                      "write a US mobile number like (401) 555-0123, or an "
                                      "email address") from None
+    return "sms", phone
+
+
+# where zipcast texts: the US and its territories on the North American plan
+TEXT_REGIONS = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
+_TEXT_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE,
+                         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def textable(e164: str) -> bool:
+    """A number self-service may text: a US (or territory) number that can be a mobile —
+    not premium-rate, toll-free, shared-cost or abroad, which cost us (or the person) money
+    and are what "SMS pumping" fraud signs up."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return (phonenumbers.region_code_for_number(number) in TEXT_REGIONS
+            and phonenumbers.number_type(number) in _TEXT_TYPES)
+
+
+def network_of(source: str) -> str:
+    """What the per-network limit counts: an IPv4 address, or an IPv6 address's /64 (one
+    household or phone gets a whole /64, so counting single IPv6 addresses counts nothing)."""
+    try:
+        ip = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+_GMAIL = frozenset({"gmail.com", "googlemail.com"})
+
+
+def address_key(address: str) -> str:
+    """What the per-address limit counts: the phone, or the email's inbox (``a.b+x@gmail.com``
+    and ``ab@gmail.com`` are one inbox; a ``+tag`` is dropped everywhere)."""
+    if "@" not in address:
+        return address
+    local, domain = address.rsplit("@", 1)
+    local = local.split("+", 1)[0]
+    if domain in _GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
 
 
 def _clock(hhmm: str) -> str:
@@ -195,21 +247,32 @@ def _count(db: Session, column, value: str, since: datetime, *extra) -> int:  # 
 
 
 def check_limits(db: Session, *, address: str, source: str | None, now: datetime,
-                 settings: SignupSettings, exclude: int | None = None) -> None:
-    """:class:`SignupRefused` when this network address started too many web sign-ups in
-    the last hour, or this phone or email was sent too many confirmations in the last day
-    (``exclude``: the id of the sign-up being started, not counted)."""
+                 settings: SignupSettings, method: str = "web", channel: str = "sms",
+                 exclude: int | None = None) -> None:
+    """:class:`SignupRefused` when this network (:func:`network_of`) started too many web
+    sign-ups in the last hour, all web sign-ups by phone sent too many codes in the last
+    hour, or this phone or inbox (:func:`address_key`) was sent too many confirmations in the
+    last day by this ``method`` — so web sign-ups by strangers cannot stop a number signing
+    itself up by text, nor its own texts the web (``exclude``: the sign-up being started)."""
     now = now.astimezone(UTC)  # SQLite compares stamps as written: UTC on both sides
     others = () if exclude is None else (SignUp.id != exclude,)
+    hour_ago = now - timedelta(hours=1)
     if source is not None and settings.per_ip_per_hour and _count(
-            db, SignUp.source, source, now - timedelta(hours=1),
+            db, SignUp.network, network_of(source), hour_ago,
             SignUp.method == "web", *others) >= settings.per_ip_per_hour:
         raise SignupRefused("limit_ip", f"too many sign-ups from your network in the last "
                                         f"hour ({settings.per_ip_per_hour} at most); try "
                                         f"again in an hour")
+    if method == "web" and channel == "sms" and settings.web_texts_per_hour and int(db.scalar(
+            select(func.count()).select_from(SignUp).where(
+                SignUp.method == "web", SignUp.channel == "sms", SignUp.sent.is_(True),
+                SignUp.created_at >= hour_ago, *others)) or 0) >= settings.web_texts_per_hour:
+        raise SignupRefused("limit_sms", "sign-up by text is busy just now; try again in an "
+                                         "hour, or sign up with your email")
     if settings.per_address_per_day and _count(
-            db, SignUp.address, address, now - timedelta(days=1),
-            SignUp.sent.is_(True), *others) >= settings.per_address_per_day:
+            db, SignUp.address_key, address_key(address), now - timedelta(days=1),
+            SignUp.sent.is_(True), SignUp.method == method,
+            *others) >= settings.per_address_per_day:
         raise SignupRefused("limit_address", f"we already sent {settings.per_address_per_day}"
                                              " confirmations to this address today; use one "
                                              "of those, or try again tomorrow")
@@ -235,7 +298,8 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
     Raises
     ------
     SignupRefused
-        A limit was reached (``limit_ip``, ``limit_address``): nothing was recorded or sent.
+        A limit was reached (``limit_ip``, ``limit_address``, ``limit_sms``): nothing was
+        recorded or sent.
     """
     now = now.astimezone(UTC)
     if db.get_bind().dialect.name == "postgresql":  # one start at a time, to the commit
@@ -256,7 +320,8 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
     # send_confirmation un-counts it when it cannot be sent
     signup = SignUp(public_id=public_id, channel=channel, address=address, zip=zip_code,
                     morning_at=morning_at, evening_at=evening_at, method=method,
-                    source=source[:300], text_shown=text_shown, secret_hash=hashed,
+                    source=source[:300], network=network_of(source),
+                    address_key=address_key(address), text_shown=text_shown, secret_hash=hashed,
                     attempts=0, sent=True, status="pending", created_at=now,
                     expires_at=now + ttl)
     db.add(signup)
@@ -266,22 +331,29 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
     db.flush()
     try:
         check_limits(db, address=address, source=source if limit_source else None, now=now,
-                     settings=settings, exclude=signup.id)
+                     settings=settings, method=method, channel=channel, exclude=signup.id)
     except SignupRefused:
         db.delete(signup)
         db.flush()
         raise
-    # an earlier sign-up of the same address still waiting is replaced by this one
-    db.execute(update(SignUp).where(SignUp.address == address, SignUp.status == "pending",
-                                    SignUp.id != signup.id)
-               .values(status="void").execution_options(synchronize_session=False))
+    if method == "keyword":  # its prompt is the reply to the text: it goes out now
+        _replace_older(db, signup)
     db.commit()
     return Started(signup, secret)
 
 
+def _replace_older(db: Session, signup: SignUp) -> None:
+    """An earlier sign-up of the same address still waiting is replaced by this one."""
+    db.execute(update(SignUp).where(SignUp.address == signup.address,
+                                    SignUp.status == "pending", SignUp.id != signup.id)
+               .values(status="void").execution_options(synchronize_session=False))
+
+
 def mark_sent(db: Session, signup: SignUp) -> None:
-    """The confirmation went out (commits); it counts toward the address's limit."""
+    """The confirmation went out (commits): it counts toward the address's limit, and the
+    code or link sent before it stops working (not earlier: a failed send leaves it)."""
     signup.sent = True
+    _replace_older(db, signup)
     db.commit()
 
 
@@ -311,7 +383,9 @@ def _subscribe(db: Session, signup: SignUp, now: datetime, detail: str,
         sub.zip, sub.timezone = signup.zip, _zones()[signup.zip]
         sub.morning_at = signup.morning_at or sub.morning_at
         sub.evening_at = signup.evening_at or sub.evening_at
-        sub.status, sub.opted_out_at, sub.opt_out_via = "active", None, None
+        if sub.status != "active":  # back through this address only (see consent)
+            consent.reactivate(db, sub, channel=signup.channel, address=signup.address,
+                               at=now)
         sub.paused_until, sub.updated_at = None, now
     signup.status, signup.confirmed_at, signup.subscriber_id = "confirmed", now, sub.id
     consent.record(db, subscriber_id=sub.id, channel=signup.channel, address=signup.address,
@@ -354,18 +428,40 @@ def confirm_code(db: Session, public_id: str, code: str, now: datetime, *,
         return Confirmation(why, signup=signup)
     assert signup is not None and signup.secret_hash is not None
     typed = re.sub(r"\D", "", code)[:12]
-    if not hmac.compare_digest(_code_hash(public_id, typed), signup.secret_hash):
-        signup.attempts += 1
-        left = settings.code_attempts - signup.attempts
-        if left <= 0:
+    # a try is taken in the database before the code is compared: however many guesses
+    # arrive at once, no more than ``code_attempts`` are ever compared
+    took = db.execute(update(SignUp).where(SignUp.id == signup.id, SignUp.status == "pending",
+                                           SignUp.attempts < settings.code_attempts)
+                      .values(attempts=SignUp.attempts + 1)
+                      .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    db.refresh(signup)
+    right = hmac.compare_digest(_code_hash(public_id, typed), signup.secret_hash)
+    if not took or not right:
+        left = settings.code_attempts - signup.attempts if took else 0
+        if left <= 0 and signup.status == "pending":
             signup.status = "void"
         db.commit()
+        if not took and signup.status != "void":
+            return Confirmation(_state(signup, now) or "void", signup=signup)
         return Confirmation("wrong" if left > 0 else "void", signup=signup,
                             attempts_left=max(left, 0))
+    if not _claim(db, signup, now):
+        return Confirmation(_state(signup, now) or "already", signup=signup)
     sub = _subscribe(db, signup, now, f"entered the code texted to {signup.address}",
                      dispatch)
     db.commit()
     return Confirmation("confirmed", sub, signup)
+
+
+def _claim(db: Session, signup: SignUp, now: datetime) -> bool:
+    """Mark a pending sign-up confirmed in the database, if it still is pending: of two
+    confirmations at once (two tabs, a replay) only one goes on to subscribe."""
+    claimed = db.execute(update(SignUp).where(SignUp.id == signup.id,
+                                              SignUp.status == "pending")
+                         .values(status="confirmed", confirmed_at=now)
+                         .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    db.refresh(signup)
+    return bool(claimed)
 
 
 def find_link(db: Session, token: str) -> SignUp | None:
@@ -383,6 +479,8 @@ def confirm_link(db: Session, token: str, now: datetime, *,
     if (why := _state(signup, now)) is not None:
         return Confirmation(why, signup=signup)
     assert signup is not None
+    if not _claim(db, signup, now):
+        return Confirmation(_state(signup, now) or "already", signup=signup)
     sub = _subscribe(db, signup, now, f"followed the link emailed to {signup.address}",
                      dispatch)
     db.commit()
@@ -400,6 +498,8 @@ def confirm_keyword(db: Session, phone: str, word: str, now: datetime, *,
     if utc(signup.expires_at) <= now:
         signup.status = "expired"
         return Confirmation("expired", signup=signup)
+    if not _claim(db, signup, now):  # a YES of the same number handled at the same moment
+        return Confirmation("already", signup=signup)
     sub = _subscribe(db, signup, now, f'replied "{word}" from {phone}', dispatch)
     return Confirmation("confirmed", sub, signup)
 
@@ -408,8 +508,13 @@ def confirm_keyword(db: Session, phone: str, word: str, now: datetime, *,
 
 
 def set_zip(sub: Subscriber, zip_code: str, now: datetime) -> None:
-    """Move the subscriber to another (checked) ZIP; its time zone follows."""
-    sub.zip, sub.timezone, sub.updated_at = zip_code, _zones()[zip_code], now
+    """Move the subscriber to another (checked) ZIP; its time zone follows, and a pause
+    still ends at midnight of the same local day, in the new zone."""
+    zone = _zones()[zip_code]
+    if sub.paused_until is not None and zone != sub.timezone:
+        day = utc(sub.paused_until).astimezone(ZoneInfo(sub.timezone)).date()
+        sub.paused_until = datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(UTC)
+    sub.zip, sub.timezone, sub.updated_at = zip_code, zone, now
 
 
 def set_time(sub: Subscriber, window: str, hhmm: str, now: datetime) -> None:

@@ -23,7 +23,7 @@ from pipeline.dispatch.models import Consent, InboundMessage, SignUp, Subscriber
 from pipeline.dispatch.selfservice import pause
 from pipeline.store.db import get_engine, session_scope
 
-from .test_dispatch import approve, at, deliveries
+from .test_dispatch import add_subscriber, approve, at, deliveries
 from .test_dispatch import settings as settings  # noqa: F401 -- the fixture
 from .test_optout import hooks_at, signed_post
 
@@ -235,3 +235,64 @@ def test_a_sender_that_is_not_a_phone_number_cannot_sign_up(settings):  # noqa: 
     assert text(settings, "02904", sender="ZIPCAST") == ""
     with Session(get_engine(settings.db_url)) as db:
         assert db.scalars(select(SignUp)).all() == []
+
+
+def test_start_by_text_does_not_switch_the_email_back_on(settings):  # noqa: F811
+    """A subscriber with both unsubscribes by the email link; START by text brings the texts
+    back only: the email (its newest consent a ``revoked``) is detached."""
+    from pipeline.dispatch.optout import unsubscribe
+
+    add_subscriber(settings.db_url, "02904", email="both@example.com", phone="+14015550111",
+                   token="tok-both")
+    with session_scope(settings.db_url) as db:
+        unsubscribe(db, "tok-both", at(9))
+    assert "subscribed again" in text(settings, "START", sender="+14015550111")
+    sub = subscriber(settings, "+14015550111")
+    assert (sub.status, sub.phone, sub.email) == ("active", "+14015550111", None)
+    assert consents(settings, "both@example.com") == [  # the subscriber's whole history
+        ("revoked", "link", "sms"), ("revoked", "link", "email"),
+        ("granted", "keyword", "sms")]
+    approve(settings.db_url, "s001", "Rain, high {{ high }}.")
+    dispatch(settings, dry_run=True, now=lambda: at(13, 5))
+    mine = deliveries(settings.db_url, dry=True).query("subscriber_id == @sub.id")
+    assert list(mine["channel"]) == ["sms"]
+
+
+@pytest.mark.parametrize("sender", ["+442079460000", "+19005550123", "+18005550123"])
+def test_numbers_we_do_not_text_get_no_sign_up(settings, sender):  # noqa: F811
+    """Abroad, premium-rate, toll-free: a texted ZIP records nothing and gets no reply."""
+    assert text(settings, "02904", sender=sender) == ""
+    with Session(get_engine(settings.db_url)) as db:
+        assert db.scalars(select(SignUp)).all() == []
+
+
+def test_a_pause_keeps_its_day_when_the_zip_moves_to_another_zone(settings):  # noqa: F811
+    """Paused in Providence until (local) Monday; ZIP 94110: still until Monday, Pacific."""
+    text(settings, "02904")
+    text(settings, "YES")
+    assert "until Mon Jan 19" in text(settings, "PAUSE 3")
+    reply = text(settings, "ZIP 94110")
+    sub = subscriber(settings)
+    assert sub.timezone == "America/Los_Angeles"
+    assert sub.paused_until.replace(tzinfo=UTC) == datetime(2026, 1, 19, 8, tzinfo=UTC)
+    assert "94110" in reply
+    from pipeline.dispatch.selfservice import summary
+
+    assert "paused until Mon Jan 19" in summary(sub, at(10), settings.dispatch)
+
+
+def test_what_the_limits_count():
+    from pipeline.dispatch.selfservice import address_key, network_of, textable
+
+    assert network_of("203.0.113.7") == "203.0.113.7"
+    assert network_of("2001:db8:1:2:aaaa::1") == network_of("2001:db8:1:2::ffff") == \
+        "2001:db8:1:2::/64"
+    assert network_of("::ffff:203.0.113.7") == "203.0.113.7"
+    assert network_of("testclient") == "testclient"
+    assert address_key("j.o.ann+news@gmail.com") == address_key("joann@googlemail.com") == \
+        "joann@gmail.com"
+    assert address_key("jo.ann+x@example.com") == "jo.ann@example.com"
+    assert address_key("+14015550123") == "+14015550123"
+    assert textable("+14015550123") and textable("+17875550123")  # Providence, Puerto Rico
+    assert not any(textable(n) for n in ("+19005550123", "+18005550123", "+442079460000",
+                                         "+12685550123", "not a number"))

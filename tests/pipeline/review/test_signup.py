@@ -252,6 +252,10 @@ def test_expired_link(web, settings, smtp_server, wall):  # noqa: F811
     ("contact", {"contact": "555"}, "'555' is not a phone number we can text"),
     ("contact", {"contact": "+1 (000) 000-0000"}, "is not a phone number we can text"),
     ("contact", {"contact": "abc"}, "'abc' is not a phone number we can text"),
+    ("contact", {"contact": "+44 20 7946 0000"}, "is not a phone number we can text"),  # abroad
+    ("contact", {"contact": "(900) 555-0123"}, "is not a phone number we can text"),  # premium
+    ("contact", {"contact": "(800) 555-0123"}, "is not a phone number we can text"),  # toll-free
+    ("contact", {"contact": "+1 268 464 1234"}, "is not a phone number we can text"),  # Antigua
     ("contact", {"contact": "someone@localhost"}, "That email address does not work"),
     ("contact", {"contact": ""}, "is not a phone number we can text"),
     ("zip", {"zip": "00000"}, "We have no forecast for ZIP 00000"),
@@ -334,8 +338,8 @@ def test_a_number_twilio_refuses_says_check_it(web, settings, fake_twilio):  # n
     fake_twilio.fail_next(400, 21211)
     response = sign_up(web)
     assert response.status_code == 503
-    assert "It could not be delivered to that number; check it, or use another." in \
-        text_of(response)
+    assert "That number cannot get our texts; check it. If it ever replied STOP to zipcast, " \
+           "text START to the number our texts came from first." in text_of(response)
     with db_of(settings) as db:
         assert not any(db.scalars(select(SignUp.sent)))
     assert sign_up(web).status_code == 303 and len(fake_twilio.messages) == 1
@@ -513,6 +517,116 @@ def test_behind_a_trusted_proxy_each_visitor_has_its_own_limit(app, settings,  #
     with db_of(settings) as db:
         sources = db.scalars(select(SignUp.source).order_by(SignUp.id)).all()
     assert sources == [f"198.51.100.{i + 1}" for i in range(n)] + ["10.0.0.9"] * per_ip
+
+
+def test_ipv6_visitors_are_counted_per_64(app, settings, fake_twilio):  # noqa: F811
+    """Rotating addresses inside one IPv6 /64 (what one phone or household gets) is one
+    network; another /64 is another."""
+    per_ip = settings.signup.per_ip_per_hour
+
+    def from_v6(address: str, i: int) -> int:
+        client = from_ip(app, address)
+        return form(client, zip="02903", contact=f"401-555-{5000 + i}", morning="07:00",
+                    evening="18:00", consent="yes").status_code
+
+    same_64 = [from_v6(f"2001:db8:1:2::{i + 1:x}", i) for i in range(per_ip + 2)]
+    assert same_64 == [303] * per_ip + [429] * 2
+    assert from_v6("2001:db8:1:3::1", 50) == 303
+
+
+def test_one_inbox_under_many_spellings_is_one_address(web, settings, smtp_server):  # noqa: F811
+    """Gmail ignores dots and everyone ignores a +tag: one inbox gets at most three links a
+    day however its address is written."""
+    spellings = ["jo.ann+1@gmail.com", "joann+2@gmail.com", "J.O.Ann@Gmail.com",
+                 "jo.ann@googlemail.com"]
+    statuses = [form(from_ip(web.app, f"198.51.100.{i + 1}"), zip="02903", contact=spelling,
+                     morning="07:00", evening="18:00", consent="yes").status_code
+                for i, spelling in enumerate(spellings)]
+    assert statuses == [200, 200, 200, 429]
+    assert len(smtp_server.messages) == 3
+
+
+def test_all_web_codes_together_are_capped_per_hour(web, settings, fake_twilio):  # noqa: F811
+    """Someone rotating networks still cannot make us text without end: past
+    ``web_texts_per_hour`` codes an hour, phone sign-ups wait (email still works)."""
+    settings.signup.web_texts_per_hour = 3
+    statuses = [form(from_ip(web.app, f"198.51.100.{i + 1}"), zip="02903",
+                     contact=f"401-555-{6000 + i}", morning="07:00", evening="18:00",
+                     consent="yes") for i in range(4)]
+    assert [r.status_code for r in statuses] == [303, 303, 303, 429]
+    assert "Sign-up by text is busy just now; try again in an hour, or sign up with your " \
+           "email." in text_of(statuses[-1])
+    assert len(fake_twilio.messages) == 3
+    assert sign_up(from_ip(web.app, "198.51.100.9"), contact="late@example.com"
+                   ).status_code == 200
+
+
+def test_strangers_on_the_web_cannot_stop_a_number_signing_up_by_text(
+        web, settings, fake_twilio):  # noqa: F811
+    """Three web sign-ups for a number (from three networks) use up its web confirmations
+    for the day; the number texting its ZIP itself still gets its YES prompt."""
+    from tests.pipeline.dispatch.test_selfservice_sms import text
+
+    for i in range(settings.signup.per_address_per_day):
+        assert sign_up(from_ip(web.app, f"198.51.100.{i + 1}")).status_code == 303
+    assert sign_up(from_ip(web.app, "198.51.100.99")).status_code == 429
+    assert "reply YES" in text(settings, "02904", sender=PHONE_E164)
+
+
+def test_a_failed_send_leaves_the_earlier_code_working(web, settings, fake_twilio):  # noqa: F811
+    """A second sign-up whose code cannot be sent does not void the first one's code."""
+    first = sign_up(web).headers["location"]
+    code = code_sent(fake_twilio)
+    fake_twilio.fail_next(500, times=10)
+    assert sign_up(web).status_code == 503
+    done = form(web, first, code=code)
+    assert done.status_code == 200 and "You're subscribed" in text_of(done)
+
+
+def test_guesses_at_the_same_moment_are_all_counted(web, settings, fake_twilio):  # noqa: F811
+    """30 wrong codes at once: no more than ``code_attempts`` are compared, the sign-up is
+    void, and the right code afterwards does nothing."""
+    code_page = sign_up(web).headers["location"]
+    right = code_sent(fake_twilio)
+    token = csrf_of(web.get(code_page).text)
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+
+    async def guesses() -> list[int]:
+        transport = httpx.ASGITransport(app=web.app, client=(IP, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     cookies=web.cookies) as client:
+            responses = await asyncio.gather(*[client.post(code_page, data={
+                "csrf_token": token, "code": wrong}) for _ in range(30)])
+        return [r.status_code for r in responses]
+
+    anyio.run(guesses)
+    with db_of(settings) as db:
+        signup = db.scalars(select(SignUp)).one()
+    assert (signup.attempts, signup.status) == (settings.signup.code_attempts, "void")
+    late = web.post(code_page, data={"csrf_token": token, "code": right})
+    assert late.status_code == 410 and subscriber(settings, phone=PHONE_E164) is None
+
+
+def test_coming_back_by_email_does_not_switch_texts_back_on(web, settings, smtp_server,
+                                                           fake_twilio):  # noqa: F811
+    """A subscriber with a phone and an email texts STOP (both revoked), then confirms an
+    email sign-up on the web: the email is back, the phone is detached (its history stays),
+    and the next dispatch sends no text."""
+    from tests.pipeline.dispatch.test_dispatch import add_subscriber
+    from tests.pipeline.dispatch.test_selfservice_sms import text
+
+    add_subscriber(settings.db_url, "02904", email="both@example.com", phone="+14015550111",
+                   token="tok-both")
+    assert "unsubscribed" in text(settings, "STOP", sender="+14015550111").lower()
+    assert sign_up(web, contact="both@example.com").status_code == 200
+    body = smtp_server.messages[-1].get_body(("plain",)).get_content()
+    assert form(web, re.search(r"(/signup/confirm/\S+)", body).group(1)).status_code == 200
+    sub = subscriber(settings, token="tok-both")
+    assert (sub.status, sub.email, sub.phone) == ("active", "both@example.com", None)
+    assert [(c.event, c.channel) for c in consents(settings, "+14015550111")] == [
+        ("revoked", "sms")]
+    assert [(c.event, c.channel) for c in consents(settings, "both@example.com")] == [
+        ("revoked", "email"), ("granted", "email")]
 
 
 def test_a_number_gets_three_confirmations_a_day(web, settings, fake_twilio, wall):  # noqa: F811

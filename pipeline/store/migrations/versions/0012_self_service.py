@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("evening_at", sa.String(5), nullable=True),
         sa.Column("method", sa.String(16), nullable=False),
         sa.Column("source", sa.String(300), nullable=False),
+        sa.Column("network", sa.String(64), nullable=False),
+        sa.Column("address_key", sa.String(254), nullable=False),
         sa.Column("text_shown", sa.Text, nullable=False),
         sa.Column("secret_hash", sa.String(64), nullable=True, unique=True),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -53,8 +55,8 @@ def upgrade() -> None:
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("subscriber_id", sa.Integer, nullable=True),
     )
-    op.create_index("ix_signups_address", "signups", ["address", "created_at"])
-    op.create_index("ix_signups_source", "signups", ["source", "created_at"])
+    op.create_index("ix_signups_address", "signups", ["address_key", "created_at"])
+    op.create_index("ix_signups_source", "signups", ["network", "created_at"])
 
 
 def downgrade() -> None:
