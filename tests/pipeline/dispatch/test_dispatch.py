@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.channels.base import Outgoing, PermanentError, Sent, TransientError
+from pipeline.channels.base import PermanentError, Sent, TransientError
 from pipeline.channels.file import read_outbox
 from pipeline.dispatch.job import dispatch, report
 from pipeline.dispatch.locks import DispatchBusy, run_lock
@@ -146,31 +146,42 @@ def test_opted_out_subscribers_get_nothing(settings):
     assert len(deliveries(settings.db_url, dry=True)) == 6
 
 
+class ChangeOnFirstSend:
+    """An email channel that runs ``change`` (a subscriber changing something in another
+    session) right before its first send, and records what it was handed."""
+
+    name = "email"
+
+    def __init__(self, change) -> None:  # type: ignore[no-untyped-def]
+        self.change, self.calls = change, []
+
+    def send(self, message):  # type: ignore[no-untyped-def]
+        if not self.calls:
+            self.change()
+        self.calls.append(message)
+        return Sent(provider_id=f"id-{len(self.calls)}")
+
+    def already_sent(self, messages):  # type: ignore[no-untyped-def]
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
 def test_opt_out_between_queueing_and_sending_is_honoured(settings):
     """The subscriber is re-checked right before the channel is called."""
     approve(settings.db_url, "s001", "Rain, high {{ high }}.")
-    calls: list[Outgoing] = []
 
-    class OptOutOnFirstSend:
-        name = "email"
+    def opt_out() -> None:
+        with session_scope(settings.db_url) as db:
+            db.get(Subscriber, 2).status = "opted_out"
 
-        def send(self, message):
-            if not calls:
-                with session_scope(settings.db_url) as db:
-                    db.get(Subscriber, 2).status = "opted_out"
-            calls.append(message)
-            return Sent(provider_id=f"id-{len(calls)}")
-
-        def already_sent(self, messages):
-            return {}
-
-        def close(self):
-            pass
-
+    channel = ChangeOnFirstSend(opt_out)
     settings.dispatch.batch_size = 1
-    dispatch(settings, now=lambda: at(13, 5), channel_factory=lambda name: OptOutOnFirstSend())
+    dispatch(settings, now=lambda: at(13, 5), channel_factory=lambda name: channel)
     got = deliveries(settings.db_url).set_index("subscriber_id")
     assert got.loc[2, "status"] == "skipped" and "opted out" in got.loc[2, "error"]
+    calls = channel.calls
     assert 2 not in {int(m.key.split("/")[-2]) for m in calls}
 
 

@@ -23,7 +23,7 @@ from pipeline.dispatch.models import Consent, InboundMessage, SignUp, Subscriber
 from pipeline.dispatch.selfservice import pause
 from pipeline.store.db import get_engine, session_scope
 
-from .test_dispatch import add_subscriber, approve, at, deliveries
+from .test_dispatch import ChangeOnFirstSend, add_subscriber, approve, at, deliveries
 from .test_dispatch import settings as settings  # noqa: F401 -- the fixture
 from .test_optout import hooks_at, signed_post
 
@@ -126,27 +126,15 @@ def test_pause_is_honoured_between_queueing_and_sending(settings):  # noqa: F811
     """A pause after the message was queued but before it went out: it is skipped."""
     approve(settings.db_url, "s001", "Rain, high {{ high }}.")
     approve(settings.db_url, "s002", "Snow in {{ city }}.")
-    calls = []
 
-    class PauseOnFirstSend:
-        name = "email"
+    def pause_on_the_page() -> None:  # subscriber 2 (an email) pauses on the manage page
+        with session_scope(settings.db_url) as db:
+            pause(db.get(Subscriber, 2), 2, at(13, 6), settings.signup)
 
-        def send(self, message):
-            if not calls:  # subscriber 2 (an email) pauses on the manage page meanwhile
-                with session_scope(settings.db_url) as db:
-                    pause(db.get(Subscriber, 2), 2, at(13, 6), settings.signup)
-            calls.append(message)
-            from pipeline.channels.base import Sent
-            return Sent(provider_id=f"id-{len(calls)}")
-
-        def already_sent(self, messages):
-            return {}
-
-        def close(self):
-            pass
-
+    channel = ChangeOnFirstSend(pause_on_the_page)
     settings.dispatch.batch_size = 1
-    dispatch(settings, now=lambda: at(13, 7), channel_factory=lambda name: PauseOnFirstSend())
+    dispatch(settings, now=lambda: at(13, 7), channel_factory=lambda name: channel)
+    calls = channel.calls
     got = deliveries(settings.db_url).set_index("subscriber_id")
     assert got.loc[2, "status"] == "skipped" and got.loc[2, "error"] == "paused before sending"
     assert 2 not in {int(m.key.split("/")[-2]) for m in calls}
