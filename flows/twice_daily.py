@@ -78,7 +78,7 @@ features = _task(build_series, "features")
 facts = _task(zip_facts, "facts")
 plan = _task(_cluster, "cluster")
 baselines = _task(run.baselines, "baselines")
-previous_run = _task(store.previous_run, "previous-run")
+previous_run = _task(run.RunStart.previous, "previous-run")
 make_slots = _task(slots.build_slots, "slots")
 draw_map = _task(maps.slots_svg, "map")
 write_folder = _task(store.write_run_folder, "run-folder")
@@ -249,7 +249,7 @@ def twice_daily(
             scores = baselines(clustering, zip_fact_rows, settings.truth)
             s.detail = ", ".join(f"{k} {v['truthfulness']:.1%}" for k, v in scores.items())
     with clock.step("slots") as s:
-        before = previous_run(settings.db_url, params, run_id=start.previous_run_id)
+        before = previous_run(start)
         run_slots, assignments = make_slots(
             series, zip_fact_rows, zips, clustering.labels, clustering.fits,
             clustering.statements, clustering.distances,

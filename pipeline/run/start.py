@@ -9,6 +9,7 @@ from pipeline.ingest import Ingest
 from pipeline.run.params import RunParams, issue_hour
 from pipeline.run.replay import load_replay
 from pipeline.settings import Settings
+from pipeline.store.runs import PreviousRun, previous_run
 
 
 @dataclass
@@ -24,6 +25,15 @@ class RunStart:
     def previous_run_id(self) -> str | None:
         """The run a replay's original followed (a replay follows the same one)."""
         return ((self.original or {}).get("summary") or {}).get("previous_run_id")
+
+    def previous(self) -> PreviousRun | None:
+        """The run whose slot ids this one carries on: the newest earlier run of the same
+        source, window and states; for a replay, exactly the one its original followed — none
+        when it followed none, even if an earlier run has been stored since (else the replay
+        would number its slots differently and report the same slots as different)."""
+        if self.original is not None and self.previous_run_id is None:
+            return None
+        return previous_run(self.settings.db_url, self.params, run_id=self.previous_run_id)
 
 
 def begin(settings: Settings, *, replay: str | None = None, issue_time: str | None = None,

@@ -272,6 +272,26 @@ def test_an_ingest_with_stale_zips_is_incomplete():
     assert not IngestRef("s/1", "t", {}, failed_partitions=["ZIPs 1–2"]).complete
 
 
+def test_a_replay_follows_only_the_run_its_original_followed(world, prefect_harness):
+    """The first run of its kind carries no slot ids over; a run with an earlier issue time
+    stored after it must not give its replay one to follow (the slots would be numbered
+    differently and reported as different)."""
+    import json
+
+    from flows.cli import app
+    from flows.twice_daily import twice_daily
+
+    original = twice_daily(states=["RI"], issue_time=ISSUE, max_slots=6, seed=3,
+                           notify_editors=False)
+    twice_daily(states=["RI"], issue_time="2026-01-14T09:00:00Z", max_slots=6, seed=3,
+                notify_editors=False)  # the day before, stored after
+    result = CliRunner().invoke(app, ["run", "--replay", original["run_id"], "--json"])
+    assert result.exit_code == 0, result.output
+    replayed = json.loads(result.stdout)
+    assert replayed["replay_of"]["identical"] is True, replayed["replay_of"]
+    assert replayed["previous_run_id"] is None
+
+
 def test_replay_by_run_id_reproduces_identical_slots(world, prefect_harness):
     """`zipcast run --replay RUN_ID` recomputes a stored run from its snapshot with the run's
     own parameters — even after the settings changed — and reports identical slots."""
