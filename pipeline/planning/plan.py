@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -92,8 +93,10 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
 
     Sub-steps: ``setup`` (statement pool and search), ``greedy`` (cover, sets k),
     ``baseline_starts`` (k-means and DTW-only groupings at k, their statements), ``lp_bound``
-    (column generation, every call), ``milp_select`` (the integer program, and the fewest-
-    slots bisection), ``dtw_membership`` (barycenters, DTW distances, assignment, sky).
+    (column generation, every call; the first beside ``baseline_starts``), ``lp_bound_wait``
+    (what is left of it once the starts are done), ``milp_select`` (the integer program, and
+    the fewest-slots bisection), ``dtw_membership`` (barycenters, DTW distances, assignment,
+    sky).
     """
     start = time.perf_counter()
     try:
@@ -239,14 +242,24 @@ def plan_statements(
     if not greedy:
         raise ValueError("no ZIP has the facts a statement needs (high and low)")
     k = len(greedy)
-    with _timed(seconds, "baseline_starts"):
-        starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
-        matrices = {name: greedy_matrix if name == "greedy" else _fit_matrix(facts, sts, rules)
-                    for name, sts in starts.items()}
+
+    def lp_bound() -> CoverageBound:
+        with _timed(seconds, "lp_bound"):
+            return pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
+
+    # The LP bound (HiGHS, which lets go of the GIL, and numpy) runs beside the baselines'
+    # starts (numba k-means): neither reads what the other writes, and the integer program
+    # after them sees the pool exactly as it would in turn, so the plan is the same
+    with ThreadPoolExecutor(1, thread_name_prefix="lp-bound") as beside:
+        bounding = beside.submit(lp_bound)
+        with _timed(seconds, "baseline_starts"):
+            starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
+            matrices = {name: greedy_matrix if name == "greedy" else
+                        _fit_matrix(facts, sts, rules) for name, sts in starts.items()}
+        with _timed(seconds, "lp_bound_wait"):
+            bound = bounding.result()
     best = max(matrices, key=lambda n: (_score(matrices[n], w, codes, rules.state_floor),
                                         n == "greedy"))
-    with _timed(seconds, "lp_bound"):
-        bound = pool.bound(k, max_rounds=bound_rounds, time_limit_s=bound_seconds)
     with _timed(seconds, "milp_select"):
         pool.add([s for sts in starts.values() for s in sts])
         # Where the greedy met the target and every floor, the program must keep every
