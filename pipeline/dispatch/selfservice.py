@@ -343,9 +343,13 @@ def start_signup(db: Session, *, channel: str, address: str, zip_code: str,
 
 
 def _replace_older(db: Session, signup: SignUp) -> None:
-    """An earlier sign-up of the same address still waiting is replaced by this one."""
+    """The earlier sign-ups of the same address and way (web or text) still waiting are
+    replaced by this one. Only earlier ones: of two sign-ups whose messages go out at once
+    (a double click) the newest — the page the browser shows — always stays; and a web
+    sign-up by someone else never ends the number's own texted one."""
     db.execute(update(SignUp).where(SignUp.address == signup.address,
-                                    SignUp.status == "pending", SignUp.id != signup.id)
+                                    SignUp.method == signup.method,
+                                    SignUp.status == "pending", SignUp.id < signup.id)
                .values(status="void").execution_options(synchronize_session=False))
 
 

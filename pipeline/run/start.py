@@ -31,8 +31,10 @@ class RunStart:
         source, window and states; for a replay, exactly the one its original followed — none
         when it followed none, even if an earlier run has been stored since (else the replay
         would number its slots differently and report the same slots as different)."""
-        if self.original is not None and self.previous_run_id is None:
-            return None
+        summary = (self.original or {}).get("summary") or {}
+        if self.original is not None and "previous_run_id" in summary \
+                and self.previous_run_id is None:
+            return None  # (runs stored before the key was recorded: looked up as then)
         return previous_run(self.settings.db_url, self.params, run_id=self.previous_run_id)
 
 

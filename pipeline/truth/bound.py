@@ -23,6 +23,7 @@ its slots from (:mod:`pipeline.planning.select`).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from pipeline.truth.claims import fits
 from pipeline.truth.rule import FactArrays, Statement
 from pipeline.truth.search import StatementSearch, category_codes, doubled_bins
 
+_FD1 = threading.Lock()
 PER_CATEGORY = 8  # statements priced per category and round
 
 
@@ -169,14 +171,15 @@ def quiet_highs():  # type: ignore[no-untyped-def]
 
     import highspy
 
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    with _FD1:  # one swap of the process's stdout at a time (the planner calls from threads)
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
     h.setOptionValue("output_flag", False)
     # one thread and a fixed seed: the same model gives the same answer on any machine load
     h.setOptionValue("threads", 1)

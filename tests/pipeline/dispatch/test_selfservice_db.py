@@ -110,3 +110,22 @@ def test_import_consent_on_both_databases(db, db_url, tmp_path):  # noqa: F811
     assert (event.event, event.method, event.text) == ("granted", "import",
                                                        "Text me the weather")
     assert event.at == datetime(2026, 11, 30, 14, 5, tzinfo=UTC)
+
+
+def test_of_two_sign_ups_sent_at_once_the_newest_stays(db):
+    """A double click: both confirmations go out, the first finishes last; the newest
+    sign-up (the page the browser shows) keeps working, the older one is replaced."""
+    def start(minute: int) -> ss.Started:
+        return ss.start_signup(db, channel="sms", address="+14015550123", zip_code="10001",
+                               morning_at=None, evening_at=None, method="web",
+                               source="198.51.100.7", text_shown=ss.WEB_DISCLOSURE,
+                               now=NOW + timedelta(seconds=minute), settings=RULES)
+
+    first, second = start(0), start(1)
+    ss.mark_sent(db, second.signup)
+    ss.mark_sent(db, first.signup)
+    db.expire_all()
+    assert (first.signup.status, second.signup.status) == ("void", "pending")
+    done = ss.confirm_code(db, second.signup.public_id, second.secret, NOW + timedelta(
+        minutes=1), settings=RULES, dispatch=DispatchSettings())
+    assert done.outcome == "confirmed"

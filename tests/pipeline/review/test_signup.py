@@ -573,6 +573,21 @@ def test_strangers_on_the_web_cannot_stop_a_number_signing_up_by_text(
     assert "reply YES" in text(settings, "02904", sender=PHONE_E164)
 
 
+def test_a_strangers_web_sign_up_does_not_end_the_numbers_texted_one(
+        web, settings, fake_twilio):  # noqa: F811
+    """The number texts its ZIP; someone types the same number on the web (a code goes out);
+    the number's YES still confirms its own texted sign-up."""
+    from tests.pipeline.dispatch.test_selfservice_sms import text
+
+    token = settings.dispatch.twilio_auth_token
+    assert "reply YES" in text(settings, "02904", sender=PHONE_E164)
+    settings.dispatch.twilio_auth_token = token  # the webhook test signs with its own
+    assert sign_up(from_ip(web.app, "198.51.100.50"), zip_code="02903").status_code == 303
+    assert "you're subscribed" in text(settings, "YES", sender=PHONE_E164)
+    sub = subscriber(settings, phone=PHONE_E164)
+    assert (sub.status, sub.zip) == ("active", "02904")
+
+
 def test_a_failed_send_leaves_the_earlier_code_working(web, settings, fake_twilio):  # noqa: F811
     """A second sign-up whose code cannot be sent does not void the first one's code."""
     first = sign_up(web).headers["location"]
