@@ -449,10 +449,15 @@ def confirm_code(db: Session, public_id: str, code: str, now: datetime, *,
             return Confirmation(_state(signup, now) or "void", signup=signup)
         return Confirmation("wrong" if left > 0 else "void", signup=signup,
                             attempts_left=max(left, 0))
+    return _confirm(db, signup, now, f"entered the code texted to {signup.address}", dispatch)
+
+
+def _confirm(db: Session, signup: SignUp, now: datetime, detail: str,
+             dispatch: DispatchSettings) -> Confirmation:
+    """Claim the sign-up, then subscribe and record the consent (commits)."""
     if not _claim(db, signup, now):
         return Confirmation(_state(signup, now) or "already", signup=signup)
-    sub = _subscribe(db, signup, now, f"entered the code texted to {signup.address}",
-                     dispatch)
+    sub = _subscribe(db, signup, now, detail, dispatch)
     db.commit()
     return Confirmation("confirmed", sub, signup)
 
@@ -483,12 +488,8 @@ def confirm_link(db: Session, token: str, now: datetime, *,
     if (why := _state(signup, now)) is not None:
         return Confirmation(why, signup=signup)
     assert signup is not None
-    if not _claim(db, signup, now):
-        return Confirmation(_state(signup, now) or "already", signup=signup)
-    sub = _subscribe(db, signup, now, f"followed the link emailed to {signup.address}",
-                     dispatch)
-    db.commit()
-    return Confirmation("confirmed", sub, signup)
+    return _confirm(db, signup, now, f"followed the link emailed to {signup.address}",
+                    dispatch)
 
 
 def confirm_keyword(db: Session, phone: str, word: str, now: datetime, *,
