@@ -54,23 +54,20 @@ def latest_event(db: Session, address: str) -> str | None:
 
 
 def reactivate(db: Session, sub: Subscriber, *, channel: str, address: str,
-               at: datetime) -> list[str]:
+               at: datetime) -> None:
     """Make an opted-out subscriber active again through one address (does not commit).
 
     Only the address that just agreed comes back: every other address of the subscriber
     whose newest consent event is not a ``granted`` one is detached (its history stays in
     the record), so re-subscribing by text does not switch the email back on, nor an email
-    link the texts. Returns the detached addresses.
+    link the texts.
     """
-    dropped = []
     for column, other_channel in CHANNEL_OF.items():
         other = getattr(sub, column)
         if other and (other_channel, other) != (channel, address) and \
                 latest_event(db, other) != "granted":
             setattr(sub, column, None)
-            dropped.append(other)
     sub.status, sub.opted_out_at, sub.opt_out_via, sub.updated_at = "active", None, None, at
-    return dropped
 
 
 @dataclass(frozen=True)

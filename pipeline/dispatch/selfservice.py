@@ -241,9 +241,10 @@ class Started:
     secret: str
 
 
-def _count(db: Session, column, value: str, since: datetime, *extra) -> int:  # type: ignore[no-untyped-def]
+def _count(db: Session, since: datetime, *where) -> int:  # type: ignore[no-untyped-def]
+    """Sign-ups created since ``since`` that meet ``where``."""
     return int(db.scalar(select(func.count()).select_from(SignUp).where(
-        column == value, SignUp.created_at >= since, *extra)) or 0)
+        SignUp.created_at >= since, *where)) or 0)
 
 
 def check_limits(db: Session, *, address: str, source: str | None, now: datetime,
@@ -258,19 +259,18 @@ def check_limits(db: Session, *, address: str, source: str | None, now: datetime
     others = () if exclude is None else (SignUp.id != exclude,)
     hour_ago = now - timedelta(hours=1)
     if source is not None and settings.per_ip_per_hour and _count(
-            db, SignUp.network, network_of(source), hour_ago,
-            SignUp.method == "web", *others) >= settings.per_ip_per_hour:
+            db, hour_ago, SignUp.network == network_of(source), SignUp.method == "web",
+            *others) >= settings.per_ip_per_hour:
         raise SignupRefused("limit_ip", f"too many sign-ups from your network in the last "
                                         f"hour ({settings.per_ip_per_hour} at most); try "
                                         f"again in an hour")
-    if method == "web" and channel == "sms" and settings.web_texts_per_hour and int(db.scalar(
-            select(func.count()).select_from(SignUp).where(
-                SignUp.method == "web", SignUp.channel == "sms", SignUp.sent.is_(True),
-                SignUp.created_at >= hour_ago, *others)) or 0) >= settings.web_texts_per_hour:
+    if method == "web" and channel == "sms" and settings.web_texts_per_hour and _count(
+            db, hour_ago, SignUp.method == "web", SignUp.channel == "sms",
+            SignUp.sent.is_(True), *others) >= settings.web_texts_per_hour:
         raise SignupRefused("limit_sms", "sign-up by text is busy just now; try again in an "
                                          "hour, or sign up with your email")
     if settings.per_address_per_day and _count(
-            db, SignUp.address_key, address_key(address), now - timedelta(days=1),
+            db, now - timedelta(days=1), SignUp.address_key == address_key(address),
             SignUp.sent.is_(True), SignUp.method == method,
             *others) >= settings.per_address_per_day:
         raise SignupRefused("limit_address", f"we already sent {settings.per_address_per_day}"

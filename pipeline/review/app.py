@@ -25,6 +25,7 @@ from pipeline.review.deps import (
     LoginRequired,
     ReviewSettings,
     page,
+    public_page,
     require_csrf,
     signed_in_editor,
 )
@@ -149,11 +150,10 @@ def create_app(
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, _exc: CsrfRejected):  # type: ignore[no-untyped-def]
         if _public(request):  # a subscriber's page: no editor layout, a way back to the form
-            return page(request, "review/signup_message.html", {
+            return public_page(request, "review/signup_message.html", {
                 "title": "Form expired",
                 "text": "This form is out of date or came from another site; nothing was "
-                        "changed. Go back, reload the page and try again.",
-                "help": request.app.state.settings.signup.help_contact}, status_code=403)
+                        "changed. Go back, reload the page and try again."}, status_code=403)
         return page(request, "review/error.html", {
             "title": "Form expired",
             "detail": "This form is out of date or came from another site. Reload the page "
@@ -169,10 +169,9 @@ def create_app(
         titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
                   413: "Too large", 422: "Cannot do that"}
         if _public(request):
-            return page(request, "review/signup_message.html", {
+            return public_page(request, "review/signup_message.html", {
                 "title": titles.get(exc.status_code, "Something went wrong"),
-                "text": str(exc.detail), "help":
-                request.app.state.settings.signup.help_contact}, status_code=exc.status_code)
+                "text": str(exc.detail)}, status_code=exc.status_code)
         return page(request, "review/error.html", {
             "title": titles.get(exc.status_code, "Something went wrong"),
             "detail": str(exc.detail)}, status_code=exc.status_code,

@@ -112,6 +112,14 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None,
                                       status_code=status_code)
 
 
+def public_page(request: Request, name: str, context: dict[str, Any] | None = None,
+                status_code: int = 200):
+    """A subscriber's page (``review/public_base.html``): ``page`` with the help contact
+    for its footer."""
+    return page(request, name, {"help": request.app.state.settings.signup.help_contact,
+                                **(context or {})}, status_code=status_code)
+
+
 def get_run(db: Session, run_id: str) -> Run:
     """The run, or 404."""
     run = db.get(Run, run_id)

@@ -21,21 +21,15 @@ class RunStart:
     original: dict[str, Any] | None = None  # the stored run a replay recomputes
     replayed: Ingest | None = None  # the ingest a replay reads instead of fetching
 
-    @property
-    def previous_run_id(self) -> str | None:
-        """The run a replay's original followed (a replay follows the same one)."""
-        return ((self.original or {}).get("summary") or {}).get("previous_run_id")
-
     def previous(self) -> PreviousRun | None:
         """The run whose slot ids this one carries on: the newest earlier run of the same
         source, window and states; for a replay, exactly the one its original followed — none
         when it followed none, even if an earlier run has been stored since (else the replay
         would number its slots differently and report the same slots as different)."""
-        summary = (self.original or {}).get("summary") or {}
-        if self.original is not None and "previous_run_id" in summary \
-                and self.previous_run_id is None:
-            return None  # (runs stored before the key was recorded: looked up as then)
-        return previous_run(self.settings.db_url, self.params, run_id=self.previous_run_id)
+        recorded = ((self.original or {}).get("summary") or {}).get("previous_run_id", "")
+        if recorded is None:  # ("": not a replay, or a run stored before the key was)
+            return None
+        return previous_run(self.settings.db_url, self.params, run_id=recorded or None)
 
 
 def begin(settings: Settings, *, replay: str | None = None, issue_time: str | None = None,

@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from pipeline.dispatch.optout import handle_inbound_sms, record_status, unsubscribe
 from pipeline.dispatch.replies import delivery_for_link, record_wrong
-from pipeline.review.deps import SessionDep, page
+from pipeline.review.deps import SessionDep, page, public_page
 
 router = APIRouter(tags=["hooks"])
 PUBLIC_PREFIXES = ("/hooks/", "/u/", "/w/")
@@ -78,9 +78,7 @@ async def twilio_status(request: Request, db: SessionDep) -> Response:
 @router.get("/u/{token}")
 def unsubscribe_page(request: Request, token: str):
     """The link in every email: a confirmation button (link scanners must not unsubscribe)."""
-    return page(request, "review/unsubscribe.html", {
-        "token": token, "done": False,
-        "help": request.app.state.settings.signup.help_contact})
+    return public_page(request, "review/unsubscribe.html", {"token": token, "done": False})
 
 
 @router.post("/u/{token}")
@@ -90,9 +88,7 @@ def unsubscribe_now(request: Request, token: str, db: SessionDep):
     if sub is None:
         raise HTTPException(404, "this unsubscribe link is not valid (it may be mistyped); "
                                  "reply STOP to any text, or write to help@zipcast.example")
-    return page(request, "review/unsubscribe.html", {
-        "token": token, "done": True,
-        "help": request.app.state.settings.signup.help_contact})
+    return public_page(request, "review/unsubscribe.html", {"token": token, "done": True})
 
 
 @router.get("/w/{token}/{delivery_id}")

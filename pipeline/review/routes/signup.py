@@ -34,7 +34,7 @@ from pipeline.dispatch.confirmations import ConfirmationNotSent, send_confirmati
 from pipeline.dispatch.models import SignUp, Subscriber
 from pipeline.dispatch.selfservice import WEB_DISCLOSURE, SignupRefused
 from pipeline.dispatch.subscribers.queries import by_token
-from pipeline.review.deps import SessionDep, page
+from pipeline.review.deps import SessionDep, public_page
 from pipeline.settings import Settings
 from pipeline.times import utc
 
@@ -116,10 +116,7 @@ def _first_due(sub: Subscriber, now: datetime, dispatch: DispatchSettings) -> st
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200):
-    """A public page: ``page`` with the help contact for the footer."""
-    return page(request, f"review/{name}.html",
-                {"help": _settings(request).signup.help_contact, **context},
-                status_code=status_code)
+    return public_page(request, f"review/{name}.html", context, status_code=status_code)
 
 
 def _message(request: Request, title: str, text: str, status_code: int, *,
