@@ -66,6 +66,8 @@ takes a few seconds. The weather depends on the issue time floored to the hour.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,6 +149,11 @@ def _wrap(h):
 # --- climatology -----------------------------------------------------------------------------
 
 
+def _season(doy: float) -> np.float64:
+    """0 in late January … 1 in late July."""
+    return 0.5 - 0.5 * np.cos(2 * np.pi * (doy - 20.0) / 365.25)
+
+
 def _climate(lon: np.ndarray, lat: np.ndarray, doy: float) -> dict[str, np.ndarray]:
     """Per-point climate (float64, any shape): mean temperature, diurnal amplitude, moisture…"""
     lon = np.asarray(lon, dtype=np.float64)
@@ -154,7 +161,7 @@ def _climate(lon: np.ndarray, lat: np.ndarray, doy: float) -> dict[str, np.ndarr
     conus = (lat > 24.0) & (lat < 50.0) & (lon > -126.0) & (lon < -66.0)
     alaska = (lon < -129.0) & (lat > 50.0)
     tropics = np.abs(lat) < 23.5
-    season = 0.5 - 0.5 * np.cos(2 * np.pi * (doy - 20.0) / 365.25)  # 0 late Jan … 1 late Jul
+    season = _season(doy)
 
     jan = np.interp(lat, _LAT_KNOTS, _JAN_KNOTS)
     jul = np.interp(lat, _LAT_KNOTS, _JUL_KNOTS)
@@ -518,31 +525,62 @@ def _diurnal_shape(solar_hour):
     return np.cos(ang).astype(F32)
 
 
-def _hourly(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> dict[str, np.ndarray]:
+@dataclass
+class _Domain:
+    """What every ZIP shares (the draws) and what is evaluated once for all of them (the
+    systems' grid, numba-parallel, and the storm cells): :func:`_hourly` takes rows of it."""
+
+    lon64: np.ndarray
+    lat64: np.ndarray
+    doy: float
+    base_hour: float
+    season: float
+    waves: list[tuple]
+    grid: np.ndarray  # (_N_TERMS, N, n_hours) float32
+    conv: np.ndarray  # (N, n_hours) float32
+
+
+def _domain(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> _Domain:
     doy = float(base.day_of_year) + base.hour / 24.0
     base_hour = float(base.hour)
     hour_epoch = int(base.value // 3_600_000_000_000)  # .value is always nanoseconds
     seq = np.random.SeedSequence([int(seed) % 2**64, hour_epoch % 2**64, 0x2C1C])
     rng_sys, rng_waves, rng_cells = (np.random.default_rng(s) for s in seq.spawn(3))
 
-    clim64 = _climate(lon64, lat64, doy)
-    systems = _draw_systems(rng_sys, float(clim64["season"]))
+    season = float(_season(doy))
+    systems = _draw_systems(rng_sys, season)
     waves = _draw_waves(rng_waves)
     params = _params(systems)
     cells = _draw_cells(rng_cells, params, doy, base_hour, n_hours)
+    t_mid = np.arange(1, n_hours + 1, dtype=F32) - F32(0.5)
+    fuzz = F32(1.3) + t_mid / F32(72.0)
+    grid = _systems_grid(params, lon64, lat64, t_mid.astype(np.float64),
+                         fuzz.astype(np.float64))
+    conv = _rasterize_cells(cells, lon64, lat64, n_hours)
+    return _Domain(lon64, lat64, doy, base_hour, season, waves, grid, conv)
 
+
+_MAX_THREADS = 4  # row blocks computed side by side (at most one per core)
+_MIN_BLOCK_ROWS = 4096  # smaller frames are computed in one block
+
+
+def _hourly(domain: _Domain, rows: slice) -> dict[str, np.ndarray]:
+    """The hourly fields of ``rows`` of the domain: every operation is per ZIP and hour, so
+    row blocks computed apart (in threads) give the whole domain's values, bit for bit. The
+    rows' part of ``domain.grid`` is scaled in place (blocks never overlap)."""
+    lon64, lat64 = domain.lon64[rows], domain.lat64[rows]
+    n_hours = domain.grid.shape[2]
+    base_hour = domain.base_hour
+    clim64 = _climate(lon64, lat64, domain.doy)
     col = {k: np.asarray(v, dtype=F32)[:, None] for k, v in clim64.items() if k != "season"}
     lon = lon64.astype(F32)[:, None]
     lat = lat64.astype(F32)[:, None]
     coslat = np.cos(np.radians(lat)).astype(F32)
     t_end = np.arange(1, n_hours + 1, dtype=F32)[None, :]  # valid time of the hour
     t_mid = t_end - F32(0.5)  # synoptic fields at mid-hour (rates → amounts)
-    fuzz = F32(1.3) + t_mid / F32(72.0)  # probability bands widen with lead time
 
     shape = (len(lon64), n_hours)
-    grid = _systems_grid(
-        params, lon64, lat64, t_mid[0].astype(np.float64), fuzz[0].astype(np.float64)
-    )
+    grid = domain.grid[:, rows]
     acc = dict(zip(("temp", "moist", "rate", "wide", "cloud", "wind", "post"), grid, strict=False))
     prefrontal = grid[7]
     acc["temp"] *= col["ex"]
@@ -550,7 +588,7 @@ def _hourly(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> dict[s
     # drifting waves
     noise = {f: np.zeros(shape, F32) for f in _FIELDS}
     x = (lon * coslat).astype(F32)
-    for kx, ky, phase, speed, weights in waves:
+    for kx, ky, phase, speed, weights in domain.waves:
         a = kx * x + ky * lat + phase
         b = -kx * speed * t_mid
         basis = np.sin(a) * np.cos(b) + np.cos(a) * np.sin(b)
@@ -574,14 +612,14 @@ def _hourly(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> dict[s
     lake = np.zeros(shape, F32)
     near = np.flatnonzero(belts > 1e-3)
     if near.size:
-        winter = 1.0 - float(clim64["season"])
+        winter = 1.0 - domain.season
         lake[near] = (
             F32(0.07 * winter)
             * belts[near, None].astype(F32)
             * acc["post"][near]
             * _sig((34.0 - t_daily[near]) / 2.0)
         )
-    conv = _rasterize_cells(cells, lon64, lat64, n_hours)
+    conv = domain.conv[rows]
     rate = frontal + lake + conv
     rate = np.where(rate < 0.003, F32(0.0), rate)
     inst = _instability(col, acc["temp"] + noise["temp"], prefrontal, solar_mid)
@@ -732,10 +770,23 @@ def synthetic_forecast(
         empty["valid_time"] = pd.Series(dtype="datetime64[us, UTC]")
         empty["issue_time"] = pd.Series(dtype="datetime64[us, UTC]")
         return pd.DataFrame(empty)[COLUMNS]
-    h = _hourly(lon64, lat64, base, n_hours, seed)
-
+    domain = _domain(lon64, lat64, base, n_hours, seed)
     block = np.empty((len(VARIABLES), n, n_steps), dtype=np.float64)
-    _fill_variables(dict(zip(VARIABLES, block, strict=True)), h, step_hours)
+
+    def fill(rows: slice) -> None:
+        _fill_variables({v: b[rows] for v, b in zip(VARIABLES, block, strict=True)},
+                        _hourly(domain, rows), step_hours)
+
+    # numpy lets go of the GIL on these large elementwise steps: row blocks side by side
+    # (the same values: see _hourly), each thread's temporaries a block's size
+    n_blocks = max(1, min(os.cpu_count() or 1, _MAX_THREADS, n // _MIN_BLOCK_ROWS))
+    edges = np.linspace(0, n, n_blocks + 1).astype(int)
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    if n_blocks == 1:
+        fill(blocks[0])
+    else:
+        with ThreadPoolExecutor(n_blocks, thread_name_prefix="synthetic") as pool:
+            list(pool.map(fill, blocks))
     return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
 
 

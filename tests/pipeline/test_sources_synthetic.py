@@ -106,6 +106,21 @@ def test_subset_independence(some, winter):
         pd.testing.assert_frame_equal(alone, part)
 
 
+@pytest.mark.parametrize("step_hours", [1, 3])
+def test_row_blocks_in_threads_give_the_same_frame(some, monkeypatch, step_hours):
+    """Row blocks computed side by side in threads give the one-block frame, bit for bit."""
+    from pipeline.sources import synthetic
+
+    monkeypatch.setattr(synthetic, "_MAX_THREADS", 1)
+    whole = synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5)
+    monkeypatch.setattr(synthetic, "_MAX_THREADS", 3)
+    monkeypatch.setattr(synthetic, "_MIN_BLOCK_ROWS", 100)
+    monkeypatch.setattr(synthetic.os, "cpu_count", lambda: 3)
+    pd.testing.assert_frame_equal(
+        synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5), whole,
+        check_exact=True)
+
+
 def test_three_hourly_matches_hourly(some, winter):
     """3-hourly amounts are sums of hourly amounts; instantaneous values agree at shared times."""
     three = synthetic_forecast(some, WINTER, hours=48, step_hours=3)
