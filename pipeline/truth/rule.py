@@ -143,11 +143,10 @@ class FactArrays:
 
 def hazard_bits(names: pd.Series) -> np.ndarray:
     """Bit masks (bit i: HAZARDS[i]) from comma-joined hazard names per ZIP."""
-    bits = np.zeros(len(names), dtype=np.int64)
-    for bit, name in enumerate(HAZARDS):
-        has = names.fillna("").astype(str).str.split(",").map(lambda hs, n=name: n in hs)
-        bits |= has.to_numpy(bool).astype(np.int64) << bit
-    return bits
+    codes, uniques = pd.factorize(names.fillna("").astype(str))  # a few distinct strings
+    per_unique = np.array([hazard_mask([h for h in HAZARDS if h in str(u).split(",")])
+                           for u in uniques], dtype=np.int64)
+    return per_unique[codes] if len(per_unique) else np.zeros(len(names), dtype=np.int64)
 
 
 def _codes(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
