@@ -118,12 +118,6 @@ def build_series(
                        -1)
     keep = row_zip >= 0
     row_t = ((forecast["valid_time"] - t0) / pd.Timedelta(hours=step)).to_numpy().astype(int)
-    cube = np.full((len(order), n_t, len(variables)), np.nan)
-    at_zip, at_t = row_zip[keep], row_t[keep]
-    every = bool(keep.all())
-    for j, name in enumerate(variables):  # a column at a time: no copy of the national frame
-        column = forecast[name].to_numpy(dtype=float)
-        cube[at_zip, at_t, j] = column if every else column[keep]
     present = np.zeros(len(order), dtype=bool)
     present[row_zip[keep]] = True
     missing = order[~present].tolist()
@@ -153,7 +147,18 @@ def build_series(
                 "use a longer horizon, a later issue time, or --window full"
             )
     idx = start_idx[:, None] + np.arange(n_win)[None, :]
-    values = np.take_along_axis(cube, idx[:, :, None], axis=1)
+    # only the rows inside each ZIP's window are placed (a national window is a quarter of
+    # the horizon): values[z, i] is the row at step start_idx[z] + i, NaN where none is
+    at_zip = row_zip[keep]
+    at_win = row_t[keep] - start_idx[at_zip]
+    inside = (at_win >= 0) & (at_win < n_win)
+    at = at_zip[inside] * n_win + at_win[inside]
+    values = np.full((len(order), n_win, len(variables)), np.nan)
+    cells = values.reshape(len(order) * n_win, len(variables))  # a view: (ZIP, step) rows
+    every = bool(keep.all())
+    for j, name in enumerate(variables):  # a column at a time: no copy of the national frame
+        column = forecast[name].to_numpy(dtype=float)
+        cells[at, j] = (column if every else column[keep])[inside]
     grid = t0.tz_localize(None).to_datetime64() + np.arange(n_t) * np.timedelta64(step, "h")
     valid_time = grid[idx]
     local_hour = _local_hours(valid_time, zips["timezone"].to_numpy())
