@@ -56,12 +56,16 @@ class Slot:
 
 
 def _range(values: pd.Series) -> dict[str, float | None]:
-    vals = values.dropna()
-    if vals.empty:
+    """Spread of the values present (pandas' median and linear quantiles, the same numbers
+    by numpy without a Series per statistic: 420 of these a national run)."""
+    present = values.dropna()
+    vals = present.to_numpy(getattr(present.dtype, "numpy_dtype", None))  # its own precision
+    if not len(vals):
         return {"min": None, "max": None, "median": None, "p10": None, "p90": None}
+    p10, p90 = np.quantile(vals, [0.1, 0.9])
     return {"min": round(float(vals.min()), 1), "max": round(float(vals.max()), 1),
-            "median": round(float(vals.median()), 1),
-            "p10": round(float(vals.quantile(0.1)), 1), "p90": round(float(vals.quantile(0.9)), 1)}
+            "median": round(float(np.median(vals)), 1),
+            "p10": round(float(p10), 1), "p90": round(float(p90), 1)}
 
 
 def _shares(values: pd.Series) -> dict[str, float]:
