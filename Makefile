@@ -24,7 +24,7 @@ $(UV):
 # process would otherwise compile ~2,500 modules from source, 3.4 s of each `zipcast run`.
 # compileall skips what is up to date; a module edited since is compiled in memory as usual.
 setup: .venv/.synced
-	@.venv/bin/python -m compileall -q -j0 pipeline flows > /dev/null
+	@.venv/bin/python -m compileall -q -j0 pipeline flows
 
 system-deps:
 	@bash scripts/system-deps.sh
