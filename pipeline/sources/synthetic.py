@@ -770,16 +770,25 @@ def synthetic_forecast(
         empty["valid_time"] = pd.Series(dtype="datetime64[us, UTC]")
         empty["issue_time"] = pd.Series(dtype="datetime64[us, UTC]")
         return pd.DataFrame(empty)[COLUMNS]
-    domain = _domain(lon64, lat64, base, n_hours, seed)
+    block = _variables(_domain(lon64, lat64, base, n_hours, seed), n_steps, step_hours)
+    return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
+
+
+def _variables(domain: _Domain, n_steps: int, step_hours: int) -> np.ndarray:
+    """The contract variables, rounded: float64 (n_variables, n_locations, n_steps).
+
+    numpy lets go of the GIL on these large elementwise steps, so row blocks run side by side
+    in threads (the same values: see :func:`_hourly`), each thread's temporaries a block's
+    size. The domain is freed when this returns, before the frame is built around the block.
+    """
+    n = len(domain.lon64)
     block = np.empty((len(VARIABLES), n, n_steps), dtype=np.float64)
 
     def fill(rows: slice) -> None:
         _fill_variables({v: b[rows] for v, b in zip(VARIABLES, block, strict=True)},
                         _hourly(domain, rows), step_hours)
 
-    # numpy lets go of the GIL on these large elementwise steps: row blocks side by side
-    # (the same values: see _hourly), each thread's temporaries a block's size
-    n_blocks = max(1, min(os.cpu_count() or 1, _MAX_THREADS, n // _MIN_BLOCK_ROWS))
+    n_blocks = max(1, min(_usable_cores(), _MAX_THREADS, n // _MIN_BLOCK_ROWS))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
     blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     if n_blocks == 1:
@@ -787,7 +796,15 @@ def synthetic_forecast(
     else:
         with ThreadPoolExecutor(n_blocks, thread_name_prefix="synthetic") as pool:
             list(pool.map(fill, blocks))
-    return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
+    return block
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def synthetic_observed(

@@ -115,7 +115,7 @@ def test_row_blocks_in_threads_give_the_same_frame(some, monkeypatch, step_hours
     whole = synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5)
     monkeypatch.setattr(synthetic, "_MAX_THREADS", 3)
     monkeypatch.setattr(synthetic, "_MIN_BLOCK_ROWS", 100)
-    monkeypatch.setattr(synthetic.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(synthetic, "_usable_cores", lambda: 3)
     pd.testing.assert_frame_equal(
         synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5), whole,
         check_exact=True)
