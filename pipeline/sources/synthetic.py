@@ -65,6 +65,7 @@ takes a few seconds. The weather depends on the issue time floored to the hour.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -796,7 +797,18 @@ def _variables(domain: _Domain, n_steps: int, step_hours: int) -> np.ndarray:
     else:
         with ThreadPoolExecutor(n_blocks, thread_name_prefix="synthetic") as pool:
             list(pool.map(fill, blocks))
+        _return_freed_memory()
     return block
+
+
+def _return_freed_memory() -> None:
+    """Hand the threads' freed temporaries back to the system. glibc keeps them in each
+    thread's arena (measured nationally: ~110 MiB held after the threads end), and the run's
+    peak comes later. It is what Dask's ``trim_memory`` does. Elsewhere this does nothing."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _usable_cores() -> int:
