@@ -29,10 +29,8 @@ def path_d(geometry: BaseGeometry, transform: Transform) -> str:
     transformed and formatted in one pass over the whole geometry (the sheet draws ~3,000
     of these per run), then cut into rings.
     """
-    parts = list(polygons(geometry))
-    if not parts:
-        return ""
-    rings = shapely.get_rings(np.asarray(parts, dtype=object))  # exterior first, then holes
+    parts = np.asarray(list(polygons(geometry)), dtype=object)
+    rings = shapely.get_rings(parts)  # each polygon's exterior first, then its holes
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
     if not len(xy):
         return ""

@@ -118,8 +118,9 @@ def build_series(
                        -1)
     keep = row_zip >= 0
     row_t = ((forecast["valid_time"] - t0) / pd.Timedelta(hours=step)).to_numpy().astype(int)
+    at_zip = row_zip[keep]
     present = np.zeros(len(order), dtype=bool)
-    present[row_zip[keep]] = True
+    present[at_zip] = True
     missing = order[~present].tolist()
 
     issue_time = pd.Timestamp(issue_time if issue_time is not None
@@ -149,7 +150,6 @@ def build_series(
     idx = start_idx[:, None] + np.arange(n_win)[None, :]
     # only the rows inside each ZIP's window are placed (a national window is a quarter of
     # the horizon): values[z, i] is the row at step start_idx[z] + i, NaN where none is
-    at_zip = row_zip[keep]
     at_win = row_t[keep] - start_idx[at_zip]
     inside = (at_win >= 0) & (at_win < n_win)
     at = at_zip[inside] * n_win + at_win[inside]

@@ -535,7 +535,6 @@ class _Domain:
     lat64: np.ndarray
     doy: float
     base_hour: float
-    season: float
     waves: list[tuple]
     grid: np.ndarray  # (_N_TERMS, N, n_hours) float32
     conv: np.ndarray  # (N, n_hours) float32
@@ -548,8 +547,7 @@ def _domain(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> _Domai
     seq = np.random.SeedSequence([int(seed) % 2**64, hour_epoch % 2**64, 0x2C1C])
     rng_sys, rng_waves, rng_cells = (np.random.default_rng(s) for s in seq.spawn(3))
 
-    season = float(_season(doy))
-    systems = _draw_systems(rng_sys, season)
+    systems = _draw_systems(rng_sys, float(_season(doy)))
     waves = _draw_waves(rng_waves)
     params = _params(systems)
     cells = _draw_cells(rng_cells, params, doy, base_hour, n_hours)
@@ -558,7 +556,7 @@ def _domain(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> _Domai
     grid = _systems_grid(params, lon64, lat64, t_mid.astype(np.float64),
                          fuzz.astype(np.float64))
     conv = _rasterize_cells(cells, lon64, lat64, n_hours)
-    return _Domain(lon64, lat64, doy, base_hour, season, waves, grid, conv)
+    return _Domain(lon64, lat64, doy, base_hour, waves, grid, conv)
 
 
 _MAX_THREADS = 4  # row blocks computed side by side (at most one per core)
@@ -613,7 +611,7 @@ def _hourly(domain: _Domain, rows: slice) -> dict[str, np.ndarray]:
     lake = np.zeros(shape, F32)
     near = np.flatnonzero(belts > 1e-3)
     if near.size:
-        winter = 1.0 - domain.season
+        winter = 1.0 - float(clim64["season"])
         lake[near] = (
             F32(0.07 * winter)
             * belts[near, None].astype(F32)

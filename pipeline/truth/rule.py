@@ -144,9 +144,9 @@ class FactArrays:
 def hazard_bits(names: pd.Series) -> np.ndarray:
     """Bit masks (bit i: HAZARDS[i]) from comma-joined hazard names per ZIP."""
     codes, uniques = pd.factorize(names.fillna("").astype(str))  # a few distinct strings
-    per_unique = np.array([hazard_mask([h for h in HAZARDS if h in str(u).split(",")])
+    per_unique = np.array([hazard_mask([h for h in HAZARDS if h in u.split(",")])
                            for u in uniques], dtype=np.int64)
-    return per_unique[codes] if len(per_unique) else np.zeros(len(names), dtype=np.int64)
+    return per_unique[codes]
 
 
 def _codes(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
