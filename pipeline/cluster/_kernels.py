@@ -223,6 +223,66 @@ def _assign(X, C, U, L, r, first, lb, XP, UP, LP, seg_len):
     return labels, dist, n_dtw
 
 
+@njit(cache=True, parallel=True)
+def _nearest_allowed(X, C, U, L, allowed, r):
+    """For every row of ``X`` (n, t, d): the index of the nearest center of ``C`` (k, t, d)
+    among those ``allowed`` (n, k) bool, or among all when none is.
+
+    Exactly ``argmin`` of ``np.where(allowed, sqrt(DTW^2), inf)`` (of ``sqrt(DTW^2)`` where
+    none is allowed): the same squared DTW as ``_cdist_sq``, compared after the square root,
+    ties to the lowest index. Centers whose LB_Kim + LB_Keogh (envelopes ``U``, ``L``) exceed
+    the best so far by more than a relative 1e-12 are skipped, and DTW abandons above that
+    margin: both then have a larger square root, so neither could win or tie. The nearest
+    lower bound is tried first.
+    """
+    n, k = X.shape[0], C.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    for i in prange(n):
+        x = X[i]
+        prev = np.empty(C.shape[1])
+        curr = np.empty(C.shape[1])
+        any_allowed = False
+        for j in range(k):
+            if allowed[i, j]:
+                any_allowed = True
+                break
+        lbs = np.full(k, _INF)
+        first, n_cand = -1, 0
+        for j in range(k):
+            if any_allowed and not allowed[i, j]:
+                continue
+            n_cand += 1
+            if first < 0:
+                first = j
+        if n_cand > 1:
+            first, best_lb = -1, _INF
+            for j in range(k):
+                if any_allowed and not allowed[i, j]:
+                    continue
+                low = _lb_keogh(x, U[j], L[j], _lb_kim(x, C[j]), _INF)
+                lbs[j] = low
+                if first < 0 or low < best_lb:
+                    first, best_lb = j, low
+            bsf = _dtw_sq(x, C[first], r, _INF, prev, curr)
+            root = np.sqrt(bsf)
+            best = first
+            for j in range(k):
+                if j == first or (any_allowed and not allowed[i, j]):
+                    continue
+                margin = bsf * (1.0 + 1e-12)
+                if lbs[j] > margin:
+                    continue
+                d = _dtw_sq(x, C[j], r, margin, prev, curr)
+                if d == _INF:
+                    continue
+                root_j = np.sqrt(d)
+                if root_j < root or (root_j == root and j < best):
+                    bsf, root, best = d, root_j, j
+            first = best
+        out[i] = first
+    return out
+
+
 @njit(cache=True)
 def _path_shift(D2, r):
     """Largest sum of ``D2[c, j]`` along any banded warping path, per center.

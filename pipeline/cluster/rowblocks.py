@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.cluster._kernels import _envelope, _nearest_allowed
 from pipeline.cluster._lloyd import chunk_bounds
-from pipeline.cluster.metrics import cdist_dtw, check_series_set
+from pipeline.cluster.metrics import cdist_dtw, check_series_set, numba_threads, window_radius
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -160,6 +161,58 @@ def _own_center_block(
         rows = np.flatnonzero(labels == s)
         out[rows] = cdist_dtw(X[rows], centers[s : s + 1], window=window, n_jobs=n_jobs)[:, 0]
     return out
+
+
+def nearest_allowed(
+    X: Any,
+    centers: Any,
+    allowed: np.ndarray,
+    *,
+    window: int | None = None,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """Each row's nearest center by DTW among its ``allowed`` ones (all, where none is).
+
+    The same labels as ``np.where(allowed, D, inf).argmin(axis=1)`` (``D.argmin(axis=1)``
+    where a row allows none) with ``D = cdist_dtw(X, centers, window=window)``, ties to the
+    lowest index, without computing all of ``D``: most rows allow one or two centers, and the
+    rest are pruned by lower bounds and early-abandoned DTW.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_locations, n_steps, n_variables), or RowBlocks
+        With :class:`RowBlocks`, every block computes its rows on its worker.
+    centers : array-like of shape (k, n_steps, n_variables)
+    allowed : ndarray of bool, shape (n_locations, k)
+    window : int or None
+        Sakoe-Chiba radius in steps.
+    n_jobs : int or None
+        Threads when computing in this process.
+
+    Returns
+    -------
+    ndarray of int, shape (n_locations,)
+    """
+    allowed = np.ascontiguousarray(allowed, dtype=bool)
+    if isinstance(X, RowBlocks):
+        C = check_series_set(centers, "centers")
+        return np.concatenate(X.map(_nearest_block, C, window, X.n_jobs_per_task,
+                                    per_block=X.split(allowed)))
+    return _nearest_block(check_series_set(X), check_series_set(centers, "centers"), window,
+                          n_jobs, allowed)
+
+
+def _nearest_block(
+    X: np.ndarray, C: np.ndarray, window: int | None, n_jobs: int | None, allowed: np.ndarray
+) -> np.ndarray:
+    if X.shape[1:] != C.shape[1:]:
+        raise ValueError(f"rows are {X.shape[1:]} (steps, variables), centers {C.shape[1:]}")
+    if allowed.shape != (len(X), len(C)):
+        raise ValueError(f"allowed is {allowed.shape}, expected {(len(X), len(C))}")
+    r = window_radius(window, X.shape[1], C.shape[1])
+    with numba_threads(n_jobs):
+        U, L = _envelope(C, r)
+        return _nearest_allowed(X, C, U, L, allowed, r)
 
 
 def cdist_partitioned(

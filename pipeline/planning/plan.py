@@ -40,7 +40,7 @@ import numpy as np
 
 from pipeline.cluster.kmeans import DTWKMeans
 from pipeline.cluster.partitioned import fit_partitioned
-from pipeline.cluster.rowblocks import RowBlocks, cdist_partitioned, own_center_dtw
+from pipeline.cluster.rowblocks import RowBlocks, nearest_allowed, own_center_dtw
 from pipeline.planning.baselines import baseline_labels
 from pipeline.planning.select import select_statements
 from pipeline.settings import TruthRules
@@ -397,13 +397,6 @@ def _fit_matrix(facts: FactArrays, statements: list[Statement], rules: TruthRule
     return np.stack([fits(facts, s, rules) for s in statements], axis=1)
 
 
-def _assign(fit_matrix: np.ndarray, distances: np.ndarray) -> np.ndarray:
-    """Nearest fitting slot by DTW; nearest slot of all for ZIPs that fit none."""
-    constrained = np.where(fit_matrix, distances, np.inf)
-    return np.where(fit_matrix.any(axis=1), constrained.argmin(axis=1),
-                    distances.argmin(axis=1))
-
-
 def plan_slots(
     X: np.ndarray,
     facts: FactArrays,
@@ -468,8 +461,7 @@ def plan_slots(
     with _timed(seconds, "dtw_membership"), blocks as rows:
         centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
                                client)
-        distances = cdist_partitioned(rows, centers, window=window, n_jobs=n_jobs)
-        labels = _assign(fit_matrix, distances)
+        labels = nearest_allowed(rows, centers, fit_matrix, window=window, n_jobs=n_jobs)
         labels, statements, centers, fit_matrix = _drop_empty(labels, statements, centers,
                                                               fit_matrix)
         centers = _barycenters(X, labels, len(statements), window or 0, random_state, n_jobs,

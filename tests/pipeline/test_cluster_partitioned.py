@@ -18,7 +18,12 @@ from pipeline.cluster.partitioned import (
     merge_dba_partials,
     split_rows,
 )
-from pipeline.cluster.rowblocks import RowBlocks, cdist_partitioned, own_center_dtw
+from pipeline.cluster.rowblocks import (
+    RowBlocks,
+    cdist_partitioned,
+    nearest_allowed,
+    own_center_dtw,
+)
 from pipeline.planning import baselines as baselines_module
 from pipeline.planning import plan as truthful_module
 from pipeline.planning.plan import SlotPlan, plan_slots
@@ -187,6 +192,32 @@ def test_distances_without_a_client_are_cdist_dtw():
     )
 
 
+def _argmin_allowed(D: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """What the planner did before nearest_allowed: the whole distance matrix, then argmin."""
+    return np.where(allowed.any(axis=1), np.where(allowed, D, np.inf).argmin(axis=1),
+                    D.argmin(axis=1))
+
+
+@pytest.mark.parametrize("window", [0, 2, None])
+def test_nearest_allowed_is_the_argmin_of_the_whole_matrix(window):
+    """Pruned nearest allowed center = argmin over cdist_dtw, ties to the lowest index: rows
+    allowing none, one, some and every center; duplicate centers and centers equal to rows
+    (exact ties, zero distances); a center barely moved (near-ties)."""
+    X, _ = _forecasts(600, seed=12)
+    rng = np.random.default_rng(13)
+    C = np.concatenate([X[[5, 77, 300, 301]], X[[77]], X[[450]] + 1e-13, X[[450]],
+                        X[rng.choice(len(X), 8)] + 0.05])
+    allowed = rng.random((len(X), len(C))) < rng.choice([0.0, 0.1, 0.5, 1.0], (len(X), 1))
+    allowed[[5, 77, 450]] = True
+    ref = _argmin_allowed(cdist_dtw(X, C, window=window), allowed)
+    np.testing.assert_array_equal(nearest_allowed(X, C, allowed, window=window), ref)
+    X[::7] = X[0]  # duplicate rows
+    ref = _argmin_allowed(cdist_dtw(X, C, window=window), allowed)
+    np.testing.assert_array_equal(nearest_allowed(X, C, allowed, window=window, n_jobs=1), ref)
+    with pytest.raises(ValueError, match="allowed is"):
+        nearest_allowed(X, C, allowed[:, :3], window=window)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n_blocks", [None, 5])
 def test_dask_distances_are_identical(dask_client, n_blocks):
@@ -199,7 +230,10 @@ def test_dask_distances_are_identical(dask_client, n_blocks):
         assert len(blocks.offsets) - 1 == (n_blocks or 2)
         np.testing.assert_array_equal(cdist_partitioned(blocks, C, window=3), ref)
         own = own_center_dtw(blocks, C, labels, window=3)
+        allowed = np.random.default_rng(12).random((len(X), len(C))) < 0.4
+        nearest = nearest_allowed(blocks, C, allowed, window=3)
     np.testing.assert_array_equal(own, ref[np.arange(len(X)), labels])
+    np.testing.assert_array_equal(nearest, _argmin_allowed(ref, allowed))
     np.testing.assert_array_equal(own_center_dtw(X, C, labels, window=3), own)
     np.testing.assert_array_equal(cdist_partitioned(X, C, window=3, client=dask_client), ref)
 
