@@ -233,7 +233,8 @@ def _nearest_allowed(X, C, U, L, allowed, r):
     ties to the lowest index. Centers whose LB_Kim + LB_Keogh (envelopes ``U``, ``L``) exceed
     the best so far by more than a relative 1e-12 are skipped, and DTW abandons above that
     margin: both then have a larger square root, so neither could win or tie. The nearest
-    lower bound is tried first.
+    lower bound is tried first. (A squared DTW that overflows to inf, for values near 1e154,
+    turns the pruning off for that row: every candidate is then computed in full.)
     """
     n, k = X.shape[0], C.shape[0]
     out = np.empty(n, dtype=np.int64)
@@ -273,7 +274,7 @@ def _nearest_allowed(X, C, U, L, allowed, r):
                 if lbs[j] > margin:
                     continue
                 d = _dtw_sq(x, C[j], r, margin, prev, curr)
-                if d == _INF:
+                if d == _INF and margin < _INF:  # abandoned (or beyond the margin anyway)
                     continue
                 root_j = np.sqrt(d)
                 if root_j < root or (root_j == root and j < best):

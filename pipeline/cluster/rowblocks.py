@@ -195,6 +195,8 @@ def nearest_allowed(
     """
     allowed = np.ascontiguousarray(allowed, dtype=bool)
     if isinstance(X, RowBlocks):
+        if len(allowed) != len(X):
+            raise ValueError(f"allowed has {len(allowed)} rows for {len(X)} series")
         C = check_series_set(centers, "centers")
         return np.concatenate(X.map(_nearest_block, C, window, X.n_jobs_per_task,
                                     per_block=X.split(allowed)))

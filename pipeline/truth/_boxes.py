@@ -19,8 +19,12 @@ def box_axis(a: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover - com
     out = np.empty((pre, n_out, post))
     c = np.empty((n + 1, post))
     for i0 in range(pre):
+        if n == 0:
+            continue
         c[0, :] = 0.0
-        for i in range(n):
+        for j in range(post):  # as np.cumsum: the first sum is the first value (-0.0 stays)
+            c[1, j] = a[i0, 0, j]
+        for i in range(1, n):
             for j in range(post):
                 c[i + 1, j] = c[i, j] + a[i0, i, j]
         for p in range(n_out):

@@ -49,6 +49,8 @@ def box_sums(hist: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     """
     from pipeline.truth._boxes import box_axis
 
+    if any(int(width) < 0 for width in widths):
+        raise ValueError(f"box widths must be 0 or more, got {tuple(widths)}")
     out = np.ascontiguousarray(hist, dtype=np.float64)
     for axis, width in enumerate(widths):
         shape = out.shape

@@ -218,6 +218,15 @@ def test_nearest_allowed_is_the_argmin_of_the_whole_matrix(window):
         nearest_allowed(X, C, allowed[:, :3], window=window)
 
 
+def test_nearest_allowed_when_squared_dtw_overflows():
+    """Values near 1e200 square to inf: every distance is inf, and the lowest index wins."""
+    X = np.array([[-1e200, 1e200, 1e200]]).reshape(1, 3, 1)
+    C = np.array([[5e300] * 3, [-1e200, 0.0, 1e200]]).reshape(2, 3, 1)
+    allowed = np.ones((1, 2), dtype=bool)
+    ref = _argmin_allowed(cdist_dtw(X, C, window=1), allowed)
+    np.testing.assert_array_equal(nearest_allowed(X, C, allowed, window=1), ref)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n_blocks", [None, 5])
 def test_dask_distances_are_identical(dask_client, n_blocks):
@@ -232,6 +241,8 @@ def test_dask_distances_are_identical(dask_client, n_blocks):
         own = own_center_dtw(blocks, C, labels, window=3)
         allowed = np.random.default_rng(12).random((len(X), len(C))) < 0.4
         nearest = nearest_allowed(blocks, C, allowed, window=3)
+        with pytest.raises(ValueError, match="allowed has"):
+            nearest_allowed(blocks, C, allowed[:10], window=3)
     np.testing.assert_array_equal(own, ref[np.arange(len(X)), labels])
     np.testing.assert_array_equal(nearest, _argmin_allowed(ref, allowed))
     np.testing.assert_array_equal(own_center_dtw(X, C, labels, window=3), own)

@@ -131,7 +131,8 @@ def numpy_box_sums(hist: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(4))
 def test_box_sums_are_bit_for_bit_numpys_prefix_sums(seed):
     """Sparse histograms of real-valued weights (LP duals), 1 to 3 axes, odd and even sizes,
-    boxes wider than the axis: the same bits as numpy's cumsum-and-take, so plans don't move."""
+    boxes wider than the axis, signed zeros: the same bits as numpy's cumsum-and-take, so
+    plans don't move."""
     from pipeline.truth.search import box_sums
 
     rng = np.random.default_rng(seed)
@@ -140,6 +141,14 @@ def test_box_sums_are_bit_for_bit_numpys_prefix_sums(seed):
         shape = tuple(int(x) for x in rng.integers(1, 30, ndim))
         widths = tuple(int(x) for x in rng.integers(1, 25, ndim))
         hist = rng.random(shape) * (rng.random(shape) < rng.random()) * 10.0 ** rng.integers(-3, 4)
+        hist *= rng.choice([-1.0, 1.0], shape)  # signed zeros too: -0.0 stays -0.0
         got, want = box_sums(hist, widths), numpy_box_sums(hist, widths)
         assert got.shape == want.shape
         assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_box_sums_refuse_negative_widths():
+    from pipeline.truth.search import box_sums
+
+    with pytest.raises(ValueError, match="widths must be 0 or more"):
+        box_sums(np.arange(3.0), (-10,))
