@@ -25,6 +25,15 @@ $(UV):
 # compileall skips what is up to date; a module edited since is compiled in memory as usual.
 setup: .venv/.synced
 	@.venv/bin/python -m compileall -q -j0 pipeline flows
+	@$(MAKE) --no-print-directory .venv/.numba-warm
+
+# numba compiles a kernel on its first call (about 20 s for a national run's, one at a time);
+# setup compiles them once into their cache, in two processes side by side (about 14 s), so
+# the first `zipcast run` loads them. Again only when a kernel's source changes.
+KERNELS := pipeline/cluster/_kernels.py pipeline/sources/synthetic.py pipeline/truth/_boxes.py
+.venv/.numba-warm: .venv/.synced $(KERNELS) scripts/warm_numba.py
+	.venv/bin/python scripts/warm_numba.py
+	@touch $@
 
 system-deps:
 	@bash scripts/system-deps.sh
