@@ -242,36 +242,25 @@ def _nearest_allowed(X, C, U, L, allowed, r):
         x = X[i]
         prev = np.empty(C.shape[1])
         curr = np.empty(C.shape[1])
-        any_allowed = False
+        first, n_allowed = 0, 0
         for j in range(k):
             if allowed[i, j]:
-                any_allowed = True
-                break
-        lbs = np.full(k, _INF)
-        first, n_cand = -1, 0
-        for j in range(k):
-            if any_allowed and not allowed[i, j]:
-                continue
-            n_cand += 1
-            if first < 0:
-                first = j
-        if n_cand > 1:
-            first, best_lb = -1, _INF
+                if n_allowed == 0:
+                    first = j
+                n_allowed += 1
+        every = n_allowed == 0  # no center allowed: all are candidates
+        if every or n_allowed > 1:
+            lbs = np.empty(k)
+            best_lb = _INF
             for j in range(k):
-                if any_allowed and not allowed[i, j]:
-                    continue
-                low = _lb_keogh(x, U[j], L[j], _lb_kim(x, C[j]), _INF)
-                lbs[j] = low
-                if first < 0 or low < best_lb:
-                    first, best_lb = j, low
+                if every or allowed[i, j]:
+                    lbs[j] = _lb_keogh(x, U[j], L[j], _lb_kim(x, C[j]), _INF)
+                    if lbs[j] < best_lb:
+                        first, best_lb = j, lbs[j]
             bsf = _dtw_sq(x, C[first], r, _INF, prev, curr)
-            root = np.sqrt(bsf)
-            best = first
+            root, margin, best = np.sqrt(bsf), bsf * (1.0 + 1e-12), first
             for j in range(k):
-                if j == first or (any_allowed and not allowed[i, j]):
-                    continue
-                margin = bsf * (1.0 + 1e-12)
-                if lbs[j] > margin:
+                if j == first or not (every or allowed[i, j]) or lbs[j] > margin:
                     continue
                 d = _dtw_sq(x, C[j], r, margin, prev, curr)
                 if d == _INF and margin < _INF:  # abandoned (or beyond the margin anyway)
@@ -279,6 +268,7 @@ def _nearest_allowed(X, C, U, L, allowed, r):
                 root_j = np.sqrt(d)
                 if root_j < root or (root_j == root and j < best):
                     bsf, root, best = d, root_j, j
+                    margin = bsf * (1.0 + 1e-12)
             first = best
         out[i] = first
     return out

@@ -17,10 +17,10 @@ def box_axis(a: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover - com
     pre, n, post = a.shape
     n_out = (n + 1) // 2
     out = np.empty((pre, n_out, post))
+    if n == 0:
+        return out
     c = np.empty((n + 1, post))
     for i0 in range(pre):
-        if n == 0:
-            continue
         c[0, :] = 0.0
         for j in range(post):  # as np.cumsum: the first sum is the first value (-0.0 stays)
             c[1, j] = a[i0, 0, j]
