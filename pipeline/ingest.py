@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import contract
+from pipeline.frames import isin
 from pipeline.quality import CoverageTooLow, QualityResult, check_forecast
 from pipeline.settings import Settings
 from pipeline.snapshots import (
@@ -128,13 +129,19 @@ def _has_other_zips(path: Path, forecast: pd.DataFrame) -> bool:
     """Whether the stored snapshot at ``path`` has ZIPs ``forecast`` lacks, from its ZIP
     column alone: a rerun of a national ingest need not load 300 MB to find none. An
     unreadable file says yes, so that loading it reports what is wrong with it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    try:
-        stored = pq.read_table(path, columns=["zip"]).column("zip").unique().to_pandas()
-    except (OSError, ValueError):
+    try:  # read as a dictionary: its distinct ZIPs without 3M strings
+        column = pq.read_table(path, columns=["zip"], read_dictionary=["zip"]).column("zip")
+        distinct = pc.unique(column)
+    except (OSError, ValueError, pa.ArrowException):
         return True
-    return not stored.isin(pd.unique(forecast["zip"])).all()
+    if isinstance(distinct, pa.DictionaryArray):
+        distinct = distinct.dictionary.take(distinct.indices)
+    stored = pd.Series(distinct.to_pandas(), dtype="str")
+    return not isin(stored, forecast["zip"].unique()).all()
 
 
 def replay(snapshot: str, settings: Settings) -> Ingest:
@@ -250,7 +257,7 @@ def resolve(ref: IngestRef, zips: pd.DataFrame, settings: Settings) -> Ingest | 
         lines = [f"reusing the ingest of {ref.snapshot_id} (cached by source and issue time)",
                  *ref.log_lines]
         sha256 = snap.sha256
-    asked = forecast["zip"].isin(zips["zip"]).to_numpy()
+    asked = isin(forecast["zip"], zips["zip"])
     if not asked.all() or not forecast.index.equals(pd.RangeIndex(len(forecast))):
         forecast = forecast[asked].reset_index(drop=True)  # else no copy of the nation
     return Ingest(forecast=forecast, issue_time=to_utc(ref.issue_time),
@@ -268,7 +275,7 @@ def covered_zips(zips: pd.DataFrame, got: Ingest, states: list[str] | None) -> p
     """
     from pipeline.sources import ForecastUnavailable
 
-    covered = zips[zips["zip"].isin(got.forecast["zip"].unique())].reset_index(drop=True)
+    covered = zips[isin(zips["zip"], got.forecast["zip"].unique())].reset_index(drop=True)
     if covered.empty:
         raise ForecastUnavailable(
             f"{got.snapshot_id} has no forecast rows for the ZIPs asked "

@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from pipeline.drawing.landmarks import places, state_lines
-from pipeline.drawing.shapes import PANELS, Panel
+from pipeline.drawing.shapes import PANELS, Panel, project
 from pipeline.drawing.svg import line_d, path_d
 
 MAP_W, MAP_H = 640, 420  # the panel holding most of the slot's ZIPs
@@ -58,9 +58,7 @@ def _fit_view(frame: _Frame, bounds: tuple[float, float, float, float]) -> None:
 def _draw_panel(frame: _Frame, shapes: gpd.GeoDataFrame, slot_id: str,
                 members: pd.DataFrame, dots: bool) -> None:
     """Neighbours in grey, the slot in colour and (when ``dots``) its member ZIPs."""
-    points = gpd.GeoSeries(gpd.points_from_xy(members["lon"], members["lat"]),
-                           crs="EPSG:4326").to_crs(frame.panel.crs)
-    xy = np.column_stack([points.x, points.y])
+    xy = project(members["lon"], members["lat"], frame.panel.crs)
     mine = shapes.geometry[(shapes["slot_id"] == slot_id).to_numpy()]
     area = mine.iloc[0] if len(mine) and not mine.iloc[0].is_empty else None
     bounds = area.bounds if area is not None else (*xy.min(axis=0), *xy.max(axis=0))

@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.drawing.shapes import PANELS
+from pipeline.drawing.shapes import PANELS, project
 from pipeline.geo import load_zips
 
 STATE_LINES = Path(__file__).with_name("state_lines.wkt")
@@ -100,11 +100,9 @@ def places(panel: int) -> pd.DataFrame:
         mine = every[every["state"].isin(_lower48_states(every["state"]))]
     else:
         mine = every[every["state"].isin(spec.states)]
-    points = gpd.GeoSeries(gpd.points_from_xy(mine["lon"], mine["lat"]),
-                           crs="EPSG:4326").to_crs(spec.crs)
+    xy = project(mine["lon"], mine["lat"], spec.crs)
     return pd.DataFrame({"name": mine["name"].to_numpy(), "state": mine["state"].to_numpy(),
-                         "n_zips": mine["n_zips"].to_numpy(), "x": points.x.to_numpy(),
-                         "y": points.y.to_numpy()})
+                         "n_zips": mine["n_zips"].to_numpy(), "x": xy[:, 0], "y": xy[:, 1]})
 
 
 def write_state_lines(path: Path = STATE_LINES) -> int:

@@ -13,6 +13,7 @@ import colorsys
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -141,13 +142,27 @@ def _write_cells(key: str, got: Cells) -> None:
         pass
 
 
+@lru_cache(maxsize=16)
+def _from_lonlat(crs: str) -> Any:
+    import pyproj
+
+    return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def project(lon: Any, lat: Any, crs: str) -> np.ndarray:
+    """(n, 2) projected x, y of WGS 84 longitudes and latitudes: the coordinates
+    ``GeoSeries(points_from_xy(lon, lat), crs="EPSG:4326").to_crs(crs)`` has, bit for bit
+    (the same pyproj transformation), without a shapely point per ZIP. NaN stays NaN."""
+    x, y = _from_lonlat(crs).transform(np.asarray(lon, dtype=float),
+                                       np.asarray(lat, dtype=float))
+    return np.column_stack([x, y])
+
+
 def slot_shapes(
     zips: pd.DataFrame, slot_ids: Sequence[str] | np.ndarray, crs: str, clip_km: float
 ) -> gpd.GeoDataFrame:
     """Dissolved slot areas (projected to ``crs``), one row per slot present in ``zips``."""
-    points = gpd.GeoSeries(gpd.points_from_xy(zips["lon"], zips["lat"]), crs="EPSG:4326")
-    projected = points.to_crs(crs)
-    xy = np.column_stack([projected.x, projected.y])
+    xy = project(zips["lon"], zips["lat"], crs)
     frame = pd.DataFrame({"x": xy[:, 0].round(0), "y": xy[:, 1].round(0),
                           "slot": np.asarray(slot_ids)})
     # ZIPs sharing a point share a cell; the cell goes to the most common slot there

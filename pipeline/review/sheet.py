@@ -31,6 +31,7 @@ from pipeline.editorial.render import (
 )
 from pipeline.features import SeriesSet
 from pipeline.features.windows import build_series
+from pipeline.frames import records
 from pipeline.geo import city_names, load_zips
 from pipeline.review.sheet_files import SheetFiles
 from pipeline.settings import ReviewSettings, Settings
@@ -103,7 +104,7 @@ def run_members(assignments: pd.DataFrame, cities: Mapping[str, str]
     facts = facts.sort_values(["slot_id", "distance", "zip"], ignore_index=True)
     members: dict[str, list[dict]] = {}
     read = [c for c in ("slot_id", "city", *CONTEXT_COLUMNS) if c in facts]  # not all 30
-    for row in facts[read].to_dict("records"):
+    for row in records(facts[read]):
         members.setdefault(str(row["slot_id"]), []).append(member_context(row, row["city"]))
     return facts, members
 

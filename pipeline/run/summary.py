@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import SeriesSet
+from pipeline.frames import records
 from pipeline.ingest import Ingest
 from pipeline.run.lineage import code_version
 from pipeline.run.params import RunParams
@@ -90,7 +91,7 @@ def with_automatic(assignments: pd.DataFrame, rules: TruthRules,
     if len(misfits):
         rows = assignments.iloc[misfits]
         facts = FactArrays.from_frame(rows)  # once: a frame per row costs seconds nationally
-        for j, (i, member) in enumerate(zip(misfits, rows.to_dict("records"), strict=True)):
+        for j, (i, member) in enumerate(zip(misfits, records(rows), strict=True)):
             true[i] = bool(fits(facts.take(np.array([j])), own_statement(member), rules)[0])
     return round(float(w[true].sum() / w.sum()), 4)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import SeriesSet
+from pipeline.frames import records
 from pipeline.slots.identity import PreviousRun, assign_ids, carry_over
 from pipeline.slots.naming import distinct_regions, name_detail, region_name, slot_name
 from pipeline.truth import Statement
@@ -202,8 +203,9 @@ def build_slots(
     assignments.insert(3, "state", states)
     assignments.insert(4, "fits", fits)
     assignments.insert(5, "automatic", ~fits)
-    assignments.insert(6, "automatic_message", [
-        automatic_message(row) if not ok else None
-        for row, ok in zip(facts.to_dict("records"), fits, strict=True)
-    ])
+    messages: list[str | None] = [None] * len(facts)  # a misfit reads its own facts
+    misfits = np.flatnonzero(~np.asarray(fits, dtype=bool))
+    for i, row in zip(misfits, records(facts.iloc[misfits]), strict=True):
+        messages[i] = automatic_message(row)
+    assignments.insert(6, "automatic_message", messages)
     return slots, assignments

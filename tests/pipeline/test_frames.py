@@ -1,0 +1,57 @@
+"""pipeline.frames gives what pandas gives, value for value and type for type."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.frames import isin, records
+
+
+def _same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b) if a is not pd.NA else b is pd.NA
+
+
+def test_records_are_to_dicts_records_for_every_kind_of_column():
+    frame = pd.DataFrame({
+        "zip": pd.Series(["02134", None, "99501"], dtype="str"),
+        "high_f": [71.5, np.nan, -3.0],
+        "n": np.array([1, 2, 3], dtype=np.int64),
+        "fits": [True, False, True],
+        "when": pd.to_datetime(["2026-01-15T09:00Z"] * 3),
+        "mixed": pd.Series([np.int64(4), np.float64(2.5), "x"], dtype=object),
+        "maybe": pd.array([True, None, False], dtype="boolean"),
+        "count": pd.array([1, None, 3], dtype="Int64"),
+        "kind": pd.Categorical(["rain", "snow", "rain"]),
+        "text": pd.Series(["a", None, "c"], dtype="string"),
+        "share": pd.array([0.5, None, 1.0], dtype="Float64"),
+    })
+    want, got = frame.to_dict("records"), records(frame)
+    assert len(got) == len(want)
+    for w, g in zip(want, got, strict=True):
+        assert list(g) == list(w)
+        assert all(_same(w[k], g[k]) for k in w), (w, g)
+    assert records(frame.iloc[:0]) == []
+
+
+@pytest.mark.parametrize("values", [
+    ["02134", "99501"], ("02134",), {"99501", "10001"}, [], ["02134", np.nan], [2134],
+    pd.Series(["02134", "00000"], dtype="str"), np.array(["99501"], dtype=object),
+    pd.Index(["02134"]),
+])
+def test_isin_is_pandas_isin(values):
+    column = pd.Series(["02134", "99501", None, "02134", "10002"], dtype="str")
+    want = column.isin(list(values) if isinstance(values, set) else values).to_numpy(bool)
+    assert isin(column, values).tolist() == want.tolist()
+
+
+def test_isin_leaves_other_columns_to_pandas():
+    column = pd.Series([1, 2, 3])
+    assert isin(column, [2, 5]).tolist() == [False, True, False]
