@@ -233,6 +233,7 @@ def twice_daily(
         s.detail = (f"{len(got.forecast):,} contract rows from {got.snapshot_id}, coverage "
                     f"{got.quality.get('coverage', 1):.1%}")
     display.notes(got.log_lines, got.quality)
+    forecast_file = store.StagedForecast(settings.runs_dir, params.run_id, got.forecast)
     with clock.step("features") as s:
         series = features(got.forecast, zips, window=params.window, settings=settings,
                           issue_time=got.issue_time)
@@ -267,7 +268,7 @@ def twice_daily(
             settings.truth, got, baseline_scores=scores,
             unchanged_ids=slots.unchanged_share(assignments, before),
             previous_run_id=before.run_id if before else None, seconds=clock.seconds)
-        run_dir = write_folder(settings.runs_dir, params.run_id, got.forecast, assignments,
+        run_dir = write_folder(settings.runs_dir, params.run_id, forecast_file, assignments,
                                run_slots, summary, extra_files={"map.svg": svg})
         if start.original is not None:
             summary.replay_of = ReplayVerdict(run_id=start.original["id"], **run.compare_runs(

@@ -9,6 +9,7 @@ from pipeline.store.models import Base, Run, Slot, SlotMember
 from pipeline.store.runs import (
     RunMissing,
     RunNotFound,
+    StagedForecast,
     load_run,
     open_runs,
     pick_run,
@@ -26,6 +27,7 @@ __all__ = [
     "RunNotFound",
     "Slot",
     "SlotMember",
+    "StagedForecast",
     "get_engine",
     "load_run",
     "previous_run",

@@ -12,6 +12,7 @@ from pipeline.store import (
     Run,
     RunNotFound,
     SlotMember,
+    StagedForecast,
     get_engine,
     load_run,
     migrate,
@@ -135,3 +136,30 @@ def test_run_folder_has_the_four_files(tmp_path):
     assert len(saved["forecast_sha256"]) == 64
     assert saved["artifacts"]["slots.json"] == str(folder / "slots.json")
     assert pd.read_parquet(folder / "assignments.parquet")["slot_id"].tolist()[:2] == ["s001"] * 2
+
+
+def test_a_forecast_written_early_is_the_same_file(tmp_path):
+    """The flow starts the forecast file after the ingest (StagedForecast): the folder gets
+    the very bytes and hash a late write gives, and nothing is left beside it."""
+    forecast = pd.DataFrame({"zip": ["02902", "02903"], "temperature_f": [40.0, 41.5]})
+    late = write_run_folder(tmp_path / "late", "r1", forecast, _assignments(), _slots(),
+                            summary_of("r1"))
+    early = write_run_folder(tmp_path / "early", "r1",
+                             StagedForecast(tmp_path / "early", "r1", forecast),
+                             _assignments(), _slots(), summary_of("r1"))
+    assert (early / "forecast.parquet").read_bytes() == (late / "forecast.parquet").read_bytes()
+    hashes = [json.loads((f / "summary.json").read_text())["forecast_sha256"]
+              for f in (early, late)]
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 64
+    assert [p.name for p in (tmp_path / "early").iterdir()] == ["r1"]
+
+
+def test_an_early_forecast_that_failed_fails_the_store_step(tmp_path):
+    """A forecast the thread could not write raises where the folder is written, and
+    neither the folder nor the early file is left."""
+    bad = pd.DataFrame({"zip": ["02902"], "when": [object()]})  # Parquet cannot hold it
+    with pytest.raises(Exception, match="object"):
+        write_run_folder(tmp_path, "r1", StagedForecast(tmp_path, "r1", bad), _assignments(),
+                         _slots(), summary_of("r1"))
+    assert not (tmp_path / "r1").exists()
+    assert not (tmp_path / ".r1.forecast.parquet.partial").exists()
