@@ -64,8 +64,10 @@ def run_command(
 
     typer.echo(f"Prefect: {attach(get_settings()).how}", err=True)
 
+    from flows.twice_daily import import_later_steps, twice_daily
+
+    import_later_steps()  # beside the server and flow-run setup
     from flows.runners import with_runner
-    from flows.twice_daily import twice_daily
     from pipeline.quality import CoverageTooLow
     from pipeline.settings import get_settings
     from pipeline.snapshots import SnapshotCorrupt, SnapshotNotFound

@@ -22,6 +22,8 @@ tasks skip input hashing.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,10 +37,8 @@ from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
 from flows.runners import dask_address, dask_client
 from pipeline import geo, ingest, run, slots, sources, store
-from pipeline.drawing import maps
 from pipeline.editorial import notify
 from pipeline.features import build_series, zip_facts
-from pipeline.review import precompute
 from pipeline.run.report import replay_markdown, run_markdown, slot_table
 from pipeline.settings import Settings, get_settings
 from pipeline.store.summary import ReplayVerdict, RunSummary
@@ -80,10 +80,54 @@ plan = _task(_cluster, "cluster")
 baselines = _task(run.baselines, "baselines")
 previous_run = _task(run.RunStart.previous, "previous-run")
 make_slots = _task(slots.build_slots, "slots")
-draw_map = _task(maps.slots_svg, "map")
+# -- imports the later steps need --------------------------------------------------------
+
+#: what the cluster, map and sheet steps import (scikit-learn, the DTW kernels, geopandas and
+#: the sheet's modules: about a second) and nothing before them does
+LATER_STEPS = ("pipeline.planning", "pipeline.drawing.maps", "pipeline.review.precompute")
+
+
+_importing: list[threading.Thread] = []  # the one thread, once started
+
+
+def import_later_steps() -> threading.Thread:
+    """Import :data:`LATER_STEPS` in a thread while the run starts and ingests.
+
+    ``zipcast run`` then starts in under two seconds, and the imports overlap Prefect's
+    flow-run setup (HTTP round trips) and the ingest's numpy work instead of preceding
+    them. A step that needs a module first still imports it itself (waiting for this
+    thread if it is half way); an import that fails here fails again there, with its cause.
+    """
+    def load() -> None:
+        for name in LATER_STEPS:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the step's own import reports it
+                continue
+
+    if not _importing:
+        _importing.append(threading.Thread(target=load, name="import-later-steps",
+                                           daemon=True))
+        _importing[0].start()
+    return _importing[0]
+
+
+def _slots_svg(*args, **kwargs):  # type: ignore[no-untyped-def]
+    from pipeline.drawing import maps
+
+    return maps.slots_svg(*args, **kwargs)
+
+
+def _write_sheet(*args, **kwargs):  # type: ignore[no-untyped-def]
+    from pipeline.review import precompute
+
+    return precompute.write_sheet(*args, **kwargs)
+
+
+draw_map = _task(_slots_svg, "map")
 write_folder = _task(store.write_run_folder, "run-folder")
 save = _task(store.save_run, "store")
-write_sheet = _task(precompute.write_sheet, "sheet-files")
+write_sheet = _task(_write_sheet, "sheet-files")
 tell_editors = _task(notify.sheet_ready, "notify-editors", retries=2,
                      retry_delay_seconds=[10, 60])
 
@@ -214,6 +258,7 @@ def twice_daily(
     """
     from prefect.runtime import flow_run
 
+    import_later_steps()  # the CLI started them already; a deployment's run starts them here
     settings = settings or get_settings()
     store.migrate(settings.db_url)
     start = run.begin(settings, replay=replay, issue_time=issue_time,

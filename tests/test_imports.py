@@ -49,7 +49,9 @@ def test_cli_module_imports_no_heavy_dependency() -> None:
         # what each command imports before it does its work (see flows/cli.py)
         ("run", ["flows.runners", "flows.twice_daily", "pipeline.quality", "pipeline.sources",
                  "pipeline.snapshots", "pipeline.store"],
-         [m for m in OPTIONAL if m != "starlette"]),  # Prefect's client imports starlette
+         # Prefect's client imports starlette; the planning stack comes in a thread once
+         # the run starts (flows.twice_daily.import_later_steps)
+         [*(m for m in OPTIONAL if m != "starlette"), "sklearn", "tslearn", "highspy"]),
         ("runs", ["flows.progress", "pipeline.dispatch.job", "pipeline.editorial.gate",
                   "pipeline.store"], [*OPTIONAL, *RUN_ONLY, "scipy"]),
         ("dispatch", ["pipeline.dispatch.job", "pipeline.dispatch.locks", "pipeline.store",
@@ -63,3 +65,20 @@ def test_cli_module_imports_no_heavy_dependency() -> None:
 def test_command_imports_only_what_it_needs(command: str, modules: list[str],
                                             absent: list[str]) -> None:
     assert imported(*modules) & set(absent) == set(), command
+
+
+def test_a_run_imports_its_later_steps_in_a_thread() -> None:
+    """What ``zipcast run`` leaves out of its imports, the run loads beside its start."""
+    code = (
+        "import json, sys\n"
+        "from flows.twice_daily import LATER_STEPS, import_later_steps\n"
+        "before = 'sklearn' in sys.modules\n"
+        "thread = import_later_steps()\n"
+        "assert import_later_steps() is thread\n"
+        "thread.join(120)\n"
+        "print(json.dumps([before, all(m in sys.modules for m in LATER_STEPS),"
+        " 'sklearn' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, True, True]

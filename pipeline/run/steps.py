@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import SeriesSet, scale_series
-from pipeline.planning import plan_slots, score_baselines
 from pipeline.run.params import RunParams
 from pipeline.settings import TruthRules
 from pipeline.truth import CoverageBound, FactArrays, Statement
@@ -58,6 +57,8 @@ def cluster_locations(
 
     With a Dask ``client`` the heavy DTW work runs on its workers; the plan is identical.
     """
+    from pipeline.planning import plan_slots
+
     start = time.perf_counter()
     X, names = scale_series(series, params.scale_specs())
     scaled = round(time.perf_counter() - start, 3)
@@ -85,6 +86,8 @@ def baselines(
     weights: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-state, raw k-means and DTW-only groupings at the run's slot count, scored alike."""
+    from pipeline.planning import score_baselines
+
     return score_baselines(clustering.baseline_groupings, FactArrays.from_frame(facts),
                            weights, rules)
 
