@@ -36,7 +36,7 @@ from prefect.utilities.annotations import quote
 from flows.artifacts import artifact_key, publish_gate
 from flows.progress import RunDisplay
 from flows.runners import dask_address, dask_client
-from pipeline import geo, ingest, run, slots, sources, store
+from pipeline import allocator, geo, ingest, run, slots, sources, store
 from pipeline.editorial import notify
 from pipeline.features import build_series, zip_facts
 from pipeline.run.report import replay_markdown, run_markdown, slot_table
@@ -259,6 +259,7 @@ def twice_daily(
     from prefect.runtime import flow_run
 
     import_later_steps()  # the CLI started them already; a deployment's run starts them here
+    allocator.keep_freed_memory()  # until the run is over: reused memory costs no page faults
     settings = settings or get_settings()
     store.migrate(settings.db_url)
     start = run.begin(settings, replay=replay, issue_time=issue_time,
@@ -278,12 +279,13 @@ def twice_daily(
         s.detail = (f"{len(got.forecast):,} contract rows from {got.snapshot_id}, coverage "
                     f"{got.quality.get('coverage', 1):.1%}")
     display.notes(got.log_lines, got.quality)
-    forecast_file = store.StagedForecast(settings.runs_dir, params.run_id, got.forecast)
     with clock.step("features") as s:
         series = features(got.forecast, zips, window=params.window, settings=settings,
                           issue_time=got.issue_time)
         zip_fact_rows = facts(series, settings.facts)
         s.detail = f"{series.values.shape[1]} steps × {len(series.variables)} variables"
+    # written in a thread while the planner works (its integer program leaves a core idle)
+    forecast_file = store.StagedForecast(settings.runs_dir, params.run_id, got.forecast)
     with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
         clustering = plan(series, zip_fact_rows, zips["state"].to_numpy(), params,
                           settings.truth, on_slot=tick, n_jobs=settings.cluster_jobs,
@@ -333,6 +335,7 @@ def twice_daily(
     else:
         _hand_over(summary, run_slots, settings, notify_editors and not replay)
     display.finish(summary, run_slots)
+    allocator.give_back()
     if start.original is None:
         display.hand_over(notify.sheet_url(settings, summary.run_id), notify.send_time_words(
             settings, to_utc(params.issue_time).to_pydatetime()))

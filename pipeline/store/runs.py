@@ -37,9 +37,9 @@ class RunNotFound(LookupError):
 class StagedForecast:
     """The run folder's ``forecast.parquet``, written early, in a thread beside the run.
 
-    The forecast is known once the ingest is; writing it (3M rows, about 0.6 s) then
-    overlaps the single-threaded steps that follow (features, the planner's integer
-    program) instead of adding to the store step. The file is written beside the run
+    The forecast is known once the ingest is; the flow starts writing it (3M rows, about
+    0.6 s) as planning starts, where a core is free (the greedy and the integer program are
+    single-threaded), instead of adding it to the store step. The file is written beside the run
     folder under a dot name and moved in by :func:`write_run_folder`, so the folder stays
     whole or absent; a run that fails before storing leaves only that file, which the next
     attempt of the same run id replaces.
