@@ -120,6 +120,9 @@ def child(options: dict, out: Path) -> None:
     from flows.twice_daily import twice_daily
 
     profile["import_seconds"] = round(time.perf_counter() - start, 2)
+    if hasattr(sys.modules["flows.twice_daily"], "import_later_steps"):
+        # as `zipcast run` does before the flow: the later steps' modules load in a thread
+        sys.modules["flows.twice_daily"].import_later_steps()
     profile["import_modules"] = len(sys.modules)
     start = time.perf_counter()
     if chosen.url:
