@@ -1,4 +1,5 @@
-"""Keep freed memory in the process for the length of a run (glibc's malloc).
+"""Memory settings for the length of a run: glibc's malloc keeps freed memory, and numpy
+does not ask for transparent huge pages.
 
 A national run allocates and frees the same 5–30 MB temporaries thousands of times (the
 synthetic source's fields, the planner's matrices, pandas' columns). By default glibc gives
@@ -12,12 +13,21 @@ noise is about as large), for 30–60 MiB more peak memory.
 :func:`keep_freed_memory` raises the two thresholds for the run; :func:`give_back` returns
 what the run freed once it is over, so a long-lived process (``zipcast serve``) does not keep
 it. Elsewhere than glibc both do nothing.
+
+NumPy advises ``MADV_HUGEPAGE`` for every array of 4 MB or more. Where the kernel's
+transparent huge pages are in ``madvise`` mode with ``defrag`` on ``madvise`` (Debian's and
+Ubuntu's defaults), each first touch of such an array may then wait for the kernel to
+compact memory into a 2 MB page: measured here, the synthetic source's fields took 1.9–2.9 s
+with the advice and 0.64 s without it (0.4–0.6 s either way once the memory was touched).
+:func:`small_pages_for_numpy` turns the advice off, unless ``NUMPY_MADVISE_HUGEPAGE`` (numpy's
+own switch, read when numpy is imported) says what to do.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -56,3 +66,24 @@ def give_back() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def small_pages_for_numpy() -> bool:
+    """Stop numpy advising huge pages for its large arrays; True when it did advise them.
+
+    Left alone when ``NUMPY_MADVISE_HUGEPAGE`` is set (the operator chose) or when this
+    numpy has no switch (then it does what it always did).
+    """
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    import numpy as np
+
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    return bool(setter(False)) if setter is not None else False
+
+
+def set_for_run() -> None:
+    """Both settings of this module, as a run starts (:func:`give_back` when it ends)."""
+    keep_freed_memory()
+    small_pages_for_numpy()

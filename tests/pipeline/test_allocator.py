@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -26,3 +27,17 @@ def test_without_glibc_nothing_is_set(monkeypatch):
     monkeypatch.setattr(allocator, "_libc", lambda: None)
     assert allocator.keep_freed_memory() is False
     allocator.give_back()  # does nothing, raises nothing
+
+
+def test_numpy_stops_advising_huge_pages_unless_told():
+    code = ("import numpy as np\n"
+            "from pipeline import allocator\n"
+            "was = allocator.small_pages_for_numpy()\n"
+            "print(was, np._core.multiarray._set_madvise_hugepage(False))\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True, env=env)
+    assert done.stdout.split()[1] == "False"  # off after the call, whatever it was before
+    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"})
+    assert told.stdout.split() == ["False", "True"]  # the operator's choice is kept
