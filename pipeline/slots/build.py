@@ -205,7 +205,7 @@ def build_slots(
     assignments.insert(5, "automatic", ~fits)
     messages: list[str | None] = [None] * len(facts)  # a misfit reads its own facts
     misfits = np.flatnonzero(~np.asarray(fits, dtype=bool))
-    for i, row in zip(misfits, records(facts.iloc[misfits]), strict=True):
-        messages[i] = automatic_message(row)
+    for at, row in zip(misfits.tolist(), records(facts.iloc[misfits]), strict=True):
+        messages[at] = automatic_message(row)
     assignments.insert(6, "automatic_message", messages)
     return slots, assignments
