@@ -120,10 +120,10 @@ def child(options: dict, out: Path) -> None:
     from flows.twice_daily import twice_daily
 
     profile["import_seconds"] = round(time.perf_counter() - start, 2)
+    profile["import_modules"] = len(sys.modules)
     if hasattr(sys.modules["flows.twice_daily"], "import_later_steps"):
         # as `zipcast run` does before the flow: the later steps' modules load in a thread
         sys.modules["flows.twice_daily"].import_later_steps()
-    profile["import_modules"] = len(sys.modules)
     start = time.perf_counter()
     if chosen.url:
         profile["prefect_server"] = chosen.how

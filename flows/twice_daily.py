@@ -82,8 +82,8 @@ previous_run = _task(run.RunStart.previous, "previous-run")
 make_slots = _task(slots.build_slots, "slots")
 # -- imports the later steps need --------------------------------------------------------
 
-#: what the cluster, map and sheet steps import (scikit-learn, the DTW kernels, geopandas and
-#: the sheet's modules: about a second) and nothing before them does
+#: what the cluster, map and sheet steps import (scikit-learn, the DTW kernels, the drawing
+#: and the sheet's modules: about a second) and nothing before them does
 LATER_STEPS = ("pipeline.planning", "pipeline.drawing.maps", "pipeline.review.precompute")
 
 
@@ -112,16 +112,21 @@ def import_later_steps() -> threading.Thread:
     return _importing[0]
 
 
-def _slots_svg(*args, **kwargs):  # type: ignore[no-untyped-def]
+def _slots_svg(zips: pd.DataFrame, slot_ids: Any, names: dict[str, str], *,
+               title: str = "") -> str:
+    """:func:`pipeline.drawing.maps.slots_svg`, imported when the step runs."""
     from pipeline.drawing import maps
 
-    return maps.slots_svg(*args, **kwargs)
+    return maps.slots_svg(zips, slot_ids, names, title=title)
 
 
-def _write_sheet(*args, **kwargs):  # type: ignore[no-untyped-def]
+def _write_sheet(run_dir: Any, *, window: str, issue_time: pd.Timestamp, settings: Settings,
+                 series: Any = None, gazetteer: pd.DataFrame | None = None) -> Any:
+    """:func:`pipeline.review.precompute.write_sheet`, imported when the step runs."""
     from pipeline.review import precompute
 
-    return precompute.write_sheet(*args, **kwargs)
+    return precompute.write_sheet(run_dir, window=window, issue_time=issue_time,
+                                  settings=settings, series=series, gazetteer=gazetteer)
 
 
 draw_map = _task(_slots_svg, "map")
@@ -234,7 +239,13 @@ publish = _task(_publish, "artifacts")
 # -- the flow ----------------------------------------------------------------------------
 
 
-@flow(name="twice-daily", log_prints=True)
+def _run_over(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect's hook when the run ends, however it ends: the memory settings back."""
+    allocator.give_back()
+
+
+@flow(name="twice-daily", log_prints=True, on_completion=[_run_over], on_failure=[_run_over],
+      on_crashed=[_run_over])
 def twice_daily(
     source: str | None = None,
     issue_time: str | None = None,
@@ -259,7 +270,7 @@ def twice_daily(
     from prefect.runtime import flow_run
 
     import_later_steps()  # the CLI started them already; a deployment's run starts them here
-    allocator.set_for_run()  # freed memory kept, no huge page advice: fewer, cheaper faults
+    allocator.set_for_run()  # freed memory kept, no huge page advice (until _run_over)
     settings = settings or get_settings()
     store.migrate(settings.db_url)
     start = run.begin(settings, replay=replay, issue_time=issue_time,
@@ -335,7 +346,6 @@ def twice_daily(
     else:
         _hand_over(summary, run_slots, settings, notify_editors and not replay)
     display.finish(summary, run_slots)
-    allocator.give_back()
     if start.original is None:
         display.hand_over(notify.sheet_url(settings, summary.run_id), notify.send_time_words(
             settings, to_utc(params.issue_time).to_pydatetime()))

@@ -10,9 +10,10 @@ processes: the national synthetic fetch took 2.11 s instead of 2.46 s (medians o
 a whole ``bench/bench_run.py`` run 27.0 s instead of 28.0 s (medians of three; this machine's
 noise is about as large), for 30–60 MiB more peak memory.
 
-:func:`keep_freed_memory` raises the two thresholds for the run; :func:`give_back` returns
-what the run freed once it is over, so a long-lived process (``zipcast serve``) does not keep
-it. Elsewhere than glibc both do nothing.
+:func:`keep_freed_memory` raises the two thresholds for the run; :func:`give_back`, when
+the run is over, returns what it freed and sets glibc's initial thresholds again (fixed ones:
+glibc cannot be told to adapt them again), so a long-lived process (``zipcast serve``) does
+not keep a run's memory. Elsewhere than glibc both do nothing.
 
 NumPy advises ``MADV_HUGEPAGE`` for every array of 4 MB or more. Where the kernel's
 transparent huge pages are in ``madvise`` mode with ``defrag`` on ``madvise`` (Debian's and
@@ -35,6 +36,9 @@ M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # the largest glibc accepts (HEAP_MAX_SIZE / 2 on 64-bit)
 TRIM_THRESHOLD = 1 << 30  # free memory kept at the top of a heap before it is given back
+GLIBC_DEFAULT = 128 << 10  # glibc's initial mmap and trim thresholds
+
+_numpy_advised: list[bool] = []  # numpy's advice before a run turned it off
 
 
 @lru_cache(maxsize=1)
@@ -62,10 +66,17 @@ def keep_freed_memory() -> bool:
 
 
 def give_back() -> None:
-    """Return the freed memory of every heap to the system (``malloc_trim(0)``)."""
+    """The run is over: freed memory back to the system (``malloc_trim(0)``), glibc's
+    initial thresholds and numpy's huge page advice as they were."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+        libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT)
+        libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
+    if _numpy_advised:
+        setter = _numpy_switch()
+        if setter is not None:
+            setter(_numpy_advised.pop())
 
 
 def small_pages_for_numpy() -> bool:
@@ -76,11 +87,25 @@ def small_pages_for_numpy() -> bool:
     """
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return False
+    setter = _numpy_switch()
+    if setter is None:
+        return False
+    was = bool(setter(False))
+    if not _numpy_advised:
+        _numpy_advised.append(was)
+    return was
+
+
+def _numpy_switch() -> Any:
+    """numpy's ``_set_madvise_hugepage`` (``np._core`` in numpy 2, ``np.core`` before)."""
     import numpy as np
 
-    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
-                     "_set_madvise_hugepage", None)
-    return bool(setter(False)) if setter is not None else False
+    for package in ("_core", "core"):
+        setter = getattr(getattr(getattr(np, package, None), "multiarray", None),
+                         "_set_madvise_hugepage", None)
+        if setter is not None:
+            return setter
+    return None
 
 
 def set_for_run() -> None:

@@ -18,33 +18,40 @@ import pyarrow.compute as pc
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """``frame.to_dict("records")``: a dict per row, the columns in order, native values
-    (Python str, float, int, bool; Timestamps stay Timestamps; missing text stays NaN)."""
+    """``frame.to_dict("records")``, column by column where every column is a plain one (numpy
+    bool, integer, float or datetime, or pandas' ``str``): Python values, Timestamps for
+    datetimes, NaN for missing text. A frame with any other column (object, nullable,
+    categorical…) is handed to pandas itself, which knows how to box those."""
     columns = frame.columns.tolist()
-    values = [_native(frame.iloc[:, i]) for i in range(len(columns))]
+    if not columns or not all(_plain(dtype) for dtype in frame.dtypes):
+        return frame.to_dict("records")
+    values = [frame.iloc[:, i].tolist() for i in range(len(columns))]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _native(column: pd.Series) -> list[Any]:
-    out = column.tolist()
-    if column.dtype == object:  # numpy scalars kept in object columns become Python's, as
-        out = [v.item() if isinstance(v, np.generic) else v for v in out]  # to_dict does
-    elif not isinstance(column.dtype, np.dtype) and column.hasnans:
-        out = [None if v is pd.NA else v for v in out]  # nullable columns' NA reads None
-    return out
+def _plain(dtype: Any) -> bool:
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "biufM"
+    return isinstance(dtype, pd.DatetimeTZDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan)
+
+
+_LISTS = (pd.Series, pd.Index, np.ndarray, list, tuple, set, frozenset)
 
 
 def isin(column: pd.Series, values: Iterable[Any]) -> np.ndarray:
-    """``column.isin(values).to_numpy()``; fast for an Arrow text column looked up in text
-    ``values`` (such as ZIP codes), pandas' own otherwise."""
-    listed = values if isinstance(values, pd.Series | pd.Index | np.ndarray | list | tuple) \
-        else list(values)
-    lookup = pd.unique(np.asarray(listed, dtype=object))
+    """``column.isin(values).to_numpy(bool)``; fast for an Arrow text column looked up in a
+    list of text (such as ZIP codes), pandas' own for anything else."""
     arrow_text = isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"
-    if not arrow_text or not all(isinstance(v, str) for v in lookup):
-        return column.isin(lookup).to_numpy(bool)
-    if not len(lookup):
-        return np.zeros(len(column), dtype=bool)
-    cells = pa.chunked_array(column.array._pa_array)  # the column's Arrow data, no copy
-    found = pc.is_in(cells, value_set=pa.array(lookup, type=cells.type))
-    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if arrow_text and isinstance(values, _LISTS):
+        listed = np.asarray(list(values) if isinstance(values, set | frozenset) else values,
+                            dtype=object)
+        if listed.ndim == 1 and all(isinstance(v, str) for v in listed):
+            lookup = pd.unique(listed)
+            if not len(lookup):
+                return np.zeros(len(column), dtype=bool)
+            cells = pa.chunked_array(column.array._pa_array)  # the column's Arrow data
+            found = pc.is_in(cells, value_set=pa.array(lookup, type=cells.type))
+            return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False),
+                              dtype=bool)
+    return np.asarray(column.isin(values), dtype=bool)

@@ -136,11 +136,11 @@ def _has_other_zips(path: Path, forecast: pd.DataFrame) -> bool:
     try:  # read as a dictionary: its distinct ZIPs without 3M strings
         column = pq.read_table(path, columns=["zip"], read_dictionary=["zip"]).column("zip")
         distinct = pc.unique(column)
-    except (OSError, ValueError, pa.ArrowException):
+    except (OSError, ValueError):
         return True
     if isinstance(distinct, pa.DictionaryArray):
         distinct = distinct.dictionary.take(distinct.indices)
-    stored = pd.Series(distinct.to_pandas(), dtype="str")
+    stored = pd.Series(distinct.to_pandas())
     return not isin(stored, forecast["zip"].unique()).all()
 
 

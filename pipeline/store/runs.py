@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,15 +40,18 @@ class StagedForecast:
 
     The forecast is known once the ingest is; the flow starts writing it (3M rows, about
     0.6 s) as planning starts, where a core is free (the greedy and the integer program are
-    single-threaded), instead of adding it to the store step. The file is written beside the run
-    folder under a dot name and moved in by :func:`write_run_folder`, so the folder stays
-    whole or absent; a run that fails before storing leaves only that file, which the next
-    attempt of the same run id replaces.
+    single-threaded), instead of adding it to the store step. The file is written beside
+    the run folder under a dot name of its own (two runs of the same id never share it) and
+    moved in by :func:`write_run_folder`, so the run folder is never half-written; a failed
+    write removes its file, and only a process killed mid-run leaves one behind.
     """
 
     def __init__(self, runs_dir: Path, run_id: str, forecast: pd.DataFrame) -> None:
-        self.path = Path(runs_dir) / f".{run_id}.forecast.parquet.partial"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=runs_dir, prefix=f".{run_id}.forecast.",
+                                        suffix=".partial")
+        os.close(handle)
+        self.path = Path(name)
         self._done = threading.Event()
         self._error: BaseException | None = None
         self.sha256 = ""
@@ -65,11 +69,13 @@ class StagedForecast:
 
     def move_to(self, target: Path) -> str:
         """Wait for the file, move it to ``target`` and return its sha256 (a failed write
-        raises here, in the store step)."""
+        raises here, in the store step; so does a second move)."""
         self._done.wait()
         if self._error is not None:
             self.path.unlink(missing_ok=True)
             raise self._error
+        if not self.path.exists():
+            raise RuntimeError(f"the early forecast file {self.path.name} was moved already")
         os.replace(self.path, target)
         return self.sha256
 

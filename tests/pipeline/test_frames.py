@@ -16,7 +16,17 @@ def _same(a, b) -> bool:
         return False
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)
-    return bool(a == b) if a is not pd.NA else b is pd.NA
+    if a is pd.NA or a is pd.NaT:
+        return b is a
+    return bool(a == b)
+
+
+def _check_records(frame: pd.DataFrame) -> None:
+    want, got = frame.to_dict("records"), records(frame)
+    assert len(got) == len(want)
+    for w, g in zip(want, got, strict=True):
+        assert list(g) == list(w)
+        assert all(_same(w[k], g[k]) for k in w), (w, g)
 
 
 def test_records_are_to_dicts_records_for_every_kind_of_column():
@@ -33,12 +43,23 @@ def test_records_are_to_dicts_records_for_every_kind_of_column():
         "text": pd.Series(["a", None, "c"], dtype="string"),
         "share": pd.array([0.5, None, 1.0], dtype="Float64"),
     })
-    want, got = frame.to_dict("records"), records(frame)
-    assert len(got) == len(want)
-    for w, g in zip(want, got, strict=True):
-        assert list(g) == list(w)
-        assert all(_same(w[k], g[k]) for k in w), (w, g)
+    _check_records(frame)
     assert records(frame.iloc[:0]) == []
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"zip": pd.Series(["02134", None], dtype="str"), "f": [1.5, np.nan],
+                  "i": [1, 2], "ok": [True, False],
+                  "t": pd.to_datetime(["2026-01-01", None]),
+                  "tz": pd.to_datetime(["2026-01-01T00:00Z", None])}),
+    pd.DataFrame({"o": pd.Series([pd.NA, np.datetime64("2026-01-01"), np.timedelta64(5, "s"),
+                                  np.str_("x"), np.complex128(1)], dtype=object)}),
+    pd.DataFrame({"sparse": pd.arrays.SparseArray([1.0, np.nan])}),
+    pd.DataFrame({"s": pd.Series(["a", None], dtype="string")}),
+    pd.DataFrame(index=[0, 1]),
+], ids=["plain", "object", "sparse", "string", "no-columns"])
+def test_records_box_like_pandas_in_the_corners(frame):
+    _check_records(frame)
 
 
 @pytest.mark.parametrize("values", [
@@ -50,6 +71,25 @@ def test_isin_is_pandas_isin(values):
     column = pd.Series(["02134", "99501", None, "02134", "10002"], dtype="str")
     want = column.isin(list(values) if isinstance(values, set) else values).to_numpy(bool)
     assert isin(column, values).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("values", [[("a", "b")], [["a"]], "02134"])
+def test_isin_leaves_odd_lookups_to_pandas(values):
+    """Nested lists answer as pandas does; a bare string is refused as pandas refuses it."""
+    column = pd.Series(["02134", "a"], dtype="str")
+    try:
+        want = column.isin(values).to_numpy(bool).tolist()
+    except TypeError:
+        with pytest.raises(TypeError):
+            isin(column, values)
+        return
+    assert isin(column, values).tolist() == want
+
+
+def test_isin_on_nullable_columns_is_pandas():
+    column = pd.Series(pd.array([1, None, 3], dtype="Int64"))
+    values = [1.0, np.nan]
+    assert isin(column, values).tolist() == column.isin(values).to_numpy(bool).tolist()
 
 
 def test_isin_leaves_other_columns_to_pandas():

@@ -91,6 +91,12 @@ def test_save_and_load_run(db_url, tmp_path):
     assert stored["slots"][0]["facts"]["high_f"]["max"] == 42.0
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(SlotMember)) == 4
+        members = session.scalars(select(SlotMember).order_by(SlotMember.zip)).all()
+        assert [(m.run_id, m.zip, m.slot_id, m.distance, m.fits, m.automatic)
+                for m in members] == [
+            ("r1", "02902", "s001", 0.5, True, False), ("r1", "02903", "s001", 0.7, True, False),
+            ("r1", "02904", "s002", 0.1, True, False), ("r1", "02905", "s002", 0.2, False, True)]
+        assert all(type(m.fits) is bool and type(m.distance) is float for m in members)
 
 
 def test_rerun_replaces_instead_of_duplicating(db_url, tmp_path):
@@ -162,4 +168,15 @@ def test_an_early_forecast_that_failed_fails_the_store_step(tmp_path):
         write_run_folder(tmp_path, "r1", StagedForecast(tmp_path, "r1", bad), _assignments(),
                          _slots(), summary_of("r1"))
     assert not (tmp_path / "r1").exists()
-    assert not (tmp_path / ".r1.forecast.parquet.partial").exists()
+    assert not list(tmp_path.glob(".r1.forecast.*"))
+
+
+def test_two_runs_of_one_id_write_their_early_forecasts_apart(tmp_path):
+    """Two runs with the same parameters (the same id) at once never share the early file."""
+    forecast = pd.DataFrame({"zip": ["02902"], "temperature_f": [40.0]})
+    first, second = (StagedForecast(tmp_path, "r1", forecast) for _ in range(2))
+    assert first.path != second.path
+    for staged, where in ((first, tmp_path / "a.parquet"), (second, tmp_path / "b.parquet")):
+        assert len(staged.move_to(where)) == 64
+    with pytest.raises(RuntimeError, match="moved already"):
+        first.move_to(tmp_path / "c.parquet")
