@@ -29,18 +29,21 @@ def test_without_glibc_nothing_is_set(monkeypatch):
     allocator.give_back()  # does nothing, raises nothing
 
 
+def _printed(code: str, **env: str) -> list[str]:
+    """What ``code`` prints in a fresh interpreter, numpy's own switch unset unless given."""
+    base = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True, env={**base, **env})
+    return done.stdout.split()
+
+
 def test_numpy_stops_advising_huge_pages_unless_told():
     code = ("import numpy as np\n"
             "from pipeline import allocator\n"
             "was = allocator.small_pages_for_numpy()\n"
             "print(was, np._core.multiarray._set_madvise_hugepage(False))\n")
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True, env=env)
-    assert done.stdout.split()[1] == "False"  # off after the call, whatever it was before
-    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"})
-    assert told.stdout.split() == ["False", "True"]  # the operator's choice is kept
+    assert _printed(code)[1] == "False"  # off after the call, whatever it was before
+    assert _printed(code, NUMPY_MADVISE_HUGEPAGE="1") == ["False", "True"]  # kept as told
 
 
 def test_the_run_gives_its_settings_back():
@@ -55,10 +58,7 @@ def test_the_run_gives_its_settings_back():
             "switch(False)\n"
             "allocator.give_back()\n"
             "print(during, switch(True))\n")
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True, env=env)
-    assert done.stdout.split() == ["False", "True"]
+    assert _printed(code) == ["False", "True"]
 
 
 def test_the_flow_gives_the_settings_back_however_it_ends():
