@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -87,9 +88,7 @@ make_slots = _task(slots.build_slots, "slots")
 LATER_STEPS = ("pipeline.planning", "pipeline.drawing.maps", "pipeline.review.precompute")
 
 
-_importing: list[threading.Thread] = []  # the one thread, once started
-
-
+@lru_cache(maxsize=1)  # one thread per process
 def import_later_steps() -> threading.Thread:
     """Import :data:`LATER_STEPS` in a thread while the run starts and ingests.
 
@@ -105,11 +104,9 @@ def import_later_steps() -> threading.Thread:
             except Exception:  # noqa: BLE001, S112 - the step's own import reports it
                 continue
 
-    if not _importing:
-        _importing.append(threading.Thread(target=load, name="import-later-steps",
-                                           daemon=True))
-        _importing[0].start()
-    return _importing[0]
+    thread = threading.Thread(target=load, name="import-later-steps", daemon=True)
+    thread.start()
+    return thread
 
 
 def _slots_svg(zips: pd.DataFrame, slot_ids: Any, names: dict[str, str], *,

@@ -65,12 +65,20 @@ def keep_freed_memory() -> bool:
                 and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
-def give_back() -> None:
-    """The run is over: freed memory back to the system (``malloc_trim(0)``), glibc's
-    initial thresholds and numpy's huge page advice as they were."""
+def trim() -> None:
+    """Hand every heap's freed memory back to the system now (``malloc_trim(0)``; what
+    Dask's ``trim_memory`` does)."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def give_back() -> None:
+    """The run is over: freed memory back to the system (:func:`trim`), glibc's initial
+    thresholds and numpy's huge page advice as they were."""
+    trim()
+    libc = _libc()
+    if libc is not None:
         libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT)
         libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
     if _numpy_advised:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
+from pipeline.files import temp_beside
 from pipeline.slots import PreviousRun, Slot
 from pipeline.snapshots import file_sha256
 from pipeline.store.db import session_scope
@@ -48,10 +48,7 @@ class StagedForecast:
 
     def __init__(self, runs_dir: Path, run_id: str, forecast: pd.DataFrame) -> None:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=runs_dir, prefix=f".{run_id}.forecast.",
-                                        suffix=".partial")
-        os.close(handle)
-        self.path = Path(name)
+        self.path = temp_beside(Path(runs_dir), f".{run_id}.forecast.")
         self._done = threading.Event()
         self._error: BaseException | None = None
         self.sha256 = ""
