@@ -118,7 +118,7 @@ def _merged(root, source: str, issue_time: pd.Timestamp, forecast: pd.DataFrame)
     if newest is None or not _has_other_zips(newest.path, forecast):
         return forecast
     stored, _ = load_snapshot(root, newest.id)
-    others = stored[~stored["zip"].isin(forecast["zip"].unique())]
+    others = stored[~isin(stored["zip"], forecast["zip"].unique())]
     if others.empty:
         return forecast
     merged = pd.concat([forecast, others.astype(forecast.dtypes.to_dict())], ignore_index=True)

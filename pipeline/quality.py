@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipeline import contract
 from pipeline.config.quality import QualityRules
+from pipeline.frames import factorize
 from pipeline.times import to_utc
 from pipeline.validate import Forecast, ForecastContractError
 
@@ -275,7 +276,7 @@ def _require_columns(frame: pd.DataFrame, what: str) -> None:
 
 def _read_rows(frame: pd.DataFrame, asked: pd.Index) -> tuple[_Rows, int]:
     """Coerce ``frame`` to arrays and sort its rows for the asked ZIPs; also count other rows."""
-    codes, uniques = pd.factorize(frame["zip"])
+    codes, uniques = factorize(frame["zip"])
     known = asked.get_indexer(pd.Index(uniques).astype(str))
     zid = np.where(codes >= 0, known[codes], -1)
     valid, bad_valid = _times(frame["valid_time"])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contract
+from pipeline.frames import factorize
 from pipeline.settings import Settings, VariableScale
 
 
@@ -113,7 +114,7 @@ def build_series(
 
     order = pd.Index(zips["zip"].to_numpy())
     # each distinct ZIP looked up once (3M rows as Python strings cost ~200 MB nationally)
-    codes, distinct = pd.factorize(forecast["zip"])
+    codes, distinct = factorize(forecast["zip"])
     row_zip = np.where(codes >= 0, order.get_indexer(np.asarray(distinct, dtype=object))[codes],
                        -1)
     keep = row_zip >= 0

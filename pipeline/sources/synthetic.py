@@ -76,6 +76,7 @@ from numba import njit, prange
 
 from pipeline.allocator import trim
 from pipeline.contract import COLUMNS, VARIABLES
+from pipeline.frames import repeat_each
 from pipeline.times import to_utc
 
 __all__ = ["synthetic_forecast", "synthetic_observed"]
@@ -918,5 +919,5 @@ def _frame(
     issued = np.full(len(frame), issue.value // 1000, dtype=np.int64).view("datetime64[us]")
     frame.insert(0, "issue_time", pd.DatetimeIndex(issued).tz_localize("UTC"))
     frame.insert(0, "valid_time", pd.DatetimeIndex(valid).tz_localize("UTC"))
-    frame.insert(0, "zip", zip_col.take(np.repeat(np.arange(n), n_steps)).reset_index(drop=True))
+    frame.insert(0, "zip", repeat_each(zip_col, n_steps))
     return frame

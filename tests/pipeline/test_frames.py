@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.frames import isin, records
+from pipeline.frames import factorize, isin, records, repeat_each
 
 
 def _same(a, b) -> bool:
@@ -95,3 +95,59 @@ def test_isin_on_nullable_columns_is_pandas():
 def test_isin_leaves_other_columns_to_pandas():
     column = pd.Series([1, 2, 3])
     assert isin(column, [2, 5]).tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["02134", "00000"], dtype="str").unique(),
+    pd.Series(["99501", None], dtype="str").unique(),
+    pd.Series(["02134"], dtype="string[pyarrow]"),
+    pd.Index(pd.Series(["10002", "02134"], dtype="str")),
+    pd.Series([], dtype="str").unique(),
+])
+def test_isin_looks_up_arrow_text_like_pandas(values):
+    """Another column's distinct values (Arrow text) are looked up without Python strings;
+    with a missing value among them, pandas answers (a missing cell then matches)."""
+    column = pd.Series(["02134", "99501", None, "02134", "10002"], dtype="str")
+    assert isin(column, values).tolist() == column.isin(values).to_numpy(bool).tolist()
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["99501", "02134", None, "99501", "10002", "02134"], dtype="str"),
+    pd.Series(["b", "a", "b"], dtype="string[pyarrow]"),
+    pd.Series([], dtype="str"),
+    pd.Series(["x", "y", "x", "z"], dtype="str").iloc[1:],  # a slice: the data has an offset
+    pd.Series(pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "c"], dtype="str")],
+                        ignore_index=True)),
+    pd.Series([3, 1, 3, np.nan]),
+    pd.Series(["b", None, "a"], dtype=object),
+], ids=["str", "string", "empty", "sliced", "concatenated", "float", "object"])
+def test_factorize_is_pandas_factorize(column):
+    want_codes, want_uniques = pd.factorize(column)
+    codes, uniques = factorize(column)
+    assert codes.dtype == want_codes.dtype
+    np.testing.assert_array_equal(codes, want_codes)
+    pd.testing.assert_index_equal(uniques, pd.Index(want_uniques))
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["02134", "99501", "10002"], dtype="str"),
+    pd.Series(["x", "y", "x", "z"], dtype="str").iloc[1:],  # a slice: the data has an offset
+    pd.Series(pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c"], dtype="str")],
+                        ignore_index=True)),
+    pd.Series(["02134", "995"], dtype="str"),  # lengths differ
+    pd.Series(["02134", None], dtype="str"),
+    pd.Series(["", ""], dtype="str"),
+    pd.Series(["é1", "ab"], dtype="str"),  # the same length in characters, not in bytes
+    pd.Series([], dtype="str"),
+    pd.Series(["b", "a"], dtype="string[pyarrow]"),
+    pd.Series([1.5, np.nan]),
+    pd.Series(["a", None], dtype=object, index=[7, 3]),
+], ids=["zips", "sliced", "concatenated", "widths", "missing", "empty-strings", "utf8",
+        "empty", "string", "float", "object"])
+@pytest.mark.parametrize("times", [0, 1, 3])
+def test_repeat_each_is_take(column, times):
+    want = column.take(np.repeat(np.arange(len(column)), times)).reset_index(drop=True)
+    got = repeat_each(column, times)
+    pd.testing.assert_series_equal(got, want)
+    if hasattr(want.array, "_pa_array"):  # the same Arrow type underneath
+        assert got.array._pa_array.type == want.array._pa_array.type
