@@ -117,6 +117,13 @@ def _slots_svg(zips: pd.DataFrame, slot_ids: Any, names: dict[str, str], *,
     return maps.slots_svg(zips, slot_ids, names, title=title)
 
 
+def _warm_drawing(zips: pd.DataFrame) -> Any:
+    """:func:`pipeline.drawing.warm.warm_up`, imported when the run gets there."""
+    from pipeline.drawing import warm
+
+    return warm.warm_up(zips)
+
+
 def _write_sheet(run_dir: Any, *, window: str, issue_time: pd.Timestamp, settings: Settings,
                  series: Any = None, gazetteer: pd.DataFrame | None = None) -> Any:
     """:func:`pipeline.review.precompute.write_sheet`, imported when the step runs."""
@@ -292,8 +299,10 @@ def twice_daily(
                           issue_time=got.issue_time)
         zip_fact_rows = facts(series, settings.facts)
         s.detail = f"{series.values.shape[1]} steps × {len(series.variables)} variables"
-    # written in a thread while the planner works (its integer program leaves a core idle)
+    # written and loaded in threads while the planner works (its integer program leaves a
+    # core idle): the run folder's forecast file, the drawings' gazetteer caches
     forecast_file = store.StagedForecast(settings.runs_dir, params.run_id, got.forecast)
+    _warm_drawing(zips)
     with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
         clustering = plan(series, zip_fact_rows, zips["state"].to_numpy(), params,
                           settings.truth, on_slot=tick, n_jobs=settings.cluster_jobs,

@@ -423,7 +423,11 @@ def _grid_checks(rows: _Rows, grid: _Grid, reasons: Reasons, *, prefix: bool = F
 
 def _frame_of(rows: _Rows, columns: list[str]) -> pd.DataFrame:
     """Contract rows (coerced dtypes) of ``rows``, in their (zip, valid_time) order."""
-    zips = rows.raw["zip"].take(rows.pos).reset_index(drop=True)
+    raw_zips = rows.raw["zip"]
+    if len(rows.pos) == len(raw_zips) and (rows.pos == np.arange(len(raw_zips))).all():
+        zips = raw_zips.reset_index(drop=True)  # every row, in the source's order: no take
+    else:
+        zips = raw_zips.take(rows.pos).reset_index(drop=True)
     if not pd.api.types.is_string_dtype(zips.dtype) or zips.dtype == object:
         zips = zips.astype("str")
     data: dict[str, Any] = {"zip": zips}

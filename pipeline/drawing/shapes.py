@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,6 +71,7 @@ class Cells:
 
 
 _CELLS: dict[str, Cells] = {}  # by points, projection and clip: the map and the sheet share it
+_CELLS_LOCK = threading.Lock()
 
 
 def cells(centres: np.ndarray, crs: str, clip_km: float) -> Cells:
@@ -84,7 +86,8 @@ def cells(centres: np.ndarray, crs: str, clip_km: float) -> Cells:
             _write_cells(key, got)
         return got
 
-    return _remember(_CELLS, key, read_or_build)
+    with _CELLS_LOCK:  # a run's warm-up thread and its map step may ask at once: build once
+        return _remember(_CELLS, key, read_or_build)
 
 
 def _remember(cache: dict[str, Any], key: str, make: Callable[[], Any]) -> Any:
@@ -162,9 +165,7 @@ def slot_shapes(
     zips: pd.DataFrame, slot_ids: Sequence[str] | np.ndarray, crs: str, clip_km: float
 ) -> gpd.GeoDataFrame:
     """Dissolved slot areas (projected to ``crs``), one row per slot present in ``zips``."""
-    xy = project(zips["lon"], zips["lat"], crs)
-    frame = pd.DataFrame({"x": xy[:, 0].round(0), "y": xy[:, 1].round(0),
-                          "slot": np.asarray(slot_ids)})
+    frame = _points(zips, crs).assign(slot=np.asarray(slot_ids))
     # ZIPs sharing a point share a cell; the cell goes to the most common slot there
     counts = frame.groupby(["x", "y", "slot"]).size().rename("n").reset_index()
     counts = counts.sort_values(["x", "y", "n", "slot"], ascending=[True, True, False, True])
@@ -177,6 +178,20 @@ def slot_shapes(
 
 
 _AREAS: dict[str, gpd.GeoDataFrame] = {}  # the same slots twice (map, then sheet): once
+
+
+def _points(zips: pd.DataFrame, crs: str) -> pd.DataFrame:
+    """Each ZIP's projected point, rounded to the metre (ZIPs sharing one share a cell)."""
+    xy = project(zips["lon"], zips["lat"], crs)
+    return pd.DataFrame({"x": xy[:, 0].round(0), "y": xy[:, 1].round(0)})
+
+
+def warm_cells(zips: pd.DataFrame, crs: str, clip_km: float) -> None:
+    """Read (or build) the :class:`Cells` that :func:`slot_shapes` will ask for with these
+    ZIPs: they depend on the ZIPs' points alone, not on the slots, so a run loads them while
+    it plans. Points as ``slot_shapes`` has them: distinct, sorted by x then y."""
+    points = _points(zips, crs).dropna().drop_duplicates().sort_values(["x", "y"])
+    cells(points.to_numpy(float), crs, clip_km)
 
 
 def _dissolve(got: Cells, slot_of_cell: np.ndarray, crs: str, clip_km: float
