@@ -26,6 +26,25 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=240, soft_wrap=True)
 
 
+#: what each planner sub-step (see pipeline.planning.plan_slots) is doing, in words
+PLANNING_STAGES = {
+    "greedy": "covering the ZIPs, a slot at a time",
+    "baseline_starts": "k-means starts and the upper bound",
+    "milp_select": "choosing the best slots (integer program)",
+    "dtw_membership": "DTW: each ZIP to its nearest true slot",
+}
+
+
+class PlanningBar:
+    """The planning bar's callbacks: ``slot(n_slots, truth)`` and ``stage(name)``; they do
+    nothing when the display is off."""
+
+    def __init__(self, slot: Callable[[int, float], None] | None = None,
+                 stage: Callable[[str], None] | None = None) -> None:
+        self.slot: Callable[[int, float], None] = slot or (lambda n_slots, truth: None)
+        self.stage: Callable[[str], None] = stage or (lambda name: None)
+
+
 class RunDisplay:
     """Progress on stderr (stdout stays clean for ``--json``); silent when not enabled."""
 
@@ -72,22 +91,27 @@ class RunDisplay:
             self.console.print(f"  [green]✓[/] {name:<10} {seconds:7.2f} s  {detail}")
 
     @contextmanager
-    def slots(self, max_slots: int) -> Iterator[Callable[[int, float], None] | None]:
-        """A bar of slots planned so far, with the truthfulness they reach."""
+    def slots(self, max_slots: int) -> Iterator[PlanningBar]:
+        """A bar of slots planned so far, the truthfulness they reach and the planner's stage
+        (after the cover, the bar stays full for most of the planning: the stage says why)."""
         if not self.enabled:
-            yield None
+            yield PlanningBar()
             return
         columns = (
             TextColumn("  planning slots"), BarColumn(), TextColumn("{task.completed} slots"),
-            TextColumn("truthfulness {task.fields[truth]}"), TimeElapsedColumn(),
+            TextColumn("truthfulness {task.fields[truth]}"), TextColumn("{task.fields[stage]}"),
+            TimeElapsedColumn(),
         )
         with Progress(*columns, console=self.console, transient=True) as bar:
-            job = bar.add_task("slots", total=max_slots, truth="…")
+            job = bar.add_task("slots", total=max_slots, truth="…", stage="")
 
             def tick(n_slots: int, truth: float) -> None:
                 bar.update(job, completed=n_slots, truth=f"{truth:.1%}")
 
-            yield tick
+            def stage(name: str) -> None:
+                bar.update(job, stage=PLANNING_STAGES.get(name, name))
+
+            yield PlanningBar(tick, stage)
 
     @contextmanager
     def downloads(self) -> Iterator[Callable[[int, int, str], None] | None]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -65,12 +66,12 @@ _task = _Step
 
 
 def _cluster(series, zip_fact_rows, states_of, params, rules, *, on_slot, n_jobs,  # type: ignore[no-untyped-def]
-             address, bound_seconds) -> run.Clustering:
+             address, bound_seconds, on_stage=None) -> run.Clustering:
     """Plan the slots; on the flow's Dask cluster when there is one."""
     with dask_client(address) as client:
         return run.cluster_locations(series, zip_fact_rows, states_of, params, rules,
                                      on_slot=on_slot, n_jobs=n_jobs, client=client,
-                                     bound_seconds=bound_seconds)
+                                     bound_seconds=bound_seconds, on_stage=on_stage)
 
 
 load_zips = _task(geo.load_zips, "gazetteer")
@@ -117,11 +118,21 @@ def _slots_svg(zips: pd.DataFrame, slot_ids: Any, names: dict[str, str], *,
     return maps.slots_svg(zips, slot_ids, names, title=title)
 
 
-def _warm_drawing(zips: pd.DataFrame) -> Any:
-    """:func:`pipeline.drawing.warm.warm_up`, imported when the run gets there."""
-    from pipeline.drawing import warm
+def _planning_stages(show: Callable[[str], None], zips: pd.DataFrame
+                     ) -> Callable[[str], None]:
+    """The planner's ``on_stage``: each stage goes to the progress bar, and when the integer
+    program starts (single-threaded, letting go of the GIL) a thread loads what the map and
+    the sheet need of the gazetteer (:func:`pipeline.drawing.warm.warm_up`) on the idle core.
+    Started any earlier, the same loading slows the cover and the starts as much as it saves.
+    """
+    def on_stage(name: str) -> None:
+        show(name)
+        if name == "milp_select":
+            from pipeline.drawing import warm
 
-    return warm.warm_up(zips)
+            warm.warm_up(zips)
+
+    return on_stage
 
 
 def _write_sheet(run_dir: Any, *, window: str, issue_time: pd.Timestamp, settings: Settings,
@@ -299,14 +310,13 @@ def twice_daily(
                           issue_time=got.issue_time)
         zip_fact_rows = facts(series, settings.facts)
         s.detail = f"{series.values.shape[1]} steps × {len(series.variables)} variables"
-    # written and loaded in threads while the planner works (its integer program leaves a
-    # core idle): the run folder's forecast file, the drawings' gazetteer caches
+    # written in a thread while the planner works (its integer program leaves a core idle)
     forecast_file = store.StagedForecast(settings.runs_dir, params.run_id, got.forecast)
-    _warm_drawing(zips)
-    with clock.step("cluster") as s, display.slots(params.max_slots) as tick:
+    with clock.step("cluster") as s, display.slots(params.max_slots) as bar:
         clustering = plan(series, zip_fact_rows, zips["state"].to_numpy(), params,
-                          settings.truth, on_slot=tick, n_jobs=settings.cluster_jobs,
-                          address=dask_address(), bound_seconds=settings.bound_seconds)
+                          settings.truth, on_slot=bar.slot, n_jobs=settings.cluster_jobs,
+                          address=dask_address(), bound_seconds=settings.bound_seconds,
+                          on_stage=_planning_stages(bar.stage, zips))
         s.detail = display.planned(clustering, params)
     scores = {}
     if with_baselines:

@@ -27,18 +27,21 @@ sys.path.insert(0, str(ROOT))
 
 def synthetic_and_search() -> None:
     """The synthetic source's kernels (systems grid and points, storm cells), the statement
-    search's box sums, and the DTW from rows to given centers (all and nearest allowed)."""
+    search's box sums and best box, and the DTW from rows to given centers (all and nearest allowed)."""
     import numpy as np
 
     from pipeline.cluster.rowblocks import nearest_allowed, own_center_dtw
     from pipeline.geo import load_zips
     from pipeline.settings import get_settings
     from pipeline.sources import fetch_raw
-    from pipeline.truth.search import box_sums
+    from pipeline.settings import TruthRules
+    from pipeline.truth.search import best_box, box_sums
 
     fetch_raw("synthetic", load_zips(["RI"]), "2026-01-15T09:00Z", seed=0, hours=72,
               path=None, settings=get_settings())
     box_sums(np.ones((4, 4, 3)), (3, 3, 1))
+    best_box(np.array([50.0, 52.0]), np.array([40.0, 41.0]), np.array([3.0, 4.0]), np.ones(2),
+             TruthRules(), 2.0)
     rng = np.random.default_rng(0)
     X, centers = rng.standard_normal((50, 18, 5)), rng.standard_normal((4, 18, 5))
     nearest_allowed(X, centers, rng.random((50, 4)) < 0.5, window=3)

@@ -215,6 +215,7 @@ def plan_statements(
     candidates_for: Callable[[int], dict[str, list[Statement]]] | None = None,
     on_slot: Callable[[int, float], None] | None = None,
     bound_rounds: int = 300, bound_seconds: float = 300.0,
+    on_stage: Callable[[str], None] | None = None,
 ) -> StatementPlan:
     """Greedy cover for k, then the best k statements of the pool, with the LP bound at k.
 
@@ -227,14 +228,19 @@ def plan_statements(
         ``k -> {name: statements}``: more plans to start from (the baselines').
     bound_rounds, bound_seconds : column generation limits (rounds are deterministic; the
         time limit is a safety net, and a bound cut short is still a bound)
+    on_stage : callable, optional
+        Called with the name of each sub-step as it starts (``greedy``, ``baseline_starts``,
+        ``milp_select``; :func:`plan_slots` adds ``dtw_membership``), from this thread.
     """
     rules = rules or TruthRules()
     seconds: dict[str, float] = {}
+    stage = on_stage or (lambda name: None)
     w = np.ones(len(facts)) if weights is None else np.asarray(weights, dtype=float)
     _, codes = np.unique(states, return_inverse=True)
     with _timed(seconds, "setup"):
         pool = StatementPool(facts, w, rules, groups=codes)
         search = StatementSearch(facts, rules)
+    stage("greedy")
     with _timed(seconds, "greedy"):
         greedy, greedy_matrix, curve = greedy_statements(
             facts, w, codes, max_slots=max_slots, target=target, rules=rules,
@@ -252,6 +258,7 @@ def plan_statements(
     # after them sees the pool exactly as it would in turn, so the plan is the same
     with ThreadPoolExecutor(1, thread_name_prefix="lp-bound") as beside:
         bounding = beside.submit(lp_bound)
+        stage("baseline_starts")
         with _timed(seconds, "baseline_starts"):
             starts = {"greedy": greedy, **(candidates_for(k) if candidates_for else {})}
             matrices = {name: greedy_matrix if name == "greedy" else
@@ -260,6 +267,7 @@ def plan_statements(
             bound = bounding.result()
     best = max(matrices, key=lambda n: (_score(matrices[n], w, codes, rules.state_floor),
                                         n == "greedy"))
+    stage("milp_select")
     with _timed(seconds, "milp_select"):
         pool.add([s for sts in starts.values() for s in sts])
         # Where the greedy met the target and every floor, the program must keep every
@@ -413,6 +421,7 @@ def plan_slots(
     client: Client | None = None,
     bound_rounds: int = 300,
     bound_seconds: float = 300.0,
+    on_stage: Callable[[str], None] | None = None,
 ) -> SlotPlan:
     """Plan slots for every ZIP: statements by :func:`plan_statements`, membership by DTW.
 
@@ -438,6 +447,10 @@ def plan_slots(
         is bit-identical to the one without. Workers use one numba thread per task, so start
         them with one thread per core.
     bound_rounds, bound_seconds : column generation limits for the LP bound
+    on_stage : callable, optional
+        Called with each sub-step's name as it starts (see :func:`plan_statements`; then
+        ``dtw_membership``): a progress display's stage, or work that can use the core the
+        integer program (``milp_select``, single-threaded) leaves idle.
     """
     rules = rules or TruthRules()
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
@@ -452,12 +465,15 @@ def plan_slots(
 
     found = plan_statements(facts, states, weights=w, max_slots=max_slots, target=target,
                             rules=rules, candidates_for=baseline_statements, on_slot=on_slot,
-                            bound_rounds=bound_rounds, bound_seconds=bound_seconds)
+                            bound_rounds=bound_rounds, bound_seconds=bound_seconds,
+                            on_stage=on_stage)
     statements, fit_matrix, chosen = found.statements, found.fit_matrix, found.chosen_from
     seconds = found.seconds
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
     # With a client, X goes to the workers once, in row blocks, for both distance passes.
     blocks: Any = nullcontext(X) if client is None else RowBlocks(client, X)
+    if on_stage:
+        on_stage("dtw_membership")
     with _timed(seconds, "dtw_membership"), blocks as rows:
         centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
                                client)

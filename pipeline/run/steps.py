@@ -52,10 +52,12 @@ def cluster_locations(
     n_jobs: int | None = None,
     client: Client | None = None,
     bound_seconds: float = 300.0,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Clustering:
     """Plan truthful slots over every ZIP's scaled window — the whole nation, no subsample.
 
     With a Dask ``client`` the heavy DTW work runs on its workers; the plan is identical.
+    ``on_slot`` and ``on_stage`` report progress (see :func:`pipeline.planning.plan_slots`).
     """
     from pipeline.planning import plan_slots
 
@@ -67,7 +69,7 @@ def cluster_locations(
         X, FactArrays.from_frame(facts), states, weights=weights,
         max_slots=params.max_slots, target=params.target_truth, rules=rules,
         window=window, random_state=params.seed, n_jobs=n_jobs,
-        on_slot=on_slot, client=client, bound_seconds=bound_seconds,
+        on_slot=on_slot, client=client, bound_seconds=bound_seconds, on_stage=on_stage,
     )
     return Clustering(
         labels=plan.labels, fits=plan.fits, statements=plan.statements,

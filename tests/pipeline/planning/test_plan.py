@@ -60,9 +60,18 @@ def test_budget_is_respected_and_shortfall_reported(region):
 
 
 def test_same_seed_same_plan(region):
-    """A fixed seed gives identical slots."""
-    a, b = plan(region, max_slots=8, random_state=3), plan(region, max_slots=8, random_state=3)
+    """A fixed seed gives identical slots; reporting the stages changes nothing, and they
+    come in order, each once, from the planning thread (the flow starts work on them)."""
+    import threading
+
+    stages = []
+    a = plan(region, max_slots=8, random_state=3)
+    b = plan(region, max_slots=8, random_state=3,
+             on_stage=lambda name: stages.append((name, threading.current_thread())))
     assert (a.labels == b.labels).all() and a.statements == b.statements
+    assert [name for name, _ in stages] == ["greedy", "baseline_starts", "milp_select",
+                                            "dtw_membership"]
+    assert {thread for _, thread in stages} == {threading.current_thread()}
 
 
 def test_plan_is_within_a_point_of_the_lp_bound(region):

@@ -152,3 +152,36 @@ def test_box_sums_refuse_negative_widths():
 
     with pytest.raises(ValueError, match="widths must be 0 or more"):
         box_sums(np.arange(3.0), (-10,))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_compiled_best_box_is_numpys_bit_for_bit(seed):
+    """The one-call box (the planner's hot path) gives numpy's box: weight to the bit, the
+    same stated values, whatever the members: dry or with an onset, whole and fractional
+    values, below zero, many ties (integer weights on few values, where the medians pick),
+    LP duals, an onset span that rules boxes out or rules every box out."""
+    from pipeline.settings import TruthRules
+    from pipeline.truth.search import best_box, best_box_numpy
+
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        n = int(rng.integers(1, 300))
+        spread = float(rng.choice([2, 8, 20]))
+        high = rng.normal(rng.uniform(-20, 100), spread, n)
+        low = high - rng.uniform(0, 25, n)
+        if rng.random() < 0.5:  # whole degrees, as forecasts mostly are: ties
+            high, low = np.round(high), np.round(low)
+        if rng.random() < 0.3:
+            high[rng.random(n) < 0.3] += 0.5
+        onset = None if rng.random() < 0.4 else np.round(rng.uniform(0, 24, n) * 2) / 2
+        weight = (rng.integers(1, 4, n).astype(float) if rng.random() < 0.5
+                  else rng.random(n) * 10.0 ** rng.integers(-4, 2))
+        rules = TruthRules(temperature_slack_f=float(rng.choice([0, 1, 2])),
+                           stated_range_f=float(rng.choice([3, 5])))
+        tol = float(rng.choice([1.0, 1.5, 2.0]))
+        span = tuple(sorted(rng.uniform(-5, 30, 2))) if rng.random() < 0.5 else (-1e9, 1e9)
+        got = best_box(high, low, onset, weight, rules, tol, span)
+        want = best_box_numpy(high, low, onset, weight, rules, tol, span)
+        assert np.float64(got.weight).view(np.int64) == np.float64(want.weight).view(np.int64)
+        assert (got.high, got.low, got.onset) == (want.high, want.low, want.onset)
+
