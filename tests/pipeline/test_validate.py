@@ -55,3 +55,19 @@ def test_duplicate_zip_time_is_rejected():
     frame = _rows()
     with pytest.raises(ForecastContractError, match="contract violation"):
         validate_forecast(pd.concat([frame, frame.iloc[:1]], ignore_index=True))
+
+
+def test_duplicates_in_sorted_rows_are_rejected_too():
+    """The one-pass uniqueness check for ZIP-major rows hides nothing: a repeated hour inside
+    a ZIP's rows, or a ZIP's rows coming back after another's, are reported as pandera does."""
+    frame = _rows()
+    frame["zip"] = frame["zip"].astype("str")
+    repeated = frame.copy()
+    repeated.loc[3, "valid_time"] = repeated.loc[2, "valid_time"]
+    back = pd.concat([frame, frame[frame["zip"] == "00001"].assign(
+        valid_time=frame["valid_time"].iloc[:4] + pd.Timedelta(hours=1))], ignore_index=True)
+    for bad, rows in ((repeated, "row 2"), (back, "row 1")):
+        with pytest.raises(ForecastContractError, match="multiple_fields_uniqueness") as err:
+            validate_forecast(bad)
+        assert rows in str(err.value)
+    assert len(validate_forecast(frame)) == len(frame)  # sorted and unique: passes
