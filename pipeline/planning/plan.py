@@ -64,6 +64,12 @@ STATE_BOOST = 4.0  # extra weight on uncovered ZIPs of states under the floor
 #: over the workers; smaller slots are fitted whole, one worker task (one thread) per slot.
 PARTITION_MIN_ROWS = 5000
 
+#: A slot with fewer members fits its barycenter in one thread. The fit is the same with any
+#: thread count; a small slot's is a few milliseconds of work in many short parallel regions,
+#: each of which waits for every thread: with another run on the machine, descheduled threads
+#: made membership take 13 s instead of 0.7 s (two plans at once, measured).
+SERIAL_MAX_ROWS = 2000
+
 #: branch-and-bound nodes for each probe of the fewest-slots bisection (a deterministic limit)
 PROBE_NODES = 1000
 
@@ -357,7 +363,8 @@ def _barycenters(
         members = X[labels == slot]
         start = members.mean(axis=0, keepdims=True)
         model = DTWKMeans(1, window=window, init=start, max_iter=3, tol=0.0,
-                          random_state=seed, n_jobs=n_jobs)
+                          random_state=seed,
+                          n_jobs=1 if len(members) < SERIAL_MAX_ROWS else n_jobs)
         if client is None:
             centers[slot] = model.fit(members).cluster_centers_[0]
         else:

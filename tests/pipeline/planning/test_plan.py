@@ -127,3 +127,18 @@ def test_sky_is_stated_only_where_every_fitting_member_shares_it(region):
             assert (facts.sky[rows] == SKY_CATEGORIES.index(statement.sky)).all()
         else:
             assert len(set(facts.sky[rows].tolist())) != 1 or len(rows) == 0
+
+
+def test_barycenters_are_the_same_in_one_thread_or_many(region, monkeypatch):
+    """Small slots fit their barycenters in one thread (SERIAL_MAX_ROWS): the plan is the
+    same, bit for bit, as with every slot fitted on all threads, or every slot in one."""
+    import pipeline.planning.plan as planning
+
+    plans = []
+    for serial_below in (0, planning.SERIAL_MAX_ROWS, 10**9):
+        monkeypatch.setattr(planning, "SERIAL_MAX_ROWS", serial_below)
+        plans.append(plan(region, max_slots=10, n_jobs=2))
+    for other in plans[1:]:
+        assert np.array_equal(other.labels, plans[0].labels)
+        assert np.array_equal(other.centers.view(np.int64), plans[0].centers.view(np.int64))
+        assert np.array_equal(other.distances.view(np.int64), plans[0].distances.view(np.int64))
