@@ -108,5 +108,5 @@ def repeat_each(column: pd.Series, times: int) -> pd.Series:
                 out = pa.LargeStringArray.from_buffers(
                     n, pa.py_buffer(np.arange(0, n * width + 1, width, dtype=np.int64)),
                     pa.py_buffer(repeated.reshape(-1)))
-                return pd.Series(out, dtype=column.dtype)
+                return pd.Series(out, dtype=column.dtype, name=column.name)
     return column.take(np.repeat(np.arange(len(column)), times)).reset_index(drop=True)

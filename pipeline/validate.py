@@ -74,12 +74,13 @@ def _zip_major_unique(frame: pd.DataFrame) -> bool:
     increasing valid time within each, as sources hand them: then no (zip, valid_time)
     repeats, seen in one pass instead of pandas' ``duplicated`` (a third of a second on a
     national frame). Coercion keeps such rows as they are, so this holds after it too."""
-    if not (isinstance(frame["zip"].dtype, pd.StringDtype)
-            and frame["zip"].dtype.storage == "pyarrow"
-            and isinstance(frame["valid_time"].dtype, pd.DatetimeTZDtype)):
+    zips, valid = frame["zip"], frame["valid_time"]
+    if not (isinstance(zips, pd.Series) and isinstance(valid, pd.Series)  # not repeated columns
+            and isinstance(zips.dtype, pd.StringDtype) and zips.dtype.storage == "pyarrow"
+            and isinstance(valid.dtype, pd.DatetimeTZDtype)):
         return False
-    codes, _ = factorize(frame["zip"])
-    times = frame["valid_time"].array.asi8
+    codes, _ = factorize(zips)
+    times = valid.array.asi8
     if len(codes) < 2:
         return True
     return bool((codes >= 0).all() and (codes[1:] >= codes[:-1]).all()

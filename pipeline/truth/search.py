@@ -101,7 +101,8 @@ def best_box(
     slack, span = rules.temperature_slack_f, rules.stated_range_f
     width = int(2 * (span + 2 * slack)) + 1
     owidth = int(4 * onset_tol) + 1
-    lo, hi = int(np.ceil(onset_span[0])), int(np.floor(onset_span[1]))
+    lo, hi = ((int(np.ceil(onset_span[0])), int(np.floor(onset_span[1])))
+              if onset is not None else (0, 0))  # a dry category has no onset to keep in it
     best, ph, pl, po, h0, l0, o0 = best_box_kernel(
         values[0], values[1], values[2] if onset is not None else values[0],
         onset is not None, np.asarray(weight, dtype=np.float64), width, owidth, lo, hi,

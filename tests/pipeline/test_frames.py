@@ -130,7 +130,7 @@ def test_factorize_is_pandas_factorize(column):
 
 
 @pytest.mark.parametrize("column", [
-    pd.Series(["02134", "99501", "10002"], dtype="str"),
+    pd.Series(["02134", "99501", "10002"], dtype="str", name="zip"),
     pd.Series(["x", "y", "x", "z"], dtype="str").iloc[1:],  # a slice: the data has an offset
     pd.Series(pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c"], dtype="str")],
                         ignore_index=True)),

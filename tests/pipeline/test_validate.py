@@ -71,3 +71,13 @@ def test_duplicates_in_sorted_rows_are_rejected_too():
             validate_forecast(bad)
         assert rows in str(err.value)
     assert len(validate_forecast(frame)) == len(frame)  # sorted and unique: passes
+
+
+def test_a_repeated_key_column_gets_the_contract_message():
+    """Two ``zip`` columns (a source file with the field twice) reach pandera, as before."""
+    frame = _rows()
+    frame["zip"] = frame["zip"].astype("str")
+    frame.loc[1, "zip"] = "bad"
+    frame.insert(1, "zip", frame["zip"], allow_duplicates=True)
+    with pytest.raises(ForecastContractError, match="str_matches"):
+        validate_forecast(frame)

@@ -185,3 +185,14 @@ def test_the_compiled_best_box_is_numpys_bit_for_bit(seed):
         assert np.float64(got.weight).view(np.int64) == np.float64(want.weight).view(np.int64)
         assert (got.high, got.low, got.onset) == (want.high, want.low, want.onset)
 
+
+
+@pytest.mark.parametrize("span", [(float("nan"), float("nan")), (-np.inf, np.inf)])
+def test_a_dry_box_ignores_the_onset_span(span):
+    """Without an onset the span plays no part, whatever it holds (as numpy's box)."""
+    from pipeline.settings import TruthRules
+    from pipeline.truth.search import best_box, best_box_numpy
+
+    args = (np.array([50.0, 51.0]), np.array([40.0, 39.0]), None, np.ones(2), TruthRules(),
+            2.0, span)
+    assert best_box(*args) == best_box_numpy(*args)
