@@ -41,7 +41,7 @@ def _plain(dtype: Any) -> bool:
 _LISTS = (pd.Series, pd.Index, np.ndarray, list, tuple, set, frozenset)
 
 
-def _arrow_text(values: Any) -> bool:
+def is_arrow_text(values: Any) -> bool:
     """Whether ``values`` (a Series, Index or array) holds pandas' Arrow-backed text."""
     dtype = getattr(values, "dtype", None)
     return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
@@ -57,11 +57,11 @@ def isin(column: pd.Series, values: Iterable[Any]) -> np.ndarray:
     """``column.isin(values).to_numpy(bool)``; fast for an Arrow text column looked up in a
     list of text (such as ZIP codes) or in Arrow text without missing values (such as
     another column's ``unique()``), pandas' own for anything else."""
-    if not _arrow_text(column):
+    if not is_arrow_text(column):
         return np.asarray(column.isin(values), dtype=bool)
     cells = _arrow_data(column)
     lookup: pa.Array | None = None
-    if _arrow_text(values):  # Arrow text: no Python strings at all
+    if is_arrow_text(values):  # Arrow text: no Python strings at all
         data = _arrow_data(values)  # type: ignore[arg-type]
         if not data.null_count:
             lookup = pc.unique(data.combine_chunks())
@@ -82,7 +82,7 @@ def factorize(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(column)``: codes (-1 where missing) in the order values first appear,
     and the distinct values as an Index of the column's dtype. An Arrow text column is
     dictionary-encoded by Arrow, which numbers values in that same order."""
-    if not _arrow_text(column):
+    if not is_arrow_text(column):
         codes, uniques = pd.factorize(column)
         return codes, pd.Index(uniques)
     encoded = _arrow_data(column).combine_chunks().dictionary_encode()
@@ -95,7 +95,7 @@ def repeat_each(column: pd.Series, times: int) -> pd.Series:
     each value ``times`` times in a row (a forecast's ZIP for each of its hours). Arrow text
     of one byte length and no missing value (ZIP codes) is laid out directly: the same
     column, without pandas' take over 3M strings."""
-    if _arrow_text(column) and len(column) and times > 0:
+    if is_arrow_text(column) and len(column) and times > 0:
         data = _arrow_data(column).combine_chunks()
         if data.type == pa.large_string() and not data.null_count:
             offsets = np.frombuffer(data.buffers()[1], dtype=np.int64,

@@ -27,7 +27,7 @@ from pandera.errors import SchemaErrors  # noqa: E402
 from pandera.typing import Series  # noqa: E402
 
 from pipeline import contract
-from pipeline.frames import factorize
+from pipeline.frames import factorize, is_arrow_text
 
 ZIP_PATTERN = r"^\d{5}$"
 
@@ -76,7 +76,7 @@ def _zip_major_unique(frame: pd.DataFrame) -> bool:
     national frame). Coercion keeps such rows as they are, so this holds after it too."""
     zips, valid = frame["zip"], frame["valid_time"]
     if not (isinstance(zips, pd.Series) and isinstance(valid, pd.Series)  # not repeated columns
-            and isinstance(zips.dtype, pd.StringDtype) and zips.dtype.storage == "pyarrow"
+            and is_arrow_text(zips)
             and isinstance(valid.dtype, pd.DatetimeTZDtype)):
         return False
     codes, _ = factorize(zips)

@@ -460,6 +460,7 @@ def plan_slots(
         integer program (``milp_select``, single-threaded) leaves idle.
     """
     rules = rules or TruthRules()
+    stage = on_stage or (lambda name: None)
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
     _, state_codes = np.unique(states, return_inverse=True)
     groupings: dict[str, np.ndarray] = {}
@@ -479,8 +480,7 @@ def plan_slots(
     first = np.where(fit_matrix.any(axis=1), fit_matrix.argmax(axis=1), 0)
     # With a client, X goes to the workers once, in row blocks, for both distance passes.
     blocks: Any = nullcontext(X) if client is None else RowBlocks(client, X)
-    if on_stage:
-        on_stage("dtw_membership")
+    stage("dtw_membership")
     with _timed(seconds, "dtw_membership"), blocks as rows:
         centers = _barycenters(X, first, len(statements), window or 0, random_state, n_jobs,
                                client)
