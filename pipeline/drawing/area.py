@@ -14,7 +14,7 @@ import shapely
 
 from pipeline.drawing.landmarks import places, state_lines
 from pipeline.drawing.shapes import PANELS, Panel, project
-from pipeline.drawing.svg import line_d, path_d
+from pipeline.drawing.svg import lines_d, path_d, paths_d
 
 MAP_W, MAP_H = 640, 420  # the panel holding most of the slot's ZIPs
 INSET_H, INSET_MAX_W, GAP = 150, 240, 6  # further panels (AK, HI, PR) in a strip below
@@ -67,10 +67,10 @@ def _draw_panel(frame: _Frame, shapes: gpd.GeoDataFrame, slot_id: str,
     b = shapes.bounds
     near = ((b["minx"] < vx1) & (b["maxx"] > vx0) & (b["miny"] < vy1) & (b["maxy"] > vy0)
             & (shapes["slot_id"] != slot_id)).to_numpy()
-    for neighbour, geometry in zip(shapes["slot_id"][near], shapes.geometry[near],
-                                   strict=True):
-        # clipping first keeps a national neighbour from filling the file with far coasts
-        d = path_d(shapely.clip_by_rect(geometry, *frame.view), frame.transform)
+    # clipping first keeps a national neighbour from filling the file with far coasts
+    clipped = shapely.clip_by_rect(shapes.geometry[near].to_numpy(), *frame.view)
+    for neighbour, d in zip(shapes["slot_id"][near], paths_d(clipped, frame.transform),
+                            strict=True):
         if d:
             frame.parts.append(f'<path d="{d}" fill="{NEIGHBOUR_FILL}" fill-rule="evenodd" '
                                f'stroke="{NEIGHBOUR_STROKE}" stroke-width="0.5">'
@@ -94,9 +94,8 @@ def _draw_state_lines(frame: _Frame) -> None:
     lines = shapely.clip_by_rect(state_lines(frame.index), *frame.view)
     if lines.is_empty:
         return
-    d = "".join(
-        line_d(frame.transform(np.asarray(part.coords)))
-        for part in shapely.get_parts(lines) if part.geom_type == "LineString")
+    parts = shapely.get_parts(lines)
+    d = lines_d(parts[shapely.get_type_id(parts) == 1], frame.transform)  # LineStrings
     if d:
         frame.parts.append(f'<path class="state-lines" d="{d}" fill="none" stroke="{STATE_LINE}" '
                            'stroke-width="0.9" stroke-dasharray="4 2" stroke-linejoin="round"/>')

@@ -25,19 +25,44 @@ def polygons(geometry: BaseGeometry) -> Iterator[BaseGeometry]:
 def path_d(geometry: BaseGeometry, transform: Transform) -> str:
     """The ``d`` attribute of an SVG path drawing every ring of ``geometry``.
 
-    Each polygon's exterior, then its holes, one ``M … Z`` per ring. Every point is
-    transformed and formatted in one pass over the whole geometry (the sheet draws ~3,000
-    of these per run), then cut into rings.
+    Each polygon's exterior, then its holes, one ``M … Z`` per ring (see :func:`paths_d`).
     """
-    parts = np.asarray(list(polygons(geometry)), dtype=object)
-    rings = shapely.get_rings(parts)  # each polygon's exterior first, then its holes
+    return paths_d(np.asarray([geometry], dtype=object), transform)[0]
+
+
+def paths_d(geometries: np.ndarray, transform: Transform) -> list[str]:
+    """:func:`path_d` of each geometry in an array, in one pass over all their points.
+
+    Every polygon of every geometry (multi-parts and collections flattened, empty parts and
+    non-polygons dropped, as :func:`polygons` does) is cut into rings, and every point is
+    transformed and formatted at once, then cut into rings and geometries: a slot's area map
+    draws a few dozen neighbours per panel, and the sheet ~3,000 per run.
+    """
+    out = [""] * len(geometries)
+    parts, owner = np.asarray(geometries, dtype=object), np.arange(len(geometries))
+    while True:  # flatten one level at a time: a part keeps its place among its siblings
+        types = shapely.get_type_id(parts)
+        nested = np.isin(types, (6, 7))  # MultiPolygon, GeometryCollection
+        if not nested.any():
+            break
+        flat, index = shapely.get_parts(parts, return_index=True)
+        parts, owner = flat, owner[index]
+    keep = (types == 3) & ~shapely.is_empty(parts)  # Polygon
+    parts, owner = parts[keep], owner[keep]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)  # exterior, then holes
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
     if not len(xy):
-        return ""
+        return out
     points = ("%.1f,%.1f\n" * len(xy) % tuple(np.ravel(transform(xy)).tolist())).split("\n")
-    ends = np.flatnonzero(np.diff(ring_of)) + 1
-    return "".join("M" + "L".join(points[a:b]) + "Z"
-                   for a, b in zip([0, *ends.tolist()], [*ends.tolist(), len(xy)], strict=True))
+    starts = np.flatnonzero(np.diff(ring_of, prepend=-1))  # each ring's first point
+    ends = np.append(starts[1:], len(xy))
+    ring_owner = owner[ring_part[ring_of[starts]]]
+    drawn: dict[int, list[str]] = {}
+    for geometry, a, b in zip(ring_owner.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        drawn.setdefault(geometry, []).append("M" + "L".join(points[a:b]) + "Z")
+    for geometry, rings_d in drawn.items():
+        out[geometry] = "".join(rings_d)
+    return out
 
 
 def line_d(pts: np.ndarray) -> str:
@@ -47,6 +72,18 @@ def line_d(pts: np.ndarray) -> str:
     matters at national scale (600k points per sheet).
     """
     return "M" + ("L".join(["%.1f,%.1f"] * len(pts)) % tuple(np.ravel(pts).tolist()))
+
+
+def lines_d(lines: np.ndarray, transform: Transform) -> str:
+    """:func:`line_d` of every LineString in an array, concatenated, in one formatting pass
+    (a panel's state lines are a few hundred short pieces)."""
+    counts = shapely.get_num_coordinates(lines)
+    xy = shapely.get_coordinates(lines)
+    points = ("%.1f,%.1f\n" * len(xy) % tuple(np.ravel(transform(xy)).tolist())
+              ).split("\n") if len(xy) else []
+    ends = np.cumsum(counts)
+    return "".join("M" + "L".join(points[b - n:b])
+                   for n, b in zip(counts.tolist(), ends.tolist(), strict=True))
 
 
 def scale_y(values: np.ndarray, lo: float, hi: float, top: float, bottom: float

@@ -1,13 +1,14 @@
-"""The SVG path builder: every ring of every polygon, in order, whatever the geometry."""
+"""The SVG path builders: every ring of every polygon, in order, whatever the geometry; many
+geometries (or lines) at once exactly as one at a time."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import shapely
-from shapely.geometry import GeometryCollection, MultiPolygon, Point, Polygon
+from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon
 
-from pipeline.drawing.svg import path_d
+from pipeline.drawing.svg import line_d, lines_d, path_d, paths_d
 
 SQUARE = Polygon([(0, 0), (4, 0), (4, 4), (0, 4)],
                  [[(1, 1), (2, 1), (2, 2)], [(3, 3), (3.5, 3), (3.5, 3.5)]])
@@ -49,3 +50,28 @@ def test_every_ring_in_order(geometry):
                                       shapely.clip_by_rect(SQUARE, 5, 5, 6, 6)])
 def test_nothing_to_draw_is_an_empty_path(geometry):
     assert path_d(geometry, _flip) == ""
+
+
+MIXED = [SQUARE, None, Polygon(), MultiPolygon([SQUARE, Polygon([(10, 10), (11, 10), (11, 12)])]),
+         Point(1, 1), GeometryCollection([Point(2, 2), MultiPolygon([SQUARE]), SQUARE]),
+         shapely.clip_by_rect(SQUARE, 5, 5, 6, 6), LineString([(0, 0), (1, 1)]),
+         Point(0, 0).buffer(5, 16), GeometryCollection([Polygon(), MultiPolygon([SQUARE])])]
+
+
+def test_many_geometries_at_once_are_each_its_own_path():
+    geometries = np.asarray(MIXED, dtype=object)
+    assert paths_d(geometries, _flip) == [
+        "" if g is None else _ring_by_ring(g, _flip) for g in MIXED]
+    assert paths_d(geometries[[1, 2, 4]], _flip) == ["", "", ""]
+    assert paths_d(np.asarray([], dtype=object), _flip) == []
+
+
+def test_many_lines_at_once_are_the_lines_one_by_one():
+    lines = np.asarray([LineString([(0, 0), (1, 1.25)]), LineString(),
+                        LineString([(2, 2), (3, 3), (4, 5.55)]),
+                        LineString([(0.04, 0.05), (9.96, 9.95)])], dtype=object)
+    one_by_one = "".join(line_d(_flip(np.asarray(line.coords).reshape(-1, 2)))
+                         for line in lines)
+    assert lines_d(lines, _flip) == one_by_one
+    assert lines_d(lines[[1]], _flip) == "M"
+    assert lines_d(np.asarray([], dtype=object), _flip) == ""
