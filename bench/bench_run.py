@@ -31,6 +31,7 @@ fields, a diurnal swing added) and runs ``--source gridded --window full`` on th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -133,10 +134,15 @@ def child(options: dict, out: Path) -> None:
         SubprocessASGIServer().start()
         profile["prefect_server"] = "temporary (embedded)"
     profile["prefect_server_start_seconds"] = round(time.perf_counter() - start, 2)
+    import flows.runners
+
+    # as `zipcast run` does: a run started by hand sends no Prefect heartbeats
+    by_hand = getattr(flows.runners, "by_hand", contextlib.nullcontext)
     runs = []
     for attempt in ("cold", "warm"):
         start = time.perf_counter()
-        summary = twice_daily(**options).to_json()  # plain JSON types
+        with by_hand():
+            summary = twice_daily(**options).to_json()  # plain JSON types
         wall = time.perf_counter() - start
         steps = summary["seconds"]
         runs.append({

@@ -67,7 +67,7 @@ def run_command(
     from flows.twice_daily import import_later_steps, twice_daily
 
     import_later_steps()  # beside the server and flow-run setup
-    from flows.runners import with_runner
+    from flows.runners import by_hand, with_runner
     from pipeline.quality import CoverageTooLow
     from pipeline.settings import get_settings
     from pipeline.snapshots import SnapshotCorrupt, SnapshotNotFound
@@ -85,12 +85,12 @@ def run_command(
                  CoverageTooLow, SnapshotNotFound, SnapshotCorrupt, RunNotFound)
     state_list = [s for s in states.split(",") if s.strip()] if states else None
     try:
-        summary = with_runner(twice_daily, get_settings().flows)(
-            source=source, issue_time=issue_time, window=window, max_slots=max_slots,
-            target_truth=target_truth, states=state_list, seed=seed, path=path, replay=replay,
-            with_baselines=baselines,
-            show_progress=not as_json,
-        )
+        with by_hand():
+            summary = with_runner(twice_daily, get_settings().flows)(
+                source=source, issue_time=issue_time, window=window, max_slots=max_slots,
+                target_truth=target_truth, states=state_list, seed=seed, path=path,
+                replay=replay, with_baselines=baselines, show_progress=not as_json,
+            )
     except explained as err:
         if verbose:
             traceback.print_exc()

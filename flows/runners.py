@@ -32,6 +32,32 @@ def with_runner(flow_obj: Any, flows: FlowSettings) -> Any:
     return flow_obj if runner is None else flow_obj.with_options(task_runner=runner)
 
 
+@contextmanager
+def by_hand() -> Iterator[None]:
+    """A flow run started by a person (``zipcast run``): no Prefect heartbeats.
+
+    Prefect's heartbeat thread sleeps in one-second steps and the end of the run waits for
+    its current step, so every run ended on the next whole second after it started: half a
+    second of waiting on average, up to one (measured on the shared local server: a flow of
+    0.1-0.9 s took 1.07 s, and 0.28-0.98 s without heartbeats). Heartbeats let a Prefect
+    automation mark a run whose process died as crashed, every 180 s by default; the person
+    at the terminal sees that themselves. Scheduled runs (``zipcast serve``, deployments)
+    keep them, and so does a run where ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is configured
+    (environment or Prefect profile).
+    """
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+        yield
+        return
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def dask_address() -> str | None:
     """The scheduler address when the current flow run's tasks run on Dask, else None."""
     from prefect.context import FlowRunContext

@@ -1,0 +1,61 @@
+"""A flow run started by hand sends no Prefect heartbeats (its end waited for the heartbeat
+thread's one-second sleep), unless heartbeats are configured; scheduled runs keep them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prefect import flow
+from prefect.flow_engine import FlowRunEngine
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    get_current_settings,
+    temporary_settings,
+)
+from typer.testing import CliRunner
+
+import flows.cli
+import flows.runners
+from flows.runners import by_hand
+
+
+@flow
+def _nothing() -> None:
+    return None
+
+
+def _heartbeat() -> int | None:
+    return FlowRunEngine(flow=_nothing).heartbeat_seconds
+
+
+def test_a_run_by_hand_has_no_heartbeat_and_the_setting_comes_back():
+    assert _heartbeat() == 180  # Prefect's default, for scheduled runs
+    with by_hand():
+        assert _heartbeat() is None
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert _heartbeat() == 180
+
+
+def test_configured_heartbeats_are_kept():
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), by_hand():
+        assert _heartbeat() == 60
+
+
+def test_zipcast_run_starts_its_flow_by_hand(monkeypatch):
+    seen: list[int | None] = []
+
+    class Summary:
+        def model_dump_json(self, indent: int = 0) -> str:
+            return "{}"
+
+    def started(flow_obj: object, settings: object) -> Callable[..., Summary]:
+        def call(**options: object) -> Summary:
+            seen.append(_heartbeat())
+            return Summary()
+        return call
+
+    monkeypatch.setattr(flows.runners, "with_runner", started)
+    result = CliRunner().invoke(flows.cli.app, ["run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen == [None]
+    assert _heartbeat() == 180
