@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Annotated
 
@@ -456,6 +457,13 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        # The interpreter's exit then collects garbage while it tears the modules down: a few
+        # full passes over the ~700k objects a national run leaves, 1.2 s after the last line
+        # was printed. Frozen, they are freed by reference counting and by the process
+        # ending; files and connections are closed, and atexit (Prefect's log and event
+        # workers, temporary folders) still runs before.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 Transform = Callable[[np.ndarray], np.ndarray]  # (n, 2) projected -> (n, 2) canvas
-
-
-def polygons(geometry: BaseGeometry) -> Iterator[BaseGeometry]:
-    """Every non-empty polygon in ``geometry`` (multi-parts and collections flattened)."""
-    for part in shapely.get_parts(geometry):
-        if part.is_empty:
-            continue
-        if part.geom_type == "Polygon":
-            yield part
-        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
-            yield from polygons(part)
 
 
 def path_d(geometry: BaseGeometry, transform: Transform) -> str:
@@ -33,10 +22,10 @@ def path_d(geometry: BaseGeometry, transform: Transform) -> str:
 def paths_d(geometries: np.ndarray, transform: Transform) -> list[str]:
     """:func:`path_d` of each geometry in an array, in one pass over all their points.
 
-    Every polygon of every geometry (multi-parts and collections flattened, empty parts and
-    non-polygons dropped, as :func:`polygons` does) is cut into rings, and every point is
-    transformed and formatted at once, then cut into rings and geometries: a slot's area map
-    draws a few dozen neighbours per panel, and the sheet ~3,000 per run.
+    Every polygon of every geometry (multi-parts and collections flattened, in order; empty
+    parts, points and lines dropped) is cut into rings, and every point is transformed and
+    formatted at once, then cut into rings and geometries: a slot's area map draws a few
+    dozen neighbours per panel, and the sheet ~3,000 per run.
     """
     out = [""] * len(geometries)
     parts, owner = np.asarray(geometries, dtype=object), np.arange(len(geometries))

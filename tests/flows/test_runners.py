@@ -1,10 +1,13 @@
 """A flow run started by hand sends no Prefect heartbeats (its end waited for the heartbeat
-thread's one-second sleep), unless heartbeats are configured; scheduled runs keep them."""
+thread's one-second sleep), unless heartbeats are configured; scheduled runs keep them. And the
+command leaves its objects to the process's exit."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
+import pytest
 from prefect import flow
 from prefect.flow_engine import FlowRunEngine
 from prefect.settings import (
@@ -59,3 +62,15 @@ def test_zipcast_run_starts_its_flow_by_hand(monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen == [None]
     assert _heartbeat() == 180
+
+
+def test_the_command_leaves_its_objects_to_the_process_exit(monkeypatch):
+    """``main`` freezes the garbage collector as the command ends: the interpreter's exit
+    then skips its full collections over everything a national run leaves (1.2 s)."""
+    monkeypatch.setattr("sys.argv", ["zipcast", "--help"])
+    try:
+        with pytest.raises(SystemExit):
+            flows.cli.main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
