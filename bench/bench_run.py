@@ -232,7 +232,8 @@ def command_wall(options: dict, prefect: str) -> dict[str, Any]:
     """
     flags = {"issue_time": "--issue-time", "seed": "--seed", "target_truth": "--target-truth",
              "source": "--source", "path": "--path", "window": "--window"}
-    args = [str(ROOT / ".venv" / "bin" / "zipcast"), "run"]
+    # `zipcast` is flows.cli:main; run from this checkout (a worktree has no .venv of its own)
+    args = [sys.executable, "-m", "flows.cli", "run"]
     for key, flag in flags.items():
         if options.get(key) is not None:
             args += [flag, str(options[key])]
@@ -250,7 +251,7 @@ def command_wall(options: dict, prefect: str) -> dict[str, Any]:
     wall = time.perf_counter() - start
     if command.returncode:
         raise SystemExit(f"{' '.join(args)} failed ({command.returncode})")
-    return {"command": " ".join(args[1:]), "wall_seconds": round(wall, 2),
+    return {"command": " ".join(["zipcast", *args[4:]]), "wall_seconds": round(wall, 2),
             "last_line_at": round(last - start, 2),
             "exit_after_last_line_seconds": round(wall - (last - start), 2)}
 
