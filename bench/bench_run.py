@@ -251,7 +251,7 @@ def command_wall(options: dict, prefect: str) -> dict[str, Any]:
     wall = time.perf_counter() - start
     if command.returncode:
         raise SystemExit(f"{' '.join(args)} failed ({command.returncode})")
-    return {"command": " ".join(["zipcast", *args[4:]]), "wall_seconds": round(wall, 2),
+    return {"command": " ".join(["zipcast", *args[3:]]), "wall_seconds": round(wall, 2),
             "last_line_at": round(last - start, 2),
             "exit_after_last_line_seconds": round(wall - (last - start), 2)}
 
