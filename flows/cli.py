@@ -461,8 +461,11 @@ def main() -> None:
         # The interpreter's exit then collects garbage while it tears the modules down: a few
         # full passes over the ~700k objects a national run leaves, 1.2 s after the last line
         # was printed. Frozen, they are freed by reference counting and by the process
-        # ending; files and connections are closed, and atexit (Prefect's log and event
-        # workers, temporary folders) still runs before.
+        # ending. atexit still runs first: Prefect's log and event workers, temporary
+        # folders, and the database engines (pipeline.store.db closes them, so SQLite folds
+        # its log back into the file). What relies on the collector at exit does not run: a
+        # buffered file left open in a reference cycle would lose its buffer, so files are
+        # written in ``with`` blocks.
         gc.freeze()
 
 

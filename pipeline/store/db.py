@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -19,9 +21,28 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine still alive
+
+
+@atexit.register
+def _close_engines() -> None:
+    """Close every engine's pooled connections as the process exits.
+
+    SQLite folds its write-ahead log back into the database file when the last connection
+    closes; left to the interpreter's exit, that depended on the garbage collector reaching
+    the pool's reference cycles, which a frozen collector (``gc.freeze()``, as the command line
+    does at exit) never does: the schema and rows then sat in ``zipcast.sqlite-wal`` beside a 4 KB
+    database file, safe only as long as the two stayed together.
+    """
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """One engine per URL. SQLite gets WAL and enforced foreign keys; its folder is created."""
+    """One engine per URL. SQLite gets WAL and enforced foreign keys; its folder is created.
+
+    Its connections are closed when the process exits (:func:`_close_engines`)."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
@@ -34,6 +55,7 @@ def get_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
+    _ENGINES.add(engine)
     return engine
 
 

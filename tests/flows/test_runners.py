@@ -1,11 +1,16 @@
 """A flow run started by hand sends no Prefect heartbeats (its end waited for the heartbeat
 thread's one-second sleep), unless heartbeats are configured; scheduled runs keep them. And the
-command leaves its objects to the process's exit."""
+command leaves its objects to the process's exit, and its database whole."""
 
 from __future__ import annotations
 
 import gc
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prefect import flow
@@ -20,6 +25,8 @@ from typer.testing import CliRunner
 import flows.cli
 import flows.runners
 from flows.runners import by_hand
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @flow
@@ -74,3 +81,15 @@ def test_the_command_leaves_its_objects_to_the_process_exit(monkeypatch):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_command_leaves_the_database_whole(tmp_path):
+    """With the collector frozen at exit, the engines are still closed (atexit): SQLite folds
+    its write-ahead log back into the database file, and no ``-wal`` is left beside it."""
+    env = {**os.environ, "ZIPCAST_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "runs"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zipcast.sqlite"]
+    with sqlite3.connect(tmp_path / "zipcast.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
