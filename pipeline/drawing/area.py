@@ -94,8 +94,7 @@ def _draw_state_lines(frame: _Frame) -> None:
     lines = shapely.clip_by_rect(state_lines(frame.index), *frame.view)
     if lines.is_empty:
         return
-    parts = shapely.get_parts(lines)
-    d = lines_d(parts[shapely.get_type_id(parts) == 1], frame.transform)  # LineStrings
+    d = lines_d(lines, frame.transform)
     if d:
         frame.parts.append(f'<path class="state-lines" d="{d}" fill="none" stroke="{STATE_LINE}" '
                            'stroke-width="0.9" stroke-dasharray="4 2" stroke-linejoin="round"/>')

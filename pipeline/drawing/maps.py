@@ -11,7 +11,7 @@ import shapely
 
 from pipeline.drawing.landmarks import state_lines
 from pipeline.drawing.shapes import PANELS, panel_index, slot_colors, slot_shapes
-from pipeline.drawing.svg import Transform, line_d, path_d
+from pipeline.drawing.svg import Transform, lines_d, path_d
 from pipeline.drawing.thumbnails import thumbnails as thumbnails  # the sheet imports it here
 
 MAP_W, MAP_H = 960, 610  # the panels' boxes (PANELS) sit in this part of the canvas
@@ -154,8 +154,7 @@ def _dots(parts: list, transform: Transform, scale: float, fill: str) -> str:
 
 
 def _state_lines(transform: Transform) -> str:
-    d = "".join(line_d(transform(np.asarray(p.coords)))
-                for p in shapely.get_parts(state_lines(0)) if p.geom_type == "LineString")
+    d = lines_d(state_lines(0), transform)
     return (f'<path d="{d}" fill="none" stroke="{STATE_LINE}" stroke-width="0.5" '
             'stroke-opacity="0.6" stroke-linejoin="round"/>' if d else "")
 

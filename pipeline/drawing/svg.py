@@ -42,7 +42,7 @@ def paths_d(geometries: np.ndarray, transform: Transform) -> list[str]:
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
     if not len(xy):
         return out
-    points = ("%.1f,%.1f\n" * len(xy) % tuple(np.ravel(transform(xy)).tolist())).split("\n")
+    points = _formatted(xy, transform)
     starts = np.flatnonzero(np.diff(ring_of, prepend=-1))  # each ring's first point
     ends = np.append(starts[1:], len(xy))
     ring_owner = owner[ring_part[ring_of[starts]]]
@@ -54,25 +54,25 @@ def paths_d(geometries: np.ndarray, transform: Transform) -> list[str]:
     return out
 
 
-def line_d(pts: np.ndarray) -> str:
-    """``M x,y L x,y …`` through canvas points (n, 2), one decimal.
-
-    One %-format over the whole line: a few times faster than a string per point, which
-    matters at national scale (600k points per sheet).
-    """
-    return "M" + ("L".join(["%.1f,%.1f"] * len(pts)) % tuple(np.ravel(pts).tolist()))
-
-
-def lines_d(lines: np.ndarray, transform: Transform) -> str:
-    """:func:`line_d` of every LineString in an array, concatenated, in one formatting pass
-    (a panel's state lines are a few hundred short pieces)."""
+def lines_d(geometry: BaseGeometry | np.ndarray, transform: Transform) -> str:
+    """``M x,y L x,y …`` through every LineString part of ``geometry`` (a geometry or an array
+    of them; other parts are skipped), concatenated, in one formatting pass: a map's state
+    lines are a few hundred to thousands of short pieces."""
+    parts = shapely.get_parts(geometry)
+    lines = parts[shapely.get_type_id(parts) == 1]  # LineString, empty ones too ("M")
     counts = shapely.get_num_coordinates(lines)
-    xy = shapely.get_coordinates(lines)
-    points = ("%.1f,%.1f\n" * len(xy) % tuple(np.ravel(transform(xy)).tolist())
-              ).split("\n") if len(xy) else []
+    points = _formatted(shapely.get_coordinates(lines), transform)
     ends = np.cumsum(counts)
     return "".join("M" + "L".join(points[b - n:b])
                    for n, b in zip(counts.tolist(), ends.tolist(), strict=True))
+
+
+def _formatted(xy: np.ndarray, transform: Transform) -> list[str]:
+    """``x,y`` of each projected point in canvas units, one decimal, by one %-format over all
+    of them (a few times faster than a string per point; a sheet has ~600k)."""
+    if not len(xy):
+        return []
+    return ("%.1f,%.1f\n" * len(xy) % tuple(np.ravel(transform(xy)).tolist())).split("\n")
 
 
 def scale_y(values: np.ndarray, lo: float, hi: float, top: float, bottom: float

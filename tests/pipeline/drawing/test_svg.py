@@ -8,7 +8,7 @@ import pytest
 import shapely
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon
 
-from pipeline.drawing.svg import line_d, lines_d, path_d, paths_d
+from pipeline.drawing.svg import lines_d, path_d, paths_d
 
 SQUARE = Polygon([(0, 0), (4, 0), (4, 4), (0, 4)],
                  [[(1, 1), (2, 1), (2, 2)], [(3, 3), (3.5, 3), (3.5, 3.5)]])
@@ -28,6 +28,11 @@ def _ring_by_ring(geometry, transform) -> str:  # type: ignore[no-untyped-def]
             pts = transform(np.asarray(ring.coords))
             out.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
     return "".join(out)
+
+
+def _line(pts: np.ndarray) -> str:
+    """The definition for one line: ``M x,y L x,y …`` through its canvas points."""
+    return "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
 
 
 def _flip(p: np.ndarray) -> np.ndarray:
@@ -70,7 +75,7 @@ def test_many_lines_at_once_are_the_lines_one_by_one():
     lines = np.asarray([LineString([(0, 0), (1, 1.25)]), LineString(),
                         LineString([(2, 2), (3, 3), (4, 5.55)]),
                         LineString([(0.04, 0.05), (9.96, 9.95)])], dtype=object)
-    one_by_one = "".join(line_d(_flip(np.asarray(line.coords).reshape(-1, 2)))
+    one_by_one = "".join(_line(_flip(np.asarray(line.coords).reshape(-1, 2)))
                          for line in lines)
     assert lines_d(lines, _flip) == one_by_one
     assert lines_d(lines[[1]], _flip) == "M"

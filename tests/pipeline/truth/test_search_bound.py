@@ -186,7 +186,6 @@ def test_the_compiled_best_box_is_numpys_bit_for_bit(seed):
         assert (got.high, got.low, got.onset) == (want.high, want.low, want.onset)
 
 
-
 @pytest.mark.parametrize("span", [(float("nan"), float("nan")), (-np.inf, np.inf)])
 def test_a_dry_box_ignores_the_onset_span(span):
     """Without an onset the span plays no part, whatever it holds (as numpy's box)."""
