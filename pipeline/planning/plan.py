@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.cluster.kmeans import DTWKMeans
+from pipeline.cluster.metrics import n_threads
 from pipeline.cluster.partitioned import fit_partitioned
 from pipeline.cluster.rowblocks import RowBlocks, nearest_allowed, own_center_dtw
 from pipeline.planning.baselines import baseline_labels
@@ -359,6 +360,7 @@ def _barycenters(
     centers = np.empty((k, X.shape[1], X.shape[2]))
     small: list[tuple[int, DTWKMeans, np.ndarray]] = []
     large: list[tuple[int, DTWKMeans, np.ndarray]] = []
+    fitted: list[tuple[int, DTWKMeans, np.ndarray]] = []
     for slot in range(k):
         members = X[labels == slot]
         start = members.mean(axis=0, keepdims=True)
@@ -366,11 +368,12 @@ def _barycenters(
                           random_state=seed,
                           n_jobs=1 if len(members) < SERIAL_MAX_ROWS else n_jobs)
         if client is None:
-            centers[slot] = model.fit(members).cluster_centers_[0]
+            fitted.append((slot, model, members))
         else:
             (large if len(members) >= PARTITION_MIN_ROWS else small).append(
                 (slot, model, members))
     if client is None:
+        _fit_side_by_side(fitted, centers, n_jobs)
         return centers
     futures = []
     if small:
@@ -384,8 +387,42 @@ def _barycenters(
     return centers
 
 
+def _fit_side_by_side(fits: list[tuple[int, DTWKMeans, np.ndarray]], centers: np.ndarray,
+                      n_jobs: int | None) -> None:
+    """Fit each slot's center into ``centers[slot]``, the slots side by side in threads.
+
+    Most slots are small, so each fit is a few milliseconds in one thread (see
+    ``SERIAL_MAX_ROWS``) and fitting them in turn left the other cores idle. A fit depends on
+    nothing but its own members, and not on its thread count, so the centers are the ones
+    fitted in turn, bit for bit (numba's kernels let go of the GIL; its ``omp`` and ``tbb``
+    layers take calls from several threads). The largest slots start first. Measured on
+    national runs (2 cores): two passes 1.0 -> 0.6 s.
+    """
+    workers = min(n_threads(n_jobs), len(fits))
+    if workers <= 1 or not _numba_takes_threads():
+        for slot, model, members in fits:
+            centers[slot] = _fit_center(model, members)
+        return
+    largest_first = sorted(fits, key=lambda fit: -len(fit[2]))
+    with ThreadPoolExecutor(workers, thread_name_prefix="barycenter") as pool:
+        done = pool.map(lambda fit: _fit_center(fit[1], fit[2]), largest_first)
+        for (slot, _, _), center in zip(largest_first, done, strict=True):
+            centers[slot] = center
+
+
+def _numba_takes_threads() -> bool:
+    """Whether numba's threading layer takes parallel calls from several threads at once
+    (``omp``, ``tbb``; not ``workqueue``), once a parallel kernel has chosen it."""
+    import numba
+
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+        return False
+
+
 def _fit_center(model: DTWKMeans, members: np.ndarray) -> np.ndarray:
-    """The one center of ``model`` fitted to ``members`` (runs on a Dask worker)."""
+    """The one center of ``model`` fitted to ``members`` (in a thread, or on a Dask worker)."""
     return model.fit(members).cluster_centers_[0]
 
 

@@ -142,3 +142,42 @@ def test_barycenters_are_the_same_in_one_thread_or_many(region, monkeypatch):
         assert np.array_equal(other.labels, plans[0].labels)
         assert np.array_equal(other.centers.view(np.int64), plans[0].centers.view(np.int64))
         assert np.array_equal(other.distances.view(np.int64), plans[0].distances.view(np.int64))
+
+
+def test_barycenters_side_by_side_are_the_ones_fitted_in_turn(region, monkeypatch):
+    """The slots' centers are fitted in threads beside each other (largest first): the plan is
+    the one fitting them in turn gives (one worker, or a threading layer that takes no calls
+    from several threads), bit for bit."""
+    import pipeline.planning.plan as planning
+
+    in_turn = []
+    monkeypatch.setattr(planning, "_numba_takes_threads", lambda: False)
+    in_turn.append(plan(region, max_slots=10, n_jobs=2))
+    monkeypatch.undo()
+    in_turn.append(plan(region, max_slots=10, n_jobs=1))
+    threads = []
+    real_pool = planning.ThreadPoolExecutor
+
+    def counting_pool(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(args[0])
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "ThreadPoolExecutor", counting_pool)
+    side_by_side = plan(region, max_slots=10, n_jobs=2)
+    assert 2 in threads  # the barycenters' pool (the LP bound's has one thread)
+    for other in in_turn:
+        assert np.array_equal(other.labels, side_by_side.labels)
+        assert np.array_equal(other.centers.view(np.int64), side_by_side.centers.view(np.int64))
+        assert np.array_equal(other.distances.view(np.int64),
+                              side_by_side.distances.view(np.int64))
+
+
+def test_numba_takes_threads_knows_its_layer():
+    """After a parallel kernel has run, the layer is known; workqueue would say no."""
+    import numba
+
+    import pipeline.planning.plan as planning
+    from pipeline.cluster import cdist_dtw
+
+    cdist_dtw(np.zeros((3, 4, 1)), np.ones((2, 4, 1)), window=1)
+    assert planning._numba_takes_threads() == (numba.threading_layer() in ("omp", "tbb"))
