@@ -82,3 +82,17 @@ def test_a_run_imports_its_later_steps_in_a_thread() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == [False, True, True]
+
+
+def test_a_run_without_dask_does_not_import_it_to_ask() -> None:
+    """The planner asks whether the run's tasks run on Dask; without prefect-dask loaded the
+    answer is no, without importing it (0.3 s before the planner of every run)."""
+    code = (
+        "import json, sys\n"
+        "from flows.runners import dask_address\n"
+        "print(json.dumps([dask_address(), 'prefect_dask' in sys.modules,"
+        " 'distributed' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == [None, False, False]

@@ -403,6 +403,12 @@ def test_flows_on_dask_match_single_process(world, smtp_server, prefect_harness,
     settings = get_settings()
     on_dask = with_runner(twice_daily, settings.flows)
     assert type(on_dask.task_runner).__name__ == "DaskTaskRunner"
+    import flows.twice_daily as flow_module
+
+    addresses: list = []  # what the planner was given: the run's Dask scheduler
+    find_address = flow_module.dask_address
+    monkeypatch.setattr(flow_module, "dask_address",
+                        lambda: addresses.append(find_address()) or addresses[-1])
     dasked = on_dask(states=["RI"], issue_time=ISSUE, max_slots=7, seed=2,
                      notify_editors=False)
     # max_slots differs only to get a second run id; RI plans fewer slots than either budget
@@ -410,6 +416,7 @@ def test_flows_on_dask_match_single_process(world, smtp_server, prefect_harness,
     same = run_lib.compare_runs(Path(single["artifacts"]["summary.json"]).parent,
                                 Path(dasked["artifacts"]["summary.json"]).parent)
     assert same["identical"], same
+    assert len(addresses) == 1 and str(addresses[0]).startswith("tcp://"), addresses
     _approve_all_on_the_sheet(settings, dasked["run_id"])
     report = with_runner(dispatch_flow, settings.flows)(run_id=dasked["run_id"], now=AFTER_SEND)
     assert report["runs"][dasked["run_id"]]["outcomes"] == {"sent": 12}
