@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,14 @@ def imported(*modules: str) -> set[str]:
         "    importlib.import_module(name)\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
+    return set(printed(code))
+
+
+def printed(code: str) -> Any:
+    """The JSON that ``code``, run in a fresh interpreter from the repository, prints last."""
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=True)
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_cli_module_imports_no_heavy_dependency() -> None:
@@ -79,9 +85,7 @@ def test_a_run_imports_its_later_steps_in_a_thread() -> None:
         "print(json.dumps([before, all(m in sys.modules for m in LATER_STEPS),"
         " 'sklearn' in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=True)
-    assert json.loads(done.stdout.splitlines()[-1]) == [False, True, True]
+    assert printed(code) == [False, True, True]
 
 
 def test_a_run_without_dask_does_not_import_it_to_ask() -> None:
@@ -93,6 +97,4 @@ def test_a_run_without_dask_does_not_import_it_to_ask() -> None:
         "print(json.dumps([dask_address(), 'prefect_dask' in sys.modules,"
         " 'distributed' in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=True)
-    assert json.loads(done.stdout.splitlines()[-1]) == [None, False, False]
+    assert printed(code) == [None, False, False]
