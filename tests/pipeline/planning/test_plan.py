@@ -147,37 +147,56 @@ def test_barycenters_are_the_same_in_one_thread_or_many(region, monkeypatch):
 def test_barycenters_side_by_side_are_the_ones_fitted_in_turn(region, monkeypatch):
     """The slots' centers are fitted in threads beside each other (largest first): the plan is
     the one fitting them in turn gives (one worker, or a threading layer that takes no calls
-    from several threads), bit for bit."""
+    from several threads), bit for bit; also when every slot's own fit is multi-threaded
+    (``SERIAL_MAX_ROWS`` 0: parallel regions started from several pool threads at once)."""
     import pipeline.planning.plan as planning
+    from pipeline.cluster.metrics import n_threads
 
     in_turn = []
     monkeypatch.setattr(planning, "_numba_takes_threads", lambda: False)
     in_turn.append(plan(region, max_slots=10, n_jobs=2))
     monkeypatch.undo()
     in_turn.append(plan(region, max_slots=10, n_jobs=1))
-    threads = []
+    pools: list[int] = []
     real_pool = planning.ThreadPoolExecutor
 
     def counting_pool(*args, **kwargs):  # type: ignore[no-untyped-def]
-        threads.append(args[0])
+        pools.append(args[0])
         return real_pool(*args, **kwargs)
 
     monkeypatch.setattr(planning, "ThreadPoolExecutor", counting_pool)
-    side_by_side = plan(region, max_slots=10, n_jobs=2)
-    assert 2 in threads  # the barycenters' pool (the LP bound's has one thread)
-    for other in in_turn:
-        assert np.array_equal(other.labels, side_by_side.labels)
-        assert np.array_equal(other.centers.view(np.int64), side_by_side.centers.view(np.int64))
-        assert np.array_equal(other.distances.view(np.int64),
-                              side_by_side.distances.view(np.int64))
+    side_by_side = [plan(region, max_slots=10, n_jobs=2)]
+    monkeypatch.setattr(planning, "SERIAL_MAX_ROWS", 0)
+    side_by_side.append(plan(region, max_slots=10, n_jobs=2))
+    # the barycenters' pools (the LP bound's has one thread), where this machine has them
+    threads_here = n_threads(2) >= 2 and planning._numba_takes_threads()
+    assert pools.count(2) == (4 if threads_here else 0), pools
+    for threaded in side_by_side:
+        for other in in_turn:
+            assert np.array_equal(other.labels, threaded.labels)
+            assert np.array_equal(other.centers.view(np.int64), threaded.centers.view(np.int64))
+            assert np.array_equal(other.distances.view(np.int64),
+                                  threaded.distances.view(np.int64))
 
 
 def test_numba_takes_threads_knows_its_layer():
-    """After a parallel kernel has run, the layer is known; workqueue would say no."""
-    import numba
+    """Before any parallel kernel has run, numba has chosen no layer: fit in turn. After one,
+    omp and tbb take calls from several threads; workqueue does not."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    import pipeline.planning.plan as planning
-    from pipeline.cluster import cdist_dtw
-
-    cdist_dtw(np.zeros((3, 4, 1)), np.ones((2, 4, 1)), window=1)
-    assert planning._numba_takes_threads() == (numba.threading_layer() in ("omp", "tbb"))
+    code = (
+        "import json, numba, numpy as np\n"
+        "from pipeline.planning.plan import _numba_takes_threads\n"
+        "from pipeline.cluster import cdist_dtw\n"
+        "before = _numba_takes_threads()\n"
+        "cdist_dtw(np.zeros((3, 4, 1)), np.ones((2, 4, 1)), window=1)\n"
+        "print(json.dumps([before, _numba_takes_threads(), numba.threading_layer()]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3], timeout=300, check=True)
+    before, after, layer = json.loads(done.stdout.splitlines()[-1])
+    assert before is False
+    assert after == (layer in ("omp", "tbb"))
