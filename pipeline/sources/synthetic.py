@@ -561,7 +561,8 @@ def _domain(lon64, lat64, base: pd.Timestamp, n_hours: int, seed: int) -> _Domai
 
 
 _MAX_THREADS = 4  # row blocks computed side by side (at most one per core)
-_MIN_BLOCK_ROWS = 4096  # smaller frames are computed in one block
+_MIN_BLOCK_ROWS = 4096  # smaller frames are computed in one thread
+_BLOCK_ROWS = 2048  # rows per block: (2048, 72) float32 temporaries stay in the cache
 
 
 def _hourly(domain: _Domain, rows: slice) -> dict[str, np.ndarray]:
@@ -777,9 +778,12 @@ def synthetic_forecast(
 def _variables(domain: _Domain, n_steps: int, step_hours: int) -> np.ndarray:
     """The contract variables, rounded: float64 (n_variables, n_locations, n_steps).
 
-    numpy lets go of the GIL on these large elementwise steps, so row blocks run side by side
-    in threads (the same values: see :func:`_hourly`), each thread's temporaries a block's
-    size. The domain is freed when this returns, before the frame is built around the block.
+    The rows are computed in blocks of ``_BLOCK_ROWS`` (the same values: see
+    :func:`_hourly`), so that each of a block's many elementwise steps works on temporaries
+    that stay in the CPU's cache (about 0.6 MB each) instead of streaming ~6 MB ones through
+    memory: nationally 0.46 → 0.35 s on 2 quiet cores. numpy lets go of the GIL on these
+    steps, so the blocks run side by side in threads. The domain is freed when this returns,
+    before the frame is built around the block.
     """
     n = len(domain.lon64)
     block = np.empty((len(VARIABLES), n, n_steps), dtype=np.float64)
@@ -788,13 +792,13 @@ def _variables(domain: _Domain, n_steps: int, step_hours: int) -> np.ndarray:
         _fill_variables({v: b[rows] for v, b in zip(VARIABLES, block, strict=True)},
                         _hourly(domain, rows), step_hours)
 
-    n_blocks = max(1, min(_usable_cores(), _MAX_THREADS, n // _MIN_BLOCK_ROWS))
-    edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    if n_blocks == 1:
-        fill(blocks[0])
+    n_threads = max(1, min(_usable_cores(), _MAX_THREADS, n // _MIN_BLOCK_ROWS))
+    blocks = [slice(a, min(a + _BLOCK_ROWS, n)) for a in range(0, n, _BLOCK_ROWS)]
+    if n_threads == 1:
+        for rows in blocks:
+            fill(rows)
     else:
-        with ThreadPoolExecutor(n_blocks, thread_name_prefix="synthetic") as pool:
+        with ThreadPoolExecutor(n_threads, thread_name_prefix="synthetic") as pool:
             list(pool.map(fill, blocks))
         # glibc keeps the threads' freed temporaries in their arenas (measured nationally:
         # ~110 MiB held after they end), and the run's peak comes later: hand them back

@@ -108,11 +108,18 @@ def test_subset_independence(some, winter):
 
 @pytest.mark.parametrize("step_hours", [1, 3])
 def test_row_blocks_in_threads_give_the_same_frame(some, monkeypatch, step_hours):
-    """Row blocks computed side by side in threads give the one-block frame, bit for bit."""
+    """Row blocks, in turn in one thread or side by side in threads, give the one-block
+    frame, bit for bit (97 rows a block: the last one shorter)."""
     from pipeline.sources import synthetic
 
     monkeypatch.setattr(synthetic, "_MAX_THREADS", 1)
+    monkeypatch.setattr(synthetic, "_BLOCK_ROWS", 10**9)
     whole = synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5)
+    assert len(some) % 97 and len(some) > 3 * 97
+    monkeypatch.setattr(synthetic, "_BLOCK_ROWS", 97)
+    pd.testing.assert_frame_equal(
+        synthetic_forecast(some, WINTER, hours=24, step_hours=step_hours, seed=5), whole,
+        check_exact=True)
     monkeypatch.setattr(synthetic, "_MAX_THREADS", 3)
     monkeypatch.setattr(synthetic, "_MIN_BLOCK_ROWS", 100)
     monkeypatch.setattr(synthetic, "_usable_cores", lambda: 3)
