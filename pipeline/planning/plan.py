@@ -358,23 +358,19 @@ def _barycenters(
     to ``fit``) while those tasks run.
     """
     centers = np.empty((k, X.shape[1], X.shape[2]))
-    small: list[tuple[int, DTWKMeans, np.ndarray]] = []
-    large: list[tuple[int, DTWKMeans, np.ndarray]] = []
-    fitted: list[tuple[int, DTWKMeans, np.ndarray]] = []
+    fits: list[tuple[int, DTWKMeans, np.ndarray]] = []
     for slot in range(k):
         members = X[labels == slot]
         start = members.mean(axis=0, keepdims=True)
         model = DTWKMeans(1, window=window, init=start, max_iter=3, tol=0.0,
                           random_state=seed,
                           n_jobs=1 if len(members) < SERIAL_MAX_ROWS else n_jobs)
-        if client is None:
-            fitted.append((slot, model, members))
-        else:
-            (large if len(members) >= PARTITION_MIN_ROWS else small).append(
-                (slot, model, members))
+        fits.append((slot, model, members))
     if client is None:
-        _fit_side_by_side(fitted, centers, n_jobs)
+        _fit_side_by_side(fits, centers, n_jobs)
         return centers
+    small = [fit for fit in fits if len(fit[2]) < PARTITION_MIN_ROWS]
+    large = [fit for fit in fits if len(fit[2]) >= PARTITION_MIN_ROWS]
     futures = []
     if small:
         data = client.scatter([members for _, _, members in small])

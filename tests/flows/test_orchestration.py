@@ -407,8 +407,12 @@ def test_flows_on_dask_match_single_process(world, smtp_server, prefect_harness,
 
     addresses: list = []  # what the planner was given: the run's Dask scheduler
     find_address = flow_module.dask_address
-    monkeypatch.setattr(flow_module, "dask_address",
-                        lambda: addresses.append(find_address()) or addresses[-1])
+
+    def recorded_address():  # type: ignore[no-untyped-def]
+        addresses.append(find_address())
+        return addresses[-1]
+
+    monkeypatch.setattr(flow_module, "dask_address", recorded_address)
     dasked = on_dask(states=["RI"], issue_time=ISSUE, max_slots=7, seed=2,
                      notify_editors=False)
     # max_slots differs only to get a second run id; RI plans fewer slots than either budget

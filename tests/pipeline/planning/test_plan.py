@@ -182,10 +182,7 @@ def test_barycenters_side_by_side_are_the_ones_fitted_in_turn(region, monkeypatc
 def test_numba_takes_threads_knows_its_layer():
     """Before any parallel kernel has run, numba has chosen no layer: fit in turn. After one,
     omp and tbb take calls from several threads; workqueue does not."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.test_imports import printed
 
     code = (
         "import json, numba, numpy as np\n"
@@ -195,8 +192,6 @@ def test_numba_takes_threads_knows_its_layer():
         "cdist_dtw(np.zeros((3, 4, 1)), np.ones((2, 4, 1)), window=1)\n"
         "print(json.dumps([before, _numba_takes_threads(), numba.threading_layer()]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[3], timeout=300, check=True)
-    before, after, layer = json.loads(done.stdout.splitlines()[-1])
+    before, after, layer = printed(code)
     assert before is False
     assert after == (layer in ("omp", "tbb"))
