@@ -45,11 +45,13 @@ __all__ = [
     "Snapshot",
     "SnapshotCorrupt",
     "SnapshotNotFound",
+    "StagedSnapshot",
     "latest_snapshot",
     "list_snapshots",
     "load_snapshot",
     "newest_snapshot_at",
     "save_snapshot",
+    "stage_snapshot",
 ]
 
 STAMP_FORMAT = "%Y%m%dT%H%MZ"
@@ -114,17 +116,26 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, sort_keys=True)
 
 
-def _write_parquet(folder: Path, stamp: str, table: pa.Table) -> tuple[Path, str]:
-    """Write ``table`` as ``folder/<stamp>-<hash>.parquet`` and return its path and sha256.
+def _stage_parquet(folder: Path, stamp: str, table: pa.Table) -> tuple[Path, str]:
+    """Write ``table`` under a temporary name in ``folder``; return that path and its sha256.
 
-    The name is only known once the bytes are, so the file is written under a temporary name
-    first. A file already under that name holding these bytes is kept as it is.
+    The name is only known once the bytes are, so the file is written aside first and put
+    in place by :func:`_place_parquet`.
     """
     temp = temp_beside(folder, f".{stamp}.parquet.")
     try:
         pq.write_table(table, temp)
         fsync(temp)
-        sha256 = file_sha256(temp)
+        return temp, file_sha256(temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _place_parquet(temp: Path, folder: Path, stamp: str, sha256: str) -> Path:
+    """Rename a staged file to ``folder/<stamp>-<hash>.parquet``; a file already there
+    holding these bytes is kept as it is."""
+    try:
         path = folder / f"{stamp}-{sha256[:HASH_CHARS]}.parquet"
         if path.is_file() and file_sha256(path) == sha256:
             temp.unlink()
@@ -133,7 +144,46 @@ def _write_parquet(folder: Path, stamp: str, table: pa.Table) -> tuple[Path, str
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return path, sha256
+    return path
+
+
+@dataclass
+class StagedSnapshot:
+    """A snapshot's Parquet file written under a temporary name, not yet stored: nothing
+    lists or loads it until :meth:`commit`; :meth:`discard` removes it (see
+    :func:`stage_snapshot`)."""
+
+    source: str
+    issue_time: pd.Timestamp
+    folder: Path
+    stamp: str
+    temp: Path
+    sha256: str
+    content: dict[str, Any]
+    created_at: datetime
+
+    def commit(self) -> Snapshot:
+        """Put the file in place, with its sidecar; the Snapshot stored with these bytes."""
+        path = _place_parquet(self.temp, self.folder, self.stamp, self.sha256)
+        sidecar_path = path.with_suffix(".json")
+        if sidecar_path.is_file():
+            stored = _snapshot_at(path)
+            if stored.sha256 == self.sha256:
+                return stored  # saved before, with these very bytes
+        record = {**self.content, "created_at": pd.Timestamp(self.created_at).isoformat()}
+        snapshot = Snapshot(f"{self.source}/{path.stem}", self.source, self.issue_time, path,
+                            self.sha256, record)
+        sidecar = {"id": snapshot.id, "sha256": snapshot.sha256, "meta": record}
+
+        def write_sidecar(temp: Path) -> None:
+            temp.write_text(json.dumps(sidecar, indent=1))
+
+        write_atomically(sidecar_path, write_sidecar)
+        return snapshot
+
+    def discard(self) -> None:
+        """Remove the staged file: the rows were not kept after all."""
+        self.temp.unlink(missing_ok=True)
 
 
 def save_snapshot(
@@ -166,12 +216,33 @@ def save_snapshot(
     created_at : datetime, optional
         The clock; defaults to now (UTC). Kept in the sidecar only (see the module docstring).
     """
+    staged = stage_snapshot(root, source, issue_time, frame, meta, created_at=created_at)
+    try:
+        return staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+
+
+def stage_snapshot(
+    root: Path,
+    source: str,
+    issue_time: Any,
+    frame: pd.DataFrame,
+    meta: dict[str, Any] | None = None,
+    *,
+    created_at: datetime | None = None,
+) -> StagedSnapshot:
+    """The first half of :func:`save_snapshot` (same parameters): the file written aside.
+
+    An ingest writes the file while it validates the rows and stores it only once they
+    pass (:meth:`StagedSnapshot.commit`), or removes it (:meth:`StagedSnapshot.discard`).
+    """
     source = _check_source(source)
     issue = to_utc(issue_time)
     stamp = issue.strftime(STAMP_FORMAT)
     folder = Path(root) / source
     folder.mkdir(parents=True, exist_ok=True)
-    when = created_at or datetime.now(UTC)
     content: dict[str, Any] = {
         **(meta or {}),
         "source": source,
@@ -187,21 +258,9 @@ def save_snapshot(
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), META_KEY: _dumps(content).encode()}
     )
-    path, sha256 = _write_parquet(folder, stamp, table)
-    sidecar_path = path.with_suffix(".json")
-    if sidecar_path.is_file():
-        stored = _snapshot_at(path)
-        if stored.sha256 == sha256:
-            return stored  # saved before, with these very bytes
-    record = {**content, "created_at": pd.Timestamp(when).isoformat()}
-    snapshot = Snapshot(f"{source}/{path.stem}", source, issue, path, sha256, record)
-    sidecar = {"id": snapshot.id, "sha256": snapshot.sha256, "meta": record}
-
-    def write_sidecar(temp: Path) -> None:
-        temp.write_text(json.dumps(sidecar, indent=1))
-
-    write_atomically(sidecar_path, write_sidecar)
-    return snapshot
+    temp, sha256 = _stage_parquet(folder, stamp, table)
+    return StagedSnapshot(source, issue, folder, stamp, temp, sha256, content,
+                          created_at or datetime.now(UTC))
 
 
 def _snapshot_at(path: Path) -> Snapshot:

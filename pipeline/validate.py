@@ -97,6 +97,20 @@ def _schema(*, check_unique: bool) -> pa.DataFrameSchema:
     return schema
 
 
+def already_coerced(frame: pd.DataFrame) -> bool:
+    """Whether :func:`validate_forecast` can only pass ``frame`` or fail it, not change it:
+    its columns are in contract order, and each has the dtype coercion gives it (asked of
+    the schema on no rows, in microseconds)."""
+    present = [c for c in contract.COLUMNS if c in frame]
+    if list(frame.columns) != present or frame.columns.has_duplicates:
+        return False
+    try:
+        coerced = _schema(check_unique=False).coerce_dtype(frame.iloc[:0].copy())
+    except Exception:  # noqa: BLE001 - validation reports what cannot be coerced
+        return False
+    return all(coerced[c].dtype == frame[c].dtype for c in present)
+
+
 def validate_forecast(frame: pd.DataFrame, *, source: str = "forecast") -> pd.DataFrame:
     """Check ``frame`` against the contract and return it coerced, in contract column order.
 

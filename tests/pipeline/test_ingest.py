@@ -1,10 +1,15 @@
 """Tests for ingest: checks, stale fallback from the last snapshot, and replay."""
 
 import pandas as pd
+import pytest
 
+from pipeline import ingest
 from pipeline.geo import load_zips
 from pipeline.ingest import check_and_keep, replay
+from pipeline.quality import check_forecast
+from pipeline.snapshots import load_snapshot, save_snapshot
 from pipeline.sources import fetch_raw
+from pipeline.validate import ForecastContractError, already_coerced
 
 ZIPS = load_zips(["RI"])
 
@@ -34,3 +39,58 @@ def test_clean_ingest_is_snapshotted_and_replayable(settings):
     assert got.quality["n_stale"] == 0
     again = replay(got.snapshot_id, settings)
     pd.testing.assert_frame_equal(again.forecast, got.forecast)
+
+
+def _stored_files(settings):
+    return sorted(p.name for p in settings.snapshots_dir.rglob("*") if p.is_file())
+
+
+def test_snapshot_written_beside_validation_has_the_bytes_of_writing_after_it(settings, tmp_path):
+    """The checked rows are written while they are validated; the file is the one saving
+    the validated rows gives."""
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    got = check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                         settings=settings)
+    after = save_snapshot(tmp_path / "after", "synthetic", "2026-01-15T09:00Z", got.forecast,
+                          meta={"options": {}, "quality": got.quality})
+    assert after.sha256 == got.sha256
+    assert len(_stored_files(settings)) == 2  # the file and its sidecar, no temporary left
+
+
+def test_rows_that_fail_validation_leave_no_snapshot(settings, monkeypatch):
+    """Written beside the validation, a snapshot of rows that then fail it is never stored."""
+    def refuse(frame, *, source):
+        raise ForecastContractError(f"{source}: 1 contract violation(s)")
+
+    monkeypatch.setattr(ingest, "validate_forecast", refuse)
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    with pytest.raises(ForecastContractError, match="contract violation"):
+        check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                       settings=settings)
+    assert _stored_files(settings) == []
+
+
+def test_rows_validation_changes_are_saved_as_changed(settings, monkeypatch):
+    """Should validation change rows it was expected only to check, the snapshot holds the
+    rows it handed back, not the ones written beside it."""
+    validate = ingest.validate_forecast
+
+    def narrowing(frame, *, source):
+        return validate(frame, source=source).astype({"cloud_cover": "float32"})
+
+    monkeypatch.setattr(ingest, "validate_forecast", narrowing)
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    got = check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                         settings=settings)
+    stored, _ = load_snapshot(settings.snapshots_dir, got.snapshot_id)
+    assert stored["cloud_cover"].dtype == "float32"
+    assert len(_stored_files(settings)) == 2
+
+
+def test_already_coerced_only_for_contract_typed_rows_in_contract_order():
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    checked = check_forecast(rows, ZIPS, issue_time="2026-01-15T09:00Z").frame
+    assert already_coerced(checked)
+    assert not already_coerced(rows)  # the source's microsecond times
+    assert not already_coerced(checked[checked.columns[::-1]])
+    assert not already_coerced(checked.astype({"temperature_f": "float32"}))
