@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import resource
@@ -129,7 +130,12 @@ def child(options: dict, out: Path) -> None:
     profile["import_modules"] = len(sys.modules)
     if hasattr(sys.modules["flows.twice_daily"], "import_later_steps"):
         # as `zipcast run` does before the flow: the later steps' modules load in a thread
-        sys.modules["flows.twice_daily"].import_later_steps()
+        # (and, given the source, what its first fetch loads)
+        later = sys.modules["flows.twice_daily"].import_later_steps
+        if "source" in inspect.signature(later).parameters:
+            later(options.get("source") or get_settings().source)
+        else:
+            later()
     start = time.perf_counter()
     if chosen.url:
         profile["prefect_server"] = chosen.how

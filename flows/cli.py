@@ -67,7 +67,8 @@ def run_command(
 
     from flows.twice_daily import import_later_steps, twice_daily
 
-    import_later_steps()  # beside the server and flow-run setup
+    # beside the server and flow-run setup; a replay fetches nothing
+    import_later_steps(None if replay else source or get_settings().source)
     from flows.runners import by_hand, with_runner
     from pipeline.quality import CoverageTooLow
     from pipeline.settings import get_settings
