@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import resource
@@ -130,12 +129,7 @@ def child(options: dict, out: Path) -> None:
     profile["import_modules"] = len(sys.modules)
     if hasattr(sys.modules["flows.twice_daily"], "import_later_steps"):
         # as `zipcast run` does before the flow: the later steps' modules load in a thread
-        # (and, given the source, what its first fetch loads)
-        later = sys.modules["flows.twice_daily"].import_later_steps
-        if "source" in inspect.signature(later).parameters:
-            later(options.get("source") or get_settings().source)
-        else:
-            later()
+        sys.modules["flows.twice_daily"].import_later_steps()
     start = time.perf_counter()
     if chosen.url:
         profile["prefect_server"] = chosen.how

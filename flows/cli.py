@@ -67,8 +67,7 @@ def run_command(
 
     from flows.twice_daily import import_later_steps, twice_daily
 
-    # beside the server and flow-run setup; a replay fetches nothing
-    import_later_steps(None if replay else source or get_settings().source)
+    import_later_steps()  # beside the server and flow-run setup
     from flows.runners import by_hand, with_runner
     from pipeline.quality import CoverageTooLow
     from pipeline.settings import get_settings

@@ -26,6 +26,7 @@ import importlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -88,39 +89,25 @@ make_slots = _task(slots.build_slots, "slots")
 LATER_STEPS = ("pipeline.planning", "pipeline.drawing.maps", "pipeline.review.precompute")
 
 
-_LATER: list[threading.Thread] = []  # the one thread of import_later_steps
-_LATER_LOCK = threading.Lock()
-
-
-def import_later_steps(source: str | None = None) -> threading.Thread:
-    """Import :data:`LATER_STEPS` in a thread while the run starts and ingests; with the
-    run's ``source``, first load what its fetch needs (:func:`pipeline.sources.warm_up`:
-    the synthetic generator's kernels, 0.15 s off the ingest).
+@lru_cache(maxsize=1)  # one thread per process
+def import_later_steps() -> threading.Thread:
+    """Import :data:`LATER_STEPS` in a thread while the run starts and ingests.
 
     ``zipcast run`` then starts in under two seconds, and the imports overlap Prefect's
     flow-run setup (HTTP round trips) and the ingest's numpy work instead of preceding
     them. A step that needs a module first still imports it itself (waiting for this
     thread if it is half way); an import that fails here fails again there, with its cause.
-    One thread per process: later calls return the first one.
     """
     def load() -> None:
-        if source:
-            try:
-                sources.warm_up(source)
-            except Exception:  # noqa: BLE001 - the fetch meets the same error and reports it
-                pass
         for name in LATER_STEPS:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001, S112 - the step's own import reports it
                 continue
 
-    with _LATER_LOCK:
-        if not _LATER:
-            _LATER.append(threading.Thread(target=load, name="import-later-steps",
-                                           daemon=True))
-            _LATER[0].start()
-        return _LATER[0]
+    thread = threading.Thread(target=load, name="import-later-steps", daemon=True)
+    thread.start()
+    return thread
 
 
 def _slots_svg(zips: pd.DataFrame, slot_ids: Any, names: dict[str, str], *,

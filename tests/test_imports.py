@@ -88,22 +88,6 @@ def test_a_run_imports_its_later_steps_in_a_thread() -> None:
     assert printed(code) == [False, True, True]
 
 
-def test_the_thread_loads_the_synthetic_kernels_for_a_synthetic_run() -> None:
-    """Given the run's source, the thread first loads what its fetch needs: for the synthetic
-    source its compiled kernels, so the ingest does not wait for them."""
-    code = (
-        "import json\n"
-        "from flows.twice_daily import import_later_steps\n"
-        "from pipeline.sources import synthetic\n"
-        "before = len(synthetic._systems_grid.signatures)\n"
-        "thread = import_later_steps('synthetic')\n"
-        "assert import_later_steps() is thread\n"
-        "thread.join(120)\n"
-        "print(json.dumps([before, len(synthetic._systems_grid.signatures)]))\n"
-    )
-    assert printed(code) == [0, 1]
-
-
 def test_a_run_without_dask_does_not_import_it_to_ask() -> None:
     """The planner asks whether the run's tasks run on Dask; without prefect-dask loaded the
     answer is no, without importing it (0.3 s before the planner of every run)."""

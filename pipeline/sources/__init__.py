@@ -81,16 +81,6 @@ def _accepted(fn: SourceFn, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in params and v is not None}
 
 
-def warm_up(source: str) -> None:
-    """Load what the first fetch from ``source`` needs and takes a while to load (the
-    synthetic generator's compiled kernels), so that a thread can do it ahead of the fetch;
-    nothing for other sources or unknown names."""
-    if source == "synthetic":
-        from pipeline.sources import synthetic
-
-        synthetic.warm_up()
-
-
 def fetch_raw(source: str, zips: pd.DataFrame, issue_time: Any, **options: Any) -> pd.DataFrame:
     """Run source ``source`` and return its rows as sent, unchecked (quality checks them).
 

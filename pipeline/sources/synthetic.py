@@ -775,15 +775,6 @@ def synthetic_forecast(
     return _frame(block.reshape(len(VARIABLES), n * n_steps), zip_col, base, issue, step_hours)
 
 
-def warm_up() -> None:
-    """Load the generator's compiled kernels from numba's cache: a forecast for three
-    made-up places (10 ms once they are loaded). The first call in a process otherwise
-    spends 0.15 s loading them; a run does this in a thread while Prefect sets it up."""
-    places = pd.DataFrame({"zip": ["00001", "00002", "00003"], "lat": [30.0, 40.0, 50.0],
-                           "lon": [-120.0, -95.0, -70.0]})
-    synthetic_forecast(places, "2026-01-01T00:00Z")
-
-
 def _variables(domain: _Domain, n_steps: int, step_hours: int) -> np.ndarray:
     """The contract variables, rounded: float64 (n_variables, n_locations, n_steps).
 

@@ -223,15 +223,3 @@ def test_national_generation(nation):
     assert len(df) == len(nation) * 72
     assert df["zip"].nunique() == len(nation)
     assert not df.isna().any().any()
-
-
-def test_warm_up_is_for_the_synthetic_source_alone(monkeypatch):
-    """A run warms the synthetic generator's kernels only when it fetches from it."""
-    from pipeline import sources
-    from pipeline.sources import synthetic
-
-    calls = []
-    monkeypatch.setattr(synthetic, "warm_up", lambda: calls.append("synthetic"))
-    for name in ("nbm", "gridded", "no-such-source", "synthetic"):
-        sources.warm_up(name)
-    assert calls == ["synthetic"]
