@@ -78,6 +78,10 @@ CONTEXT_COLUMNS = ("zip", "state", "wind_category", "sky", "hazards", "high_f", 
                    "precip_end_hour", "snow_total_in")
 
 
+#: :func:`~pipeline.times.clock` for member rows: a run's 40k ZIPs share a few dozen hours
+_clock = lru_cache(maxsize=1024)(clock)
+
+
 def member_context(row: Mapping[str, Any], city: str = "") -> dict[str, Any]:
     """The placeholder values of one ZIP from its ``assignments.parquet`` row.
 
@@ -95,11 +99,11 @@ def member_context(row: Mapping[str, Any], city: str = "") -> dict[str, Any]:
         kind = row.get("precip_type") or ""
         context["precip_type"] = kind
         if (start := _number(row.get("precip_start_hour"))) is not None:
-            context["precip_start"] = clock(start)
+            context["precip_start"] = _clock(start)
             if kind in ("rain", "snow"):
-                context[f"{kind}_start"] = clock(start)
+                context[f"{kind}_start"] = context["precip_start"]
         if (end := _number(row.get("precip_end_hour"))) is not None:
-            context["precip_end"] = clock(end)
+            context["precip_end"] = _clock(end)
         if kind == "snow" and (snow := _number(row.get("snow_total_in"))) is not None:
             context["snow_in"] = f"{snow:.1f}"
     return context

@@ -123,11 +123,15 @@ class SheetFiles:
     # -- members and facts ----------------------------------------------------------------
 
     def write_members(self, slot_id: str, members: Sequence[Mapping[str, Any]]) -> None:
-        keys = list(dict.fromkeys(k for m in members for k in m))
+        # members have a handful of key sets (their keys in order), so the keys in order of
+        # first appearance and each set's bits are worked out once per set, not per member
+        shapes = dict.fromkeys(tuple(m) for m in members)
+        keys = list(dict.fromkeys(k for shape in shapes for k in shape))
+        bit = {k: 1 << i for i, k in enumerate(keys)}
+        mask = {shape: sum(bit[k] for k in shape) for shape in shapes}
         # the last cell of a row says which keys the ZIP has (bit i: keys[i]), so a key
         # with no value stays absent and a key holding None stays None
-        rows = [[m.get(k) for k in keys] + [sum(1 << i for i, k in enumerate(keys) if k in m)]
-                for m in members]
+        rows = [[m.get(k) for k in keys] + [mask[tuple(m)]] for m in members]
         _write_text(self.root / "members" / f"{slot_id}.json",
                     json.dumps({"keys": keys, "rows": rows}, separators=(",", ":")))
 
