@@ -113,11 +113,11 @@ def _validated_and_saved(frame: pd.DataFrame, root: Path, source: str, issue_tim
             root, source, issue_time, _merged(root, source, issue_time, frame), meta=meta))
         try:
             forecast = validate_forecast(frame, source=source)
-        except BaseException:
-            _discard(staging)
+            staged = staging.result()
+        except BaseException:  # failed rows, a failed write, or an interrupt while waiting
+            staging.add_done_callback(_discard)  # now, or by the thread once it is done
             raise
-        staged = staging.result()
-    if not _same_rows(forecast, frame):  # coercion changed them after all: keep its rows
+    if not _same_rows(forecast, frame):  # validation changed them after all: keep its rows
         staged.discard()
         return forecast, save_snapshot(root, source, issue_time,
                                        _merged(root, source, issue_time, forecast), meta=meta)
@@ -129,20 +129,18 @@ def _validated_and_saved(frame: pd.DataFrame, root: Path, source: str, issue_tim
 
 
 def _discard(staging: Future[StagedSnapshot]) -> None:
-    """Wait for a staged snapshot the ingest will not keep, and remove it (its own error, if
-    any, gives way to the one that stopped the ingest)."""
-    try:
+    """Remove a staged snapshot the ingest will not keep, once it is written (a staging that
+    failed left nothing: its error, if any, gives way to the one that stopped the ingest)."""
+    if not staging.cancelled() and staging.exception() is None:
         staging.result().discard()
-    except Exception:  # noqa: BLE001, S110 - the caller raises the cause
-        pass
 
 
 def _same_rows(forecast: pd.DataFrame, frame: pd.DataFrame) -> bool:
-    """Whether validation handed ``frame`` back unchanged: the same columns and dtypes (so
-    coercion did nothing) and the same index."""
+    """Whether validation handed ``frame`` back unchanged: the same columns, dtypes, index
+    and values (0.04 s nationally)."""
     return (list(forecast.columns) == list(frame.columns)
             and all(forecast[c].dtype == frame[c].dtype for c in frame.columns)
-            and forecast.index.equals(frame.index))
+            and forecast.index.equals(frame.index) and forecast.equals(frame))
 
 
 def _checked(

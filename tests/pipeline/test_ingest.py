@@ -1,5 +1,7 @@
 """Tests for ingest: checks, stale fallback from the last snapshot, and replay."""
 
+import threading
+
 import pandas as pd
 import pytest
 
@@ -67,6 +69,45 @@ def test_rows_that_fail_validation_leave_no_snapshot(settings, monkeypatch):
     with pytest.raises(ForecastContractError, match="contract violation"):
         check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
                        settings=settings)
+    assert _stored_files(settings) == []
+
+
+def test_the_snapshot_is_written_in_a_thread_while_the_rows_are_validated(settings,
+                                                                         monkeypatch):
+    """Checked rows of the contract's dtypes take the side-by-side path."""
+    threads = []
+    stage = ingest.stage_snapshot
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "stage_snapshot", recording)
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                   settings=settings)
+    assert len(threads) == 1 and threads[0].startswith("snapshot")
+
+
+def test_an_interrupted_validation_leaves_no_snapshot(settings, monkeypatch):
+    """Ctrl-C while the rows are validated: the file written beside them is removed."""
+    def interrupted(frame, *, source):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest, "validate_forecast", interrupted)
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                       settings=settings)
+    assert _stored_files(settings) == []
+
+
+def test_a_snapshot_that_cannot_be_written_fails_the_ingest_with_its_cause(settings):
+    """Options that are not JSON stop the ingest with that error, and write nothing."""
+    rows = fetch_raw("synthetic", ZIPS, "2026-01-15T09:00Z", seed=0)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        check_and_keep(rows, ZIPS, source="synthetic", issue_time="2026-01-15T09:00Z",
+                       settings=settings, options={"path": object()})
     assert _stored_files(settings) == []
 
 
