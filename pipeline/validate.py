@@ -98,9 +98,10 @@ def _schema(*, check_unique: bool) -> pa.DataFrameSchema:
 
 
 def already_coerced(frame: pd.DataFrame) -> bool:
-    """Whether :func:`validate_forecast` can only pass ``frame`` or fail it, not change it:
-    its columns are in contract order, and each has the dtype coercion gives it (asked of
-    the schema on no rows, in microseconds)."""
+    """Whether :func:`validate_forecast` should only pass ``frame`` or fail it, not change
+    it: its columns are in contract order, and each has the dtype coercion gives it (asked
+    of the schema on no rows, in milliseconds). The ingest still compares the rows it gets
+    back (an object column could change values and keep its dtype)."""
     present = [c for c in contract.COLUMNS if c in frame]
     if list(frame.columns) != present or frame.columns.has_duplicates:
         return False
