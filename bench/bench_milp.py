@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/bench_milp.py            # January and July synthetic, real Eta
+    .venv/bin/python bench/bench_milp.py            # January, July, December synthetic, real Eta
     .venv/bin/python bench/bench_milp.py --no-real  # without ../shared
 
 The planner's integer program (:func:`pipeline.planning.select.select_statements`, HiGHS on one
@@ -52,6 +52,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 CASES = {
     "synthetic_january": {"issue_time": "2026-01-15T09:00Z"},
     "synthetic_july": {"issue_time": "2026-07-15T09:00Z"},
+    # a slow day: the forecast of 2026-12-04 17Z, whose program took 14.5 s in `make run`
+    "synthetic_december": {"issue_time": "2026-12-04T17:00Z"},
     "real_eta": {"issue_time": None, "source": "gridded", "window": "full"},
 }
 
