@@ -47,6 +47,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "heuristic_effort_0": {"mip_heuristic_effort": 0.0},
     "presolve_off": {"presolve": "off"},
     "rel_gap_1e-4": {"mip_rel_gap": 1e-4},
+    # a smaller deterministic work limit (the shipped one is select.MAX_NODES; a probe of the
+    # fewest-slots bisection keeps its own when that is smaller): may give up some truth
+    "max_nodes_1000": {"max_nodes": 1000},
+    "max_nodes_200": {"max_nodes": 200},
 }
 
 CASES = {
@@ -108,7 +112,8 @@ def recorded_calls(series, facts, states, params, settings) -> tuple[list[dict],
 
 def solve_again(call: dict[str, Any], facts, states, rules, options: dict[str, Any]  # type: ignore[no-untyped-def]
                 ) -> dict[str, Any]:
-    """One recorded call solved again with HiGHS ``options`` on top of the shipped ones."""
+    """One recorded call solved again with HiGHS ``options`` on top of the shipped ones
+    (``max_nodes``: the program's own node limit, lowered)."""
     import pipeline.planning.select as select
     from pipeline.truth import FactArrays, StatementPool
 
@@ -123,10 +128,15 @@ def solve_again(call: dict[str, Any], facts, states, rules, options: dict[str, A
             h.setOptionValue(name, value)
         return h
 
+    kwargs = dict(call["options"])
+    if "max_nodes" in options:  # select_statements sets the node limit itself
+        options = dict(options)
+        nodes = options.pop("max_nodes")
+        kwargs["max_nodes"] = min(nodes, kwargs.get("max_nodes") or select.MAX_NODES)
     select.quiet_highs = configured
     try:
         start = time.perf_counter()
-        chosen = select.select_statements(pool, call["k"], call["start"], **call["options"])
+        chosen = select.select_statements(pool, call["k"], call["start"], **kwargs)
         seconds = time.perf_counter() - start
     finally:
         select.quiet_highs = quiet
