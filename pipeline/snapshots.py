@@ -155,16 +155,15 @@ class StagedSnapshot:
 
     source: str
     issue_time: pd.Timestamp
-    folder: Path
-    stamp: str
-    temp: Path
+    temp: Path  # in the snapshot's folder
     sha256: str
     content: dict[str, Any]
     created_at: datetime
 
     def commit(self) -> Snapshot:
         """Put the file in place, with its sidecar; the Snapshot stored with these bytes."""
-        path = _place_parquet(self.temp, self.folder, self.stamp, self.sha256)
+        path = _place_parquet(self.temp, self.temp.parent,
+                              self.issue_time.strftime(STAMP_FORMAT), self.sha256)
         sidecar_path = path.with_suffix(".json")
         if sidecar_path.is_file():
             stored = _snapshot_at(path)
@@ -259,8 +258,7 @@ def stage_snapshot(
         {**(table.schema.metadata or {}), META_KEY: _dumps(content).encode()}
     )
     temp, sha256 = _stage_parquet(folder, stamp, table)
-    return StagedSnapshot(source, issue, folder, stamp, temp, sha256, content,
-                          created_at or datetime.now(UTC))
+    return StagedSnapshot(source, issue, temp, sha256, content, created_at or datetime.now(UTC))
 
 
 def _snapshot_at(path: Path) -> Snapshot:
